@@ -38,9 +38,12 @@ export const Q4_0_BLOCK_BYTES: i32 = 2 + 16;
   return (sign >> 16) | (shl1W > 0xff000000 ? 0x7e00 : nonsign);
 }
 
-/** Round half away from zero, as C's roundf. */
+/** Round half away from zero, as C's roundf. (floor(|x| + 0.5) is wrong for 0.49999997: the sum
+ * rounds up to 1.0 in f32; comparing the exact remainder |x| - floor(|x|) with 0.5 is not.) */
 // @ts-ignore: decorator
 @inline export function roundf(x: f32): f32 {
-  const a = Mathf.floor(Mathf.abs(x) + 0.5);
-  return x < 0 ? -a : a;
+  const a = Mathf.abs(x);
+  let t = Mathf.floor(a);
+  if (a - t >= 0.5) t += 1;
+  return x < 0 ? -t : t;
 }

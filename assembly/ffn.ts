@@ -1,0 +1,154 @@
+// Masked SwiGLU FFN over packed neuron bundles (DESIGN §2, §3).
+//
+//   bundles: k rows, row j = [gate_j | up_j | down_j], each part a row of dim weights of the bundle
+//            type (f32, or dim/32 Q8_0 / Q4_0 blocks); down_j is column j of ffn_down.
+//   x:       (T, dim) activations: f32 rows for f32 bundles, Q8_0 rows for quantized bundles.
+//   out:     (T, dim) f32, accumulated:  out_t += Σ_j silu(gate_j·x_t) · (up_j·x_t) · down_j
+// PyTorch: out += w2(F.silu(w1(x)) * w3(x)) restricted to the k selected neurons.
+// Density changes only k, the loop count. Tokens are processed in tiles of 4 so each bundle is
+// read (and each down block dequantized) once per tile.
+import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
+import { row_dot_q, row_dot_f, q4_0_lo, q4_0_hi } from './dot';
+
+const KIND_F32: i32 = 0;
+const KIND_Q8_0: i32 = 1;
+const KIND_Q4_0: i32 = 2;
+
+/** bundles: k × 3 × dim f32; x: (T, dim) f32. */
+export function ffn_swiglu_masked_f32(out: usize, bundles: usize, x: usize, k: i32, dim: i32, T: i32): void {
+  ffn_swiglu(out, bundles, x, k, dim, T, KIND_F32);
+}
+
+/** bundles: k × 3 × (dim/32) Q8_0 blocks; x: (T, dim/32) Q8_0 blocks. */
+export function ffn_swiglu_masked_q8_0(out: usize, bundles: usize, x: usize, k: i32, dim: i32, T: i32): void {
+  ffn_swiglu(out, bundles, x, k, dim, T, KIND_Q8_0);
+}
+
+/** bundles: k × 3 × (dim/32) Q4_0 blocks; x: (T, dim/32) Q8_0 blocks. */
+export function ffn_swiglu_masked_q4_0(out: usize, bundles: usize, x: usize, k: i32, dim: i32, T: i32): void {
+  ffn_swiglu(out, bundles, x, k, dim, T, KIND_Q4_0);
+}
+
+// @ts-ignore: decorator
+@inline function part_dot(w: usize, x: usize, dim: i32, kind: i32): f32 {
+  if (kind == KIND_F32) return row_dot_f(w, x, dim, false);
+  return row_dot_q(w, x, dim / QK, kind == KIND_Q4_0);
+}
+
+// @ts-ignore: decorator
+@inline function silu(g: f32): f32 {
+  return g / (<f32>1.0 + Mathf.exp(-g));
+}
+
+// @ts-ignore: decorator
+@inline function ffn_swiglu(out: usize, bundles: usize, x: usize, k: i32, dim: i32, T: i32, kind: i32): void {
+  const partBytes: usize =
+    kind == KIND_F32 ? <usize>dim << 2 : <usize>(dim / QK) * (kind == KIND_Q4_0 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES);
+  const xRowBytes: usize = kind == KIND_F32 ? <usize>dim << 2 : <usize>(dim / QK) * Q8_0_BLOCK_BYTES;
+  const outRowBytes: usize = <usize>dim << 2;
+  for (let t0 = 0; t0 < T; t0 += 4) {
+    const nt = min(4, T - t0);
+    const xt = x + <usize>t0 * xRowBytes;
+    const ot = out + <usize>t0 * outRowBytes;
+    for (let j = 0; j < k; j++) {
+      const gate = bundles + <usize>j * 3 * partBytes;
+      const up = gate + partBytes;
+      const down = up + partBytes;
+      // h_t = silu(gate·x_t) · (up·x_t) for the tile's tokens
+      const h0 = silu(part_dot(gate, xt, dim, kind)) * part_dot(up, xt, dim, kind);
+      let h1: f32 = 0, h2: f32 = 0, h3: f32 = 0;
+      if (nt > 1) h1 = silu(part_dot(gate, xt + xRowBytes, dim, kind)) * part_dot(up, xt + xRowBytes, dim, kind);
+      if (nt > 2) h2 = silu(part_dot(gate, xt + 2 * xRowBytes, dim, kind)) * part_dot(up, xt + 2 * xRowBytes, dim, kind);
+      if (nt > 3) h3 = silu(part_dot(gate, xt + 3 * xRowBytes, dim, kind)) * part_dot(up, xt + 3 * xRowBytes, dim, kind);
+      // out_t += h_t · down
+      if (kind == KIND_F32) axpy_f32(ot, down, dim, nt, outRowBytes, h0, h1, h2, h3);
+      else axpy_q(ot, down, dim, nt, outRowBytes, h0, h1, h2, h3, kind == KIND_Q4_0);
+    }
+  }
+}
+
+/** out_t (dim) += h_t · w (dim f32) for t < nt. */
+// @ts-ignore: decorator
+@inline function axpy_f32(out: usize, w: usize, dim: i32, nt: i32, stride: usize, h0: f32, h1: f32, h2: f32, h3: f32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const v0 = f32x4.splat(h0), v1 = f32x4.splat(h1), v2 = f32x4.splat(h2), v3 = f32x4.splat(h3);
+    for (; i + 4 <= dim; i += 4) {
+      const wv = v128.load(w + (<usize>i << 2));
+      const o = out + (<usize>i << 2);
+      v128.store(o, f32x4.add(v128.load(o), f32x4.mul(v0, wv)));
+      if (nt > 1) v128.store(o + stride, f32x4.add(v128.load(o + stride), f32x4.mul(v1, wv)));
+      if (nt > 2) v128.store(o + 2 * stride, f32x4.add(v128.load(o + 2 * stride), f32x4.mul(v2, wv)));
+      if (nt > 3) v128.store(o + 3 * stride, f32x4.add(v128.load(o + 3 * stride), f32x4.mul(v3, wv)));
+    }
+  }
+  for (; i < dim; i++) {
+    const wv = load<f32>(w + (<usize>i << 2));
+    const o = out + (<usize>i << 2);
+    store<f32>(o, load<f32>(o) + h0 * wv);
+    if (nt > 1) store<f32>(o + stride, load<f32>(o + stride) + h1 * wv);
+    if (nt > 2) store<f32>(o + 2 * stride, load<f32>(o + 2 * stride) + h2 * wv);
+    if (nt > 3) store<f32>(o + 3 * stride, load<f32>(o + 3 * stride) + h3 * wv);
+  }
+}
+
+/** out (32 f32 at o) += s · (8 f32x4 of a dequantized block) */
+// @ts-ignore: decorator
+@inline function axpy_block(o: usize, s: v128, f0: v128, f1: v128, f2: v128, f3: v128, f4: v128, f5: v128, f6: v128, f7: v128): void {
+  v128.store(o, f32x4.add(v128.load(o), f32x4.mul(s, f0)));
+  v128.store(o, f32x4.add(v128.load(o, 16), f32x4.mul(s, f1)), 16);
+  v128.store(o, f32x4.add(v128.load(o, 32), f32x4.mul(s, f2)), 32);
+  v128.store(o, f32x4.add(v128.load(o, 48), f32x4.mul(s, f3)), 48);
+  v128.store(o, f32x4.add(v128.load(o, 64), f32x4.mul(s, f4)), 64);
+  v128.store(o, f32x4.add(v128.load(o, 80), f32x4.mul(s, f5)), 80);
+  v128.store(o, f32x4.add(v128.load(o, 96), f32x4.mul(s, f6)), 96);
+  v128.store(o, f32x4.add(v128.load(o, 112), f32x4.mul(s, f7)), 112);
+}
+
+/** out_t (dim) += h_t · dequant(w) for a Q8_0 / Q4_0 row w, t < nt. */
+// @ts-ignore: decorator
+@inline function axpy_q(out: usize, w: usize, dim: i32, nt: i32, stride: usize, h0: f32, h1: f32, h2: f32, h3: f32, q4: bool): void {
+  const nb = dim / QK;
+  const wb: usize = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
+  for (let b = 0; b < nb; b++) {
+    const pw = w + <usize>b * wb;
+    const d = f16_to_f32(load<u16>(pw));
+    const o = out + ((<usize>b) << 7);
+    if (ASC_FEATURE_SIMD) {
+      const a = q4 ? q4_0_lo(pw) : v128.load(pw, 2);
+      const bb = q4 ? q4_0_hi(pw) : v128.load(pw, 18);
+      const a0 = i16x8.extend_low_i8x16_s(a);
+      const a1 = i16x8.extend_high_i8x16_s(a);
+      const b0 = i16x8.extend_low_i8x16_s(bb);
+      const b1 = i16x8.extend_high_i8x16_s(bb);
+      const f0 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a0));
+      const f1 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(a0));
+      const f2 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a1));
+      const f3 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(a1));
+      const f4 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(b0));
+      const f5 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(b0));
+      const f6 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(b1));
+      const f7 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(b1));
+      axpy_block(o, f32x4.splat(h0 * d), f0, f1, f2, f3, f4, f5, f6, f7);
+      if (nt > 1) axpy_block(o + stride, f32x4.splat(h1 * d), f0, f1, f2, f3, f4, f5, f6, f7);
+      if (nt > 2) axpy_block(o + 2 * stride, f32x4.splat(h2 * d), f0, f1, f2, f3, f4, f5, f6, f7);
+      if (nt > 3) axpy_block(o + 3 * stride, f32x4.splat(h3 * d), f0, f1, f2, f3, f4, f5, f6, f7);
+    } else {
+      const s0 = h0 * d, s1 = h1 * d, s2 = h2 * d, s3 = h3 * d;
+      for (let i = 0; i < QK; i++) {
+        let q: f32;
+        if (q4) {
+          const byte = <i32>load<u8>(pw + 2 + (i & 15));
+          q = <f32>((i < 16 ? byte & 0x0f : byte >> 4) - 8);
+        } else {
+          q = <f32>load<i8>(pw + 2 + i);
+        }
+        const oi = o + (<usize>i << 2);
+        store<f32>(oi, load<f32>(oi) + s0 * q);
+        if (nt > 1) store<f32>(oi + stride, load<f32>(oi + stride) + s1 * q);
+        if (nt > 2) store<f32>(oi + 2 * stride, load<f32>(oi + 2 * stride) + s2 * q);
+        if (nt > 3) store<f32>(oi + 3 * stride, load<f32>(oi + 3 * stride) + s3 * q);
+      }
+    }
+  }
+}

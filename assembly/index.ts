@@ -6,6 +6,9 @@ export * from './matvec';
 export * from './ffn';
 export * from './ops';
 
+/** Block layout constants, checked against src/formats/quant.ts by test/kernels-abi.test.ts. */
+export { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES } from './common';
+
 /** 1 in the SIMD build, 0 in the scalar one. */
 export const HAS_SIMD: bool = ASC_FEATURE_SIMD;
 

@@ -153,7 +153,7 @@ type Fn<A extends readonly string[]> = (...args: { [K in keyof A]: number }) => 
 export type KernelFns = { [K in KernelName]: Fn<(typeof KERNELS)[K]['args']> };
 
 /** Exports that are not kernels. */
-export const NON_KERNEL_EXPORTS = ['memory', 'heap_base', 'HAS_SIMD'] as const;
+export const NON_KERNEL_EXPORTS = ['memory', 'heap_base', 'HAS_SIMD', 'QK', 'Q8_0_BLOCK_BYTES', 'Q4_0_BLOCK_BYTES'] as const;
 
 const PAGE = 65536;
 

@@ -1,0 +1,109 @@
+/**
+ * ffn_swiglu_masked_* (both builds) against the TS reference: k = 0, 1, odd, n_ff; T = 1 and T not a
+ * multiple of the 4-token tile; dim of one block and odd block counts; and the masked FFN over a
+ * subset equals the dense FFN computed from the same bundles restricted to that subset.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Kernels, KernelName } from '../src/engine/kernels.ts';
+import { QUANT, rowBytes, type QuantType } from '../src/formats/quant.ts';
+import * as refq from '../src/reference/quant.ts';
+import * as ref from '../src/reference/ffn.ts';
+import { BUILDS, kernelsFor, put, getF32 } from './kernel-harness.ts';
+import { rng, randomF32, assertClose, assertThrowsCode } from './helpers.ts';
+
+/** silu's exp differs in the last bits between AS (musl) and V8; accumulation order differs too. */
+const MAX_FFN_REL_ERR = 5e-5;
+
+interface FfnCase {
+  name: string;
+  type: QuantType;
+  kernel: KernelName;
+  ref: (out: Float32Array, bundles: any, x: any, k: number, dim: number, T: number) => void;
+}
+const CASES: FfnCase[] = [
+  { name: 'f32', type: QUANT.F32, kernel: 'ffn_swiglu_masked_f32', ref: ref.ffnSwigluMaskedF32 },
+  { name: 'q8_0', type: QUANT.Q8_0, kernel: 'ffn_swiglu_masked_q8_0', ref: ref.ffnSwigluMaskedQ8_0 },
+  { name: 'q4_0', type: QUANT.Q4_0, kernel: 'ffn_swiglu_masked_q4_0', ref: ref.ffnSwigluMaskedQ4_0 },
+];
+
+/** k bundles of [gate | up | down] in the case's type. */
+function makeBundles(c: FfnCase, r: () => number, k: number, dim: number): Float32Array | Uint8Array {
+  const w = randomF32(r, k * 3 * dim, 0.5);
+  if (c.type === QUANT.F32) return w;
+  const out = new Uint8Array(k * 3 * rowBytes(c.type, dim));
+  (c.type === QUANT.Q8_0 ? refq.quantizeRowQ8_0 : refq.quantizeRowQ4_0)(out, w, k * 3 * dim);
+  return out;
+}
+
+function makeX(c: FfnCase, r: () => number, T: number, dim: number): Float32Array | Uint8Array {
+  const x = randomF32(r, T * dim, 1);
+  if (c.type === QUANT.F32) return x;
+  const out = new Uint8Array(T * rowBytes(QUANT.Q8_0, dim));
+  refq.quantizeRowQ8_0(out, x, T * dim);
+  return out;
+}
+
+for (const build of BUILDS) {
+  for (const c of CASES) {
+    const s = suite(`${c.kernel} [${build}]`);
+    let K: Kernels;
+    s.before(async () => {
+      K = await kernelsFor(build);
+    });
+
+    s('equals the reference for k in {0, 1, 3, 17, n_ff}, T in {1, 2, 3, 4, 5, 9}, dim of 1, 3, 6 blocks', () => {
+      let seed = 1;
+      for (const dimBlocks of [1, 3, 6]) {
+        const dim = dimBlocks * 32;
+        const nFf = 40;
+        for (const k of [0, 1, 3, 17, nFf]) {
+          for (const T of [1, 2, 3, 4, 5, 9]) {
+            const r = rng(seed++);
+            const bundles = makeBundles(c, r, k, dim);
+            const x = makeX(c, r, T, dim);
+            const base = randomF32(r, T * dim); // out accumulates onto what is there (the residual)
+            const expect = base.slice();
+            c.ref(expect, bundles, x, k, dim, T);
+            const m = K.mark();
+            const out = put(K, base);
+            K.fn[c.kernel](out, put(K, bundles), put(K, x), k, dim, T);
+            const got = getF32(K, out, T * dim);
+            assertClose(got, expect, MAX_FFN_REL_ERR, `${c.kernel} dim=${dim} k=${k} T=${T}`);
+            if (k === 0) assert.equal(Array.from(got), Array.from(base), 'k = 0 leaves out unchanged');
+            K.release(m);
+          }
+        }
+      }
+    });
+
+    s('is additive over bundles: FFN(first a) + FFN(rest) = FFN(all)', () => {
+      const r = rng(77);
+      const dim = 64;
+      const k = 24;
+      const T = 6;
+      const bundles = makeBundles(c, r, k, dim);
+      const x = makeX(c, r, T, dim);
+      const bundleBytes = bundles.byteLength / k;
+      const m = K.mark();
+      const pb = put(K, bundles);
+      const px = put(K, x);
+      const all = put(K, new Float32Array(T * dim));
+      const split = put(K, new Float32Array(T * dim));
+      K.fn[c.kernel](all, pb, px, k, dim, T);
+      K.fn[c.kernel](split, pb, px, 10, dim, T);
+      K.fn[c.kernel](split, pb + 10 * bundleBytes, px, k - 10, dim, T);
+      assertClose(getF32(K, split, T * dim), getF32(K, all, T * dim), MAX_FFN_REL_ERR, 'split');
+      K.release(m);
+    });
+
+    s('bundles past the end of memory are out_of_bounds; dim not a whole block is bad_option', async () => {
+      const size = K.memory.buffer.byteLength;
+      const p = K.alloc(4096);
+      await assertThrowsCode(() => K.fn[c.kernel](p, size - 64, p, 4, 32, 1), 'out_of_bounds');
+      if (c.type !== QUANT.F32) await assertThrowsCode(() => K.fn[c.kernel](p, p, p, 1, 48, 1), 'bad_option');
+    });
+
+    s.run();
+  }
+}
