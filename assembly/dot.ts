@@ -1,28 +1,48 @@
 // Block dot products shared by matvec, matmul and the masked FFN: one implementation per weight type.
 //
-// Integer path (as llama.cpp on CPUs): the activation row is quantized to Q8_0 once; a weight block
-// is unpacked to 32 int8 lanes (a = elements 0..15, b = 16..31), widened to i16 and multiplied
-// pairwise into i32 with i32x4.dot_i16x8_s. |w|, |x| <= 127 (Q4_0: [-8, 7]) so nothing overflows.
+// Integer path (as llama.cpp on CPUs): the activation row is quantized to Q8_0 once; the 32 int8
+// values of a block are loaded already widened to i16 (v128.load8x8_s: 4 vectors of 8, x0 = elements
+// 0..7 ... x3 = 24..31) and multiplied pairwise into i32 lanes with i32x4.dot_i16x8_s. |w|, |x| ≤ 127
+// (Q4_0: 0..15 before the -8 offset) so no lane overflows.
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
 
-/** Σ over 32 int8 pairs, as 4 i32 partial sums: (a, b) weight lanes, (x0..x3) widened activations. */
+/** Widened lanes e of a weight block at p (e = 0..3: elements 8e..8e+7), as i16x8.
+ * Q8_0: the int8 q. Q4_0: the raw nibble 0..15 (the -8 offset is applied by the caller: q4_centered
+ * or q4_offset). Q4_0 byte j holds element j (low nibble) and element j+16 (high nibble). */
 // @ts-ignore: decorator
-@inline export function dot_i8_widened(a: v128, b: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  const s0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), x0);
-  const s1 = i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), x1);
-  const s2 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b), x2);
-  const s3 = i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b), x3);
+@inline export function w_lanes(p: usize, e: i32, q4: bool): v128 {
+  if (!q4) return v128.load8x8_s(p + 2 + (<usize>e << 3));
+  const bytes = v128.load8x8_u(p + 2 + (<usize>(e & 1) << 3));
+  return e < 2 ? v128.and(bytes, i16x8.splat(0x0f)) : i16x8.shr_u(bytes, 4);
+}
+
+/** Q4_0 lanes with the -8 offset applied: elements as signed i16 in [-8, 7]. */
+// @ts-ignore: decorator
+@inline export function w_lanes_centered(p: usize, e: i32, q4: bool): v128 {
+  const v = w_lanes(p, e, q4);
+  return q4 ? i16x8.sub(v, i16x8.splat(8)) : v;
+}
+
+/** Activation lanes of a Q8_0 block at p (e = 0..3), as i16x8. */
+// @ts-ignore: decorator
+@inline export function x_lanes(p: usize, e: i32): v128 {
+  return v128.load8x8_s(p + 2 + (<usize>e << 3));
+}
+
+/** Σ_j w_j·x_j of a weight block and widened activations, as 4 i32 partial sums (raw Q4_0 nibbles). */
+// @ts-ignore: decorator
+@inline export function dot_block(pw: usize, q4: bool, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  const s0 = i32x4.dot_i16x8_s(w_lanes(pw, 0, q4), x0);
+  const s1 = i32x4.dot_i16x8_s(w_lanes(pw, 1, q4), x1);
+  const s2 = i32x4.dot_i16x8_s(w_lanes(pw, 2, q4), x2);
+  const s3 = i32x4.dot_i16x8_s(w_lanes(pw, 3, q4), x3);
   return i32x4.add(i32x4.add(s0, s1), i32x4.add(s2, s3));
 }
 
-/** Weight lanes of a Q4_0 block at p: low nibbles -> elements 0..15, high nibbles -> 16..31, minus 8. */
+/** 8·Σ x over an activation block as 4 i32 partial sums: Σ (q - 8)·x = Σ q·x - 8·Σ x for Q4_0. */
 // @ts-ignore: decorator
-@inline export function q4_0_lo(p: usize): v128 {
-  return i8x16.sub(v128.and(v128.load(p, 2), i8x16.splat(0x0f)), i8x16.splat(8));
-}
-// @ts-ignore: decorator
-@inline export function q4_0_hi(p: usize): v128 {
-  return i8x16.sub(i8x16.shr_u(v128.load(p, 2), 4), i8x16.splat(8));
+@inline export function x_sum8(x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  return i32x4.shl(i32x4.dot_i16x8_s(i16x8.add(i16x8.add(x0, x1), i16x8.add(x2, x3)), i16x8.splat(1)), 3);
 }
 
 /** Scalar Σ q_w·q_x over one block (the reference loop; also the scalar build's whole kernel). */
@@ -52,11 +72,12 @@ import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
     for (let b = 0; b < nb; b++) {
       const px = x + <usize>(b * Q8_0_BLOCK_BYTES);
       const pw = w + <usize>b * wb;
-      const xa = v128.load(px, 2);
-      const xb = v128.load(px, 18);
-      const a = q4 ? q4_0_lo(pw) : v128.load(pw, 2);
-      const bb = q4 ? q4_0_hi(pw) : v128.load(pw, 18);
-      const s = dot_i8_widened(a, bb, i16x8.extend_low_i8x16_s(xa), i16x8.extend_high_i8x16_s(xa), i16x8.extend_low_i8x16_s(xb), i16x8.extend_high_i8x16_s(xb));
+      const x0 = x_lanes(px, 0);
+      const x1 = x_lanes(px, 1);
+      const x2 = x_lanes(px, 2);
+      const x3 = x_lanes(px, 3);
+      let s = dot_block(pw, q4, x0, x1, x2, x3);
+      if (q4) s = i32x4.sub(s, x_sum8(x0, x1, x2, x3));
       const d = f16_to_f32(load<u16>(pw)) * f16_to_f32(load<u16>(px));
       acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(d)));
     }

@@ -8,7 +8,7 @@
 // Density changes only k, the loop count. Tokens are processed in tiles of 4 so each bundle is
 // read (and each down block dequantized) once per tile.
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
-import { row_dot_q, row_dot_f, q4_0_lo, q4_0_hi } from './dot';
+import { row_dot_q, row_dot_f, w_lanes_centered } from './dot';
 
 const KIND_F32: i32 = 0;
 const KIND_Q8_0: i32 = 1;
@@ -115,12 +115,10 @@ export function ffn_swiglu_masked_q4_0(out: usize, bundles: usize, x: usize, k: 
     const d = f16_to_f32(load<u16>(pw));
     const o = out + ((<usize>b) << 7);
     if (ASC_FEATURE_SIMD) {
-      const a = q4 ? q4_0_lo(pw) : v128.load(pw, 2);
-      const bb = q4 ? q4_0_hi(pw) : v128.load(pw, 18);
-      const a0 = i16x8.extend_low_i8x16_s(a);
-      const a1 = i16x8.extend_high_i8x16_s(a);
-      const b0 = i16x8.extend_low_i8x16_s(bb);
-      const b1 = i16x8.extend_high_i8x16_s(bb);
+      const a0 = w_lanes_centered(pw, 0, q4);
+      const a1 = w_lanes_centered(pw, 1, q4);
+      const b0 = w_lanes_centered(pw, 2, q4);
+      const b1 = w_lanes_centered(pw, 3, q4);
       const f0 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a0));
       const f1 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(a0));
       const f2 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a1));

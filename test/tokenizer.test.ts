@@ -16,8 +16,6 @@ const IFP_DEMO = readFileSync(join(root, 'test/fixtures/ifp-demo-tokenizer.bin')
 const tok512 = createTokenizer(parseTokenizerBin(TOK512));
 const ifpDemo = createTokenizer(parseTokenizerBin(IFP_DEMO));
 
-/** A 10 kB prompt must encode in well under this (it takes milliseconds; an O(n²) merge takes far longer). */
-
 const utf8 = new TextEncoder();
 
 /** Writes a llama2.c tokenizer.bin: int32 max_token_length, then per token f32 score, i32 len, bytes. */
