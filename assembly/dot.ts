@@ -93,6 +93,60 @@ import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
   }
 }
 
+/** [Σ s0, Σ s1, Σ s2, Σ s3]: the lane sums of four i32x4, by a 4×4 transpose-add. */
+// @ts-ignore: decorator
+@inline export function sum4_i32x4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  const u = i32x4.add(v128.shuffle<i32>(s0, s1, 0, 1, 4, 5), v128.shuffle<i32>(s0, s1, 2, 3, 6, 7));
+  const v = i32x4.add(v128.shuffle<i32>(s2, s3, 0, 1, 4, 5), v128.shuffle<i32>(s2, s3, 2, 3, 6, 7));
+  return i32x4.add(v128.shuffle<i32>(u, v, 0, 2, 4, 6), v128.shuffle<i32>(u, v, 1, 3, 5, 7));
+}
+
+/** The fp16 scales of four blocks as f32x4 (exact, lane-wise f16_to_f32). */
+// @ts-ignore: decorator
+@inline export function scales4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
+  let h = i32x4.splat(<i32>load<u16>(p0));
+  h = i32x4.replace_lane(h, 1, <i32>load<u16>(p1));
+  h = i32x4.replace_lane(h, 2, <i32>load<u16>(p2));
+  h = i32x4.replace_lane(h, 3, <i32>load<u16>(p3));
+  return f16x4_to_f32x4(h);
+}
+
+/**
+ * The dot products of 4 weight rows (Q8_0 or Q4_0) at w, w + stride, w + 2·stride, w + 3·stride with one
+ * Q8_0 activation row, as f32x4 (lane i = row i). The rows share each widened activation block, and
+ * their 4 block sums are reduced together and scaled with one vector multiply.
+ */
+// @ts-ignore: decorator
+@inline export function dot4_q(w: usize, stride: usize, x: usize, nb: i32, q4: bool): v128 {
+  const wb: usize = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
+  let p0 = w;
+  let p1 = p0 + stride;
+  let p2 = p1 + stride;
+  let p3 = p2 + stride;
+  let acc = f32x4.splat(0);
+  let px = x;
+  for (let b = 0; b < nb; b++) {
+    const x0 = x_lanes(px, 0);
+    const x1 = x_lanes(px, 1);
+    const x2 = x_lanes(px, 2);
+    const x3 = x_lanes(px, 3);
+    let t = sum4_i32x4(dot_block(p0, q4, x0, x1, x2, x3), dot_block(p1, q4, x0, x1, x2, x3), dot_block(p2, q4, x0, x1, x2, x3), dot_block(p3, q4, x0, x1, x2, x3));
+    if (q4) {
+      // Σ (q - 8)·x = Σ q·x - 8·Σ x, with 8·Σ x computed once for the 4 rows
+      const sx = x_sum8(x0, x1, x2, x3);
+      t = i32x4.sub(t, i32x4.splat(i32x4.extract_lane(sx, 0) + i32x4.extract_lane(sx, 1) + i32x4.extract_lane(sx, 2) + i32x4.extract_lane(sx, 3)));
+    }
+    const d = f32x4.mul(scales4(p0, p1, p2, p3), f32x4.splat(f16_to_f32(load<u16>(px))));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(t), d));
+    px += Q8_0_BLOCK_BYTES;
+    p0 += wb;
+    p1 += wb;
+    p2 += wb;
+    p3 += wb;
+  }
+  return acc;
+}
+
 /** Horizontal sum of an f32x4. */
 // @ts-ignore: decorator
 @inline export function hsum(v: v128): f32 {

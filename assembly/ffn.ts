@@ -8,7 +8,7 @@
 // Density changes only k, the loop count. Tokens are processed in tiles of 4 so each bundle is
 // read (and each down block dequantized) once per tile.
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
-import { row_dot_q, row_dot_f, w_lanes_centered } from './dot';
+import { row_dot_q, row_dot_f, w_lanes_centered, dot4_q } from './dot';
 
 const KIND_F32: i32 = 0;
 const KIND_Q8_0: i32 = 1;
@@ -50,7 +50,30 @@ export function ffn_swiglu_masked_q4_0(out: usize, bundles: usize, x: usize, k: 
     const nt = min(4, T - t0);
     const xt = x + <usize>t0 * xRowBytes;
     const ot = out + <usize>t0 * outRowBytes;
-    for (let j = 0; j < k; j++) {
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      if (kind != KIND_F32) {
+        // 4 neurons at a time: their gate rows (and up rows) are dotted together with dot4_q.
+        const q4 = kind == KIND_Q4_0;
+        const nb = dim / QK;
+        const bundleBytes: usize = 3 * partBytes;
+        for (; j + 4 <= k; j += 4) {
+          const gate = bundles + <usize>j * bundleBytes;
+          const up = gate + partBytes;
+          const h0 = swiglu4(dot4_q(gate, bundleBytes, xt, nb, q4), dot4_q(up, bundleBytes, xt, nb, q4));
+          let h1 = f32x4.splat(0), h2 = f32x4.splat(0), h3 = f32x4.splat(0);
+          if (nt > 1) h1 = swiglu4(dot4_q(gate, bundleBytes, xt + xRowBytes, nb, q4), dot4_q(up, bundleBytes, xt + xRowBytes, nb, q4));
+          if (nt > 2) h2 = swiglu4(dot4_q(gate, bundleBytes, xt + 2 * xRowBytes, nb, q4), dot4_q(up, bundleBytes, xt + 2 * xRowBytes, nb, q4));
+          if (nt > 3) h3 = swiglu4(dot4_q(gate, bundleBytes, xt + 3 * xRowBytes, nb, q4), dot4_q(up, bundleBytes, xt + 3 * xRowBytes, nb, q4));
+          const down = up + partBytes;
+          axpy_q(ot, down, dim, nt, outRowBytes, f32x4.extract_lane(h0, 0), f32x4.extract_lane(h1, 0), f32x4.extract_lane(h2, 0), f32x4.extract_lane(h3, 0), q4);
+          axpy_q(ot, down + bundleBytes, dim, nt, outRowBytes, f32x4.extract_lane(h0, 1), f32x4.extract_lane(h1, 1), f32x4.extract_lane(h2, 1), f32x4.extract_lane(h3, 1), q4);
+          axpy_q(ot, down + 2 * bundleBytes, dim, nt, outRowBytes, f32x4.extract_lane(h0, 2), f32x4.extract_lane(h1, 2), f32x4.extract_lane(h2, 2), f32x4.extract_lane(h3, 2), q4);
+          axpy_q(ot, down + 3 * bundleBytes, dim, nt, outRowBytes, f32x4.extract_lane(h0, 3), f32x4.extract_lane(h1, 3), f32x4.extract_lane(h2, 3), f32x4.extract_lane(h3, 3), q4);
+        }
+      }
+    }
+    for (; j < k; j++) {
       const gate = bundles + <usize>j * 3 * partBytes;
       const up = gate + partBytes;
       const down = up + partBytes;
@@ -65,6 +88,16 @@ export function ffn_swiglu_masked_q4_0(out: usize, bundles: usize, x: usize, k: 
       else axpy_q(ot, down, dim, nt, outRowBytes, h0, h1, h2, h3, kind == KIND_Q4_0);
     }
   }
+}
+
+/** silu(g) · u lane-wise. */
+// @ts-ignore: decorator
+@inline function swiglu4(g: v128, u: v128): v128 {
+  let s = f32x4.splat(silu(f32x4.extract_lane(g, 0)));
+  s = f32x4.replace_lane(s, 1, silu(f32x4.extract_lane(g, 1)));
+  s = f32x4.replace_lane(s, 2, silu(f32x4.extract_lane(g, 2)));
+  s = f32x4.replace_lane(s, 3, silu(f32x4.extract_lane(g, 3)));
+  return f32x4.mul(s, u);
 }
 
 /** out_t (dim) += h_t · w (dim f32) for t < nt. */

@@ -40,20 +40,21 @@
 }
 
 /**
- * e^x in four lanes, within 1 ulp of e^x for x in [-87.3, 88] (Cephes expf: x = k·ln2 + r,
- * |r| ≤ ln2/2, a degree-5 polynomial for e^r, times 2^k built in the exponent bits). Below -87.3
- * (-inf included) it gives 0, the true value being under 1.2e-38; above 88 it saturates at e^88
- * (softmax passes x ≤ 0; silu's 1/(1 + e^-x) is below 1e-38 there either way); NaN stays NaN. pmin/pmax are single instructions where min/max are
- * not, and the round-to-int uses the 1.5·2^23 trick instead of nearest + trunc_sat.
+ * e^x in four lanes, within 1 ulp of e^x for x in [-86.6, 88.72] (Cephes expf: x = k·ln2 + r,
+ * |r| ≤ ln2/2, a degree-5 polynomial for e^r, times 2^k built in the exponent bits). Below -86.6
+ * (-inf included) it gives 0, the true value being under 2.4e-38; above 88.72 +inf; NaN stays NaN.
+ * pmin/pmax are single instructions where min/max are not, and the round-to-int uses the 1.5·2^23
+ * trick instead of nearest + trunc_sat.
  */
 // @ts-ignore: decorator
 @inline function exp4(x: v128): v128 {
-  const lo = f32x4.splat(-87.3);
-  const xc = f32x4.pmax(f32x4.pmin(x, f32x4.splat(88.0)), lo); // NaN passes through
+  const lo = f32x4.splat(-86.6);
+  const hi = f32x4.splat(88.72);
+  const xc = f32x4.pmax(f32x4.pmin(x, hi), lo); // NaN passes through
   // j = round(x / ln2) + 1.5·2^23: the low mantissa bits of j hold k as an integer
   const magic = f32x4.splat(12582912.0);
   const j = f32x4.add(f32x4.mul(xc, f32x4.splat(1.44269504088896341)), magic);
-  const k = f32x4.sub(j, magic);
+  const k = f32x4.sub(j, magic); // in [-125, 128]
   // r = x - k·ln2, ln2 split in two so k·C1 is exact
   let r = f32x4.sub(xc, f32x4.mul(k, f32x4.splat(0.693359375)));
   r = f32x4.sub(r, f32x4.mul(k, f32x4.splat(-2.12194440e-4)));
@@ -64,9 +65,11 @@
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
   p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1));
-  // 2^k = (k + 127) << 23; the magic's own bits shift out (0x4b400000 << 23 = 0)
-  const scale = i32x4.add(i32x4.shl(j, 23), i32x4.splat(127 << 23));
-  return v128.andnot(f32x4.mul(p, scale), f32x4.lt(x, lo));
+  // e^x = 2p · 2^(k-1), so that k = 128 (x near 88.72) still has an exponent field; 2^(k-1) is
+  // (k + 126) << 23, and the magic's own bits shift out (0x4b400000 << 23 = 0)
+  const scale = i32x4.add(i32x4.shl(j, 23), i32x4.splat(126 << 23));
+  const e = f32x4.mul(f32x4.add(p, p), scale);
+  return v128.bitselect(f32x4.splat(Infinity), v128.andnot(e, f32x4.lt(x, lo)), f32x4.gt(x, hi));
 }
 
 /** In place x = softmax(x) over n f32, max subtracted first (see llama2.c softmax). */
@@ -302,6 +305,7 @@ export function argmax_f32(x: usize, n: i32): i32 {
  *   att    (nPos) f32                        scratch, reused per head
  * Query head h reads kv head g = h / (nHeads / nKvHeads):
  *   att[t] = q_h · k[t, g] / √headSize;  att = softmax(att);  out_h = Σ_t att[t] · v[t, g]
+ * nHeads must be a multiple of nKvHeads ≥ 1 (Kernels.fn checks; through raw, a zero divisor traps).
  */
 export function attention_f32(out: usize, q: usize, kCache: usize, vCache: usize, att: usize, nHeads: i32, nKvHeads: i32, headSize: i32, nPos: i32): void {
   const kvMul = nHeads / nKvHeads; // query heads per kv head

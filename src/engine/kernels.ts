@@ -117,7 +117,8 @@ export const KERNELS = {
    * (2i, 2i+1) as llama2.c / GGUF llama; neox=1: pairs (i, i + ropeDim/2) as NeoX / Qwen2 / HF. */
   rope_f32: {
     args: ['x', 'nHeads', 'headSize', 'ropeDim', 'pos', 'freqBase', 'neox'],
-    shape: (a) => (a.ropeDim! % 2 !== 0 || a.ropeDim! > a.headSize! ? `ropeDim = ${a.ropeDim} must be even and ≤ headSize = ${a.headSize}` : null),
+    shape: (a) =>
+      a.ropeDim! % 2 !== 0 || a.ropeDim! > a.headSize! ? `ropeDim = ${a.ropeDim} must be even and ≤ headSize = ${a.headSize}` : a.neox! > 1 ? `neox = ${a.neox} must be 0 or 1` : null,
     regions: (a) => [['x', a.x!, a.nHeads! * a.headSize! * F32]],
   },
   /** in place: x = softmax(x) */
@@ -156,6 +157,8 @@ export type KernelFns = { [K in KernelName]: Fn<(typeof KERNELS)[K]['args']> };
 export const NON_KERNEL_EXPORTS = ['memory', 'heap_base', 'HAS_SIMD', 'QK', 'Q8_0_BLOCK_BYTES', 'Q4_0_BLOCK_BYTES'] as const;
 
 const PAGE = 65536;
+/** Arguments that are f32 scalars; every other argument is an offset or a count. */
+const FLOAT_ARGS = new Set(['eps', 'freqBase']);
 
 /**
  * An instantiated kernel module plus a bump arena over its memory. `fn.*` checks shapes and bounds
@@ -207,7 +210,9 @@ export class Kernels {
     const a: Args = {};
     spec.args.forEach((k, i) => (a[k] = args[i]!));
     for (const [k, v] of Object.entries(a)) {
-      if (!Number.isFinite(v)) throw new IfpruneError('bad_option', `${name}: ${k} = ${v} is not a finite number`);
+      if (FLOAT_ARGS.has(k) ? !Number.isFinite(v) : !(Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
+        throw new IfpruneError('bad_option', `${name}: ${k} = ${v} is not ${FLOAT_ARGS.has(k) ? 'a finite number' : 'a non-negative integer'}`);
+      }
     }
     const bad = spec.shape?.(a);
     if (bad) throw new IfpruneError('bad_option', `${name}: ${bad}`);
@@ -220,7 +225,6 @@ export class Kernels {
         );
       }
     }
-    if ('n' in a && a.n! < 0) throw new IfpruneError('bad_option', `${name}: n = ${a.n} is negative`);
   }
 
   /** Reserves `bytes` (aligned to `alignment`, default 64) from the arena, growing memory as needed. */

@@ -1,0 +1,298 @@
+/**
+ * Kernel benchmarks: `npm run bench` (or `node --import tsx bench/kernels.ts [--quick] [--filter S]`).
+ *
+ * For each kernel at edge-model shapes: GFLOP/s and weight GB/s of the SIMD build, the scalar build
+ * and the TS reference, and the weight GB/s as a fraction of a wasm streaming-read probe (the
+ * memory-bandwidth ceiling, measured in the same process). Prints a table; writes the same rows as
+ * JSON to bench/results/kernels.json.
+ *
+ * Timing: each case runs in interleaved rounds (simd, scalar, ref, simd, ...) so a noisy neighbour
+ * hits all implementations alike; a round repeats the call until ≥ 25 ms of this process's CPU time
+ * (process.cpuUsage: time spent waiting for a busy core does not count) and the best round's
+ * per-call time is reported (the least disturbed one).
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { Kernels, type KernelName } from '../src/engine/kernels.ts';
+import { loadKernels } from '../src/platform/node.ts';
+import { QUANT, rowBytes, type QuantType } from '../src/formats/quant.ts';
+import * as refMatvec from '../src/reference/matvec.ts';
+import * as refFfn from '../src/reference/ffn.ts';
+
+const args = process.argv.slice(2);
+const QUICK = args.includes('--quick');
+const filterIdx = args.indexOf('--filter');
+const FILTER = filterIdx >= 0 ? args[filterIdx + 1]! : '';
+const ROUNDS = QUICK ? 3 : 5;
+const MIN_ROUND_MS = QUICK ? 10 : 25;
+
+const SHAPES: [rows: number, cols: number][] = [
+  [576, 1536],
+  [1536, 576],
+  [896, 4864],
+  [4864, 896],
+  [8192, 8192],
+];
+/** The TS reference is ~100× slower: run it only up to this many weights. */
+const REF_MAX_WEIGHTS = 5e6;
+
+interface Row {
+  kernel: string;
+  shape: string;
+  impl: 'simd' | 'scalar' | 'ts-ref';
+  ms: number;
+  gflops: number;
+  weightGBs: number;
+  ofCeiling: number;
+}
+
+const [simd, scalar] = await Promise.all([Kernels.create(await loadKernels('simd')), Kernels.create(await loadKernels('scalar'))]);
+
+function fillRandom(K: Kernels, p: number, bytes: number, seed: number): void {
+  // cheap xorshift bytes; quantized blocks get sane fp16 scales below
+  const u = K.u8(p, bytes);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < bytes; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    u[i] = s & 0xff;
+  }
+}
+
+/** Random weights of a type, valid as numbers (f32 in [-1, 1), fp16 scales ~ 0.01). */
+function randomWeights(K: Kernels, type: QuantType, rows: number, cols: number, seed: number): number {
+  const bytes = rows * rowBytes(type, cols);
+  const p = K.alloc(bytes);
+  if (type === QUANT.F32) {
+    const f = K.f32(p, rows * cols);
+    let s = seed;
+    for (let i = 0; i < f.length; i++) f[i] = (((s = (s * 1103515245 + 12345) >>> 0) >>> 8) / 2 ** 24) * 2 - 1;
+    return p;
+  }
+  fillRandom(K, p, bytes, seed);
+  const u = K.u8(p, bytes);
+  if (type === QUANT.F16) {
+    for (let i = 1; i < bytes; i += 2) u[i] = (u[i]! & 0x83) | 0x38; // exponent near 1.0, finite
+  } else {
+    for (let b = 0; b < bytes; b += type.blockBytes) {
+      u[b] = 0x1f; // fp16 0x201f ≈ 0.0098
+      u[b + 1] = 0x20;
+    }
+  }
+  return p;
+}
+
+/** An activation operand: f32 (T, cols) for float weights, Q8_0 (T, cols) otherwise. */
+function activations(K: Kernels, type: QuantType, T: number, cols: number): number {
+  const f = K.alloc(T * cols * 4);
+  const v = K.f32(f, T * cols);
+  for (let i = 0; i < v.length; i++) v[i] = Math.sin(i * 0.37);
+  if (type.blockElems === 1) return f;
+  const q = K.alloc(T * rowBytes(QUANT.Q8_0, cols));
+  K.fn.quantize_row_q8_0(q, f, T * cols);
+  return q;
+}
+
+/** Best per-call ms over interleaved rounds for several implementations. */
+function timeInterleaved(fns: (() => void)[]): number[] {
+  const best = fns.map(() => Infinity);
+  for (const f of fns) f(); // warm up (tier-up, page faults)
+  for (let r = 0; r < ROUNDS; r++) {
+    fns.forEach((f, i) => {
+      let n = 0;
+      const c0 = process.cpuUsage();
+      let ms = 0;
+      do {
+        f();
+        n++;
+        const c = process.cpuUsage(c0);
+        ms = (c.user + c.system) / 1000;
+      } while (ms < MIN_ROUND_MS);
+      best[i] = Math.min(best[i]!, ms / n);
+    });
+  }
+  return best;
+}
+
+const rows: Row[] = [];
+let ceilingGBs = 0;
+
+function record(kernel: string, shape: string, impl: Row['impl'], ms: number, flops: number, weightBytes: number): void {
+  const weightGBs = weightBytes / (ms * 1e6);
+  rows.push({ kernel, shape, impl, ms, gflops: flops / (ms * 1e6), weightGBs, ofCeiling: weightGBs / ceilingGBs });
+}
+
+// --- memory-bandwidth ceiling: streaming read of 256 MiB in wasm
+{
+  const n = (256 * 2 ** 20) / 4;
+  const p = simd.alloc(n * 4);
+  simd.f32(p, n).fill(1);
+  const [ms] = timeInterleaved([() => simd.raw.mem_read_f32(p, n)]);
+  ceilingGBs = (n * 4) / (ms! * 1e6);
+  rows.push({ kernel: 'mem_read_f32 (ceiling)', shape: '256 MiB', impl: 'simd', ms: ms!, gflops: (n / ms!) / 1e6, weightGBs: ceilingGBs, ofCeiling: 1 });
+  simd.release(p);
+}
+
+const MATVEC: { type: QuantType; kernel: KernelName; ref?: (...a: any[]) => void }[] = [
+  { type: QUANT.Q8_0, kernel: 'matvec_q8_0_q8_0', ref: refMatvec.matvecQ8_0Q8_0 },
+  { type: QUANT.Q4_0, kernel: 'matvec_q4_0_q8_0', ref: refMatvec.matvecQ4_0Q8_0 },
+  { type: QUANT.F32, kernel: 'matvec_f32', ref: refMatvec.matvecF32 },
+  { type: QUANT.F16, kernel: 'matvec_f16', ref: refMatvec.matvecF16 },
+];
+
+function bytesView(K: Kernels, p: number, type: QuantType, n: number): Float32Array | Uint8Array {
+  return type === QUANT.F32 ? K.f32(p, n).slice() : K.u8(p, n * (type.blockElems === 1 ? type.blockBytes : 1)).slice();
+}
+
+// --- matvec at every shape
+for (const m of MATVEC) {
+  if (FILTER && !m.kernel.includes(FILTER)) continue;
+  for (const [R, C] of SHAPES) {
+    if (QUICK && R * C > 5e6) continue;
+    const shape = `${R}×${C}`;
+    const wBytes = R * rowBytes(m.type, C);
+    const marks = [simd.mark(), scalar.mark()];
+    const ops = [simd, scalar].map((K, i) => {
+      const w = randomWeights(K, m.type, R, C, 7);
+      const x = activations(K, m.type, 1, C);
+      const out = K.alloc(R * 4);
+      return () => K.raw[m.kernel](out, w, x, R, C);
+    });
+    const fns = [...ops];
+    if (m.ref && R * C <= REF_MAX_WEIGHTS) {
+      const K = simd;
+      const w = randomWeights(K, m.type, R, C, 7);
+      const x = activations(K, m.type, 1, C);
+      const wv = m.type === QUANT.F32 ? K.f32(w, R * C).slice() : K.u8(w, wBytes).slice();
+      const xv = m.type.blockElems === 1 ? K.f32(x, C).slice() : K.u8(x, rowBytes(QUANT.Q8_0, C)).slice();
+      const out = new Float32Array(R);
+      fns.push(() => m.ref!(out, wv, xv, R, C));
+    }
+    const ms = timeInterleaved(fns);
+    const impls: Row['impl'][] = ['simd', 'scalar', 'ts-ref'];
+    ms.forEach((t, i) => record(m.kernel, shape, impls[i]!, t, 2 * R * C, wBytes));
+    simd.release(marks[0]!);
+    scalar.release(marks[1]!);
+  }
+}
+
+// --- prefill matmul, T = 32, against matvec on the same weights (weights reused across tokens)
+for (const m of [
+  { type: QUANT.Q8_0, matmul: 'matmul_q8_0_q8_0', matvec: 'matvec_q8_0_q8_0' },
+  { type: QUANT.Q4_0, matmul: 'matmul_q4_0_q8_0', matvec: 'matvec_q4_0_q8_0' },
+  { type: QUANT.F32, matmul: 'matmul_f32', matvec: 'matvec_f32' },
+] as const) {
+  if (FILTER && !m.matmul.includes(FILTER)) continue;
+  const T = 32;
+  for (const [R, C] of [[896, 4864], [576, 1536]] as const) {
+    const shape = `${R}×${C} T=${T}`;
+    const marks = [simd.mark(), scalar.mark()];
+    const fns = [simd, scalar].map((K) => {
+      const w = randomWeights(K, m.type, R, C, 9);
+      const x = activations(K, m.type, T, C);
+      const out = K.alloc(T * R * 4);
+      return () => K.raw[m.matmul](out, w, x, R, C, T);
+    });
+    const ms = timeInterleaved(fns);
+    const wBytes = R * rowBytes(m.type, C);
+    record(m.matmul, shape, 'simd', ms[0]!, 2 * R * C * T, wBytes);
+    record(m.matmul, shape, 'scalar', ms[1]!, 2 * R * C * T, wBytes);
+    simd.release(marks[0]!);
+    scalar.release(marks[1]!);
+  }
+}
+
+// --- masked FFN over bundles at densities 1, 1/2, 1/4 (decode, T = 1; and prefill T = 32)
+for (const f of [
+  { type: QUANT.Q8_0, kernel: 'ffn_swiglu_masked_q8_0', ref: refFfn.ffnSwigluMaskedQ8_0 },
+  { type: QUANT.Q4_0, kernel: 'ffn_swiglu_masked_q4_0', ref: refFfn.ffnSwigluMaskedQ4_0 },
+  { type: QUANT.F32, kernel: 'ffn_swiglu_masked_f32', ref: refFfn.ffnSwigluMaskedF32 },
+] as const) {
+  if (FILTER && !f.kernel.includes(FILTER)) continue;
+  for (const [dim, nFf] of [[576, 1536], [896, 4864]] as const) {
+    for (const T of [1, 32]) {
+      if (QUICK && T > 1) continue;
+      const marks = [simd.mark(), scalar.mark()];
+      const setups = [simd, scalar].map((K) => ({
+        K,
+        b: randomWeights(K, f.type, nFf * 3, dim, 11),
+        x: activations(K, f.type, T, dim),
+        out: K.alloc(T * dim * 4),
+      }));
+      for (const density of [1, 0.5, 0.25]) {
+        const k = Math.round(nFf * density);
+        const shape = `dim ${dim} k=${k}/${nFf} T=${T}`;
+        const fns = setups.map(({ K, b, x, out }) => () => K.raw[f.kernel](out, b, x, k, dim, T));
+        if (T === 1 && dim * nFf <= 1e6) {
+          const K = simd;
+          const bv = f.type === QUANT.F32 ? K.f32(setups[0]!.b, nFf * 3 * dim).slice() : K.u8(setups[0]!.b, nFf * 3 * rowBytes(f.type, dim)).slice();
+          const xv = f.type === QUANT.F32 ? K.f32(setups[0]!.x, dim).slice() : K.u8(setups[0]!.x, rowBytes(QUANT.Q8_0, dim)).slice();
+          const out = new Float32Array(dim);
+          fns.push(() => f.ref(out as any, bv as any, xv as any, k, dim, 1));
+        }
+        const ms = timeInterleaved(fns);
+        const wBytes = k * 3 * rowBytes(f.type, dim);
+        const impls: Row['impl'][] = ['simd', 'scalar', 'ts-ref'];
+        ms.forEach((t, i) => record(f.kernel, shape, impls[i]!, t, 2 * 3 * k * dim * T, wBytes));
+      }
+      simd.release(marks[0]!);
+      scalar.release(marks[1]!);
+    }
+  }
+}
+
+// --- activation quantization and attention (per decode step)
+if (!FILTER || 'quantize_row_q8_0'.includes(FILTER)) {
+  for (const n of [576, 4864]) {
+    const fns = [simd, scalar].map((K) => {
+      const x = K.alloc(n * 4);
+      K.f32(x, n).fill(0.5);
+      const q = K.alloc(rowBytes(QUANT.Q8_0, n));
+      return () => K.raw.quantize_row_q8_0(q, x, n);
+    });
+    const ms = timeInterleaved(fns);
+    record('quantize_row_q8_0', `n=${n}`, 'simd', ms[0]!, n, n * 4);
+    record('quantize_row_q8_0', `n=${n}`, 'scalar', ms[1]!, n, n * 4);
+  }
+}
+if (!FILTER || 'attention_f32'.includes(FILTER)) {
+  const nHeads = 9, nKv = 3, hs = 64, nPos = 512;
+  const fns = [simd, scalar].map((K) => {
+    const q = K.alloc(nHeads * hs * 4);
+    const kc = K.alloc(nPos * nKv * hs * 4);
+    const vc = K.alloc(nPos * nKv * hs * 4);
+    K.f32(q, nHeads * hs).fill(0.1);
+    K.f32(kc, nPos * nKv * hs).fill(0.01);
+    K.f32(vc, nPos * nKv * hs).fill(0.02);
+    const att = K.alloc(nPos * 4);
+    const out = K.alloc(nHeads * hs * 4);
+    return () => K.raw.attention_f32(out, q, kc, vc, att, nHeads, nKv, hs, nPos);
+  });
+  const ms = timeInterleaved(fns);
+  const flops = 4 * nHeads * hs * nPos;
+  const bytes = 2 * nPos * nKv * hs * 4;
+  record('attention_f32', `9h/3kv ×64, 512 pos`, 'simd', ms[0]!, flops, bytes);
+  record('attention_f32', `9h/3kv ×64, 512 pos`, 'scalar', ms[1]!, flops, bytes);
+}
+
+// --- report
+const pad = (s: string, n: number) => s.padEnd(n);
+const num = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+console.log(`ifprune kernel benchmark — Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'}, 1 thread`);
+console.log(`memory-bandwidth ceiling (wasm streaming read of 256 MiB): ${ceilingGBs.toFixed(1)} GB/s\n`);
+console.log(`${pad('kernel', 24)}${pad('shape', 26)}${pad('impl', 8)}${'ms'.padStart(10)}${'GFLOP/s'.padStart(10)}${'GB/s(w)'.padStart(9)}${'%ceil'.padStart(7)}${'×scalar'.padStart(9)}${'×ts-ref'.padStart(9)}`);
+for (const r of rows) {
+  const same = rows.filter((o) => o.kernel === r.kernel && o.shape === r.shape);
+  const sc = same.find((o) => o.impl === 'scalar');
+  const tr = same.find((o) => o.impl === 'ts-ref');
+  const vsScalar = r.impl === 'simd' && sc ? `${(sc.ms / r.ms).toFixed(1)}×` : '';
+  const vsRef = r.impl === 'simd' && tr ? `${(tr.ms / r.ms).toFixed(1)}×` : '';
+  console.log(
+    `${pad(r.kernel, 24)}${pad(r.shape, 26)}${pad(r.impl, 8)}${num(r.ms, 4).padStart(10)}${num(r.gflops).padStart(10)}${num(r.weightGBs).padStart(9)}${num(r.ofCeiling * 100, 0).padStart(6)}%${vsScalar.padStart(9)}${vsRef.padStart(9)}`,
+  );
+}
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+const out = new URL('./results/kernels.json', import.meta.url);
+writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, quick: QUICK, ceilingGBs, rows }, null, 1));
+console.log(`\nwrote ${out.pathname}`);
