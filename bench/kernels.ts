@@ -95,7 +95,7 @@ function activations(K: Kernels, type: QuantType, T: number, cols: number): numb
 }
 
 /** Best per-call ms over interleaved rounds for several implementations. */
-function timeInterleaved(fns: (() => void)[]): number[] {
+function timeInterleaved(fns: (() => unknown)[]): number[] {
   const best = fns.map(() => Infinity);
   for (const f of fns) f(); // warm up (tier-up, page faults)
   for (let r = 0; r < ROUNDS; r++) {
@@ -157,9 +157,9 @@ for (const m of MATVEC) {
       const w = randomWeights(K, m.type, R, C, 7);
       const x = activations(K, m.type, 1, C);
       const out = K.alloc(R * 4);
-      return () => K.raw[m.kernel](out, w, x, R, C);
+      return () => K.callRaw(m.kernel, out, w, x, R, C);
     });
-    const fns = [...ops];
+    const fns: (() => unknown)[] = [...ops];
     if (m.ref && R * C <= REF_MAX_WEIGHTS) {
       const K = simd;
       const w = randomWeights(K, m.type, R, C, 7);
@@ -192,7 +192,7 @@ for (const m of [
       const w = randomWeights(K, m.type, R, C, 9);
       const x = activations(K, m.type, T, C);
       const out = K.alloc(T * R * 4);
-      return () => K.raw[m.matmul](out, w, x, R, C, T);
+      return () => K.callRaw(m.matmul, out, w, x, R, C, T);
     });
     const ms = timeInterleaved(fns);
     const wBytes = R * rowBytes(m.type, C);
@@ -223,7 +223,7 @@ for (const f of [
       for (const density of [1, 0.5, 0.25]) {
         const k = Math.round(nFf * density);
         const shape = `dim ${dim} k=${k}/${nFf} T=${T}`;
-        const fns = setups.map(({ K, b, x, out }) => () => K.raw[f.kernel](out, b, x, k, dim, T));
+        const fns: (() => unknown)[] = setups.map(({ K, b, x, out }) => () => K.callRaw(f.kernel, out, b, x, k, dim, T));
         if (T === 1 && dim * nFf <= 1e6) {
           const K = simd;
           const bv = f.type === QUANT.F32 ? K.f32(setups[0]!.b, nFf * 3 * dim).slice() : K.u8(setups[0]!.b, nFf * 3 * rowBytes(f.type, dim)).slice();

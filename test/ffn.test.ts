@@ -67,7 +67,7 @@ for (const build of BUILDS) {
             c.ref(expect, bundles, x, k, dim, T);
             const m = K.mark();
             const out = put(K, base);
-            K.fn[c.kernel](out, put(K, bundles), put(K, x), k, dim, T);
+            K.call(c.kernel, out, put(K, bundles), put(K, x), k, dim, T);
             const got = getF32(K, out, T * dim);
             assertClose(got, expect, MAX_FFN_REL_ERR, `${c.kernel} dim=${dim} k=${k} T=${T}`);
             if (k === 0) assert.equal(Array.from(got), Array.from(base), 'k = 0 leaves out unchanged');
@@ -90,9 +90,9 @@ for (const build of BUILDS) {
       const px = put(K, x);
       const all = put(K, new Float32Array(T * dim));
       const split = put(K, new Float32Array(T * dim));
-      K.fn[c.kernel](all, pb, px, k, dim, T);
-      K.fn[c.kernel](split, pb, px, 10, dim, T);
-      K.fn[c.kernel](split, pb + 10 * bundleBytes, px, k - 10, dim, T);
+      K.call(c.kernel, all, pb, px, k, dim, T);
+      K.call(c.kernel, split, pb, px, 10, dim, T);
+      K.call(c.kernel, split, pb + 10 * bundleBytes, px, k - 10, dim, T);
       assertClose(getF32(K, split, T * dim), getF32(K, all, T * dim), MAX_FFN_REL_ERR, 'split');
       K.release(m);
     });
@@ -100,8 +100,8 @@ for (const build of BUILDS) {
     s('bundles past the end of memory are out_of_bounds; dim not a whole block is bad_option', async () => {
       const size = K.memory.buffer.byteLength;
       const p = K.alloc(4096);
-      await assertThrowsCode(() => K.fn[c.kernel](p, size - 64, p, 4, 32, 1), 'out_of_bounds');
-      if (c.type !== QUANT.F32) await assertThrowsCode(() => K.fn[c.kernel](p, p, p, 1, 48, 1), 'bad_option');
+      await assertThrowsCode(() => K.call(c.kernel, p, size - 64, p, 4, 32, 1), 'out_of_bounds');
+      if (c.type !== QUANT.F32) await assertThrowsCode(() => K.call(c.kernel, p, p, p, 1, 48, 1), 'bad_option');
     });
 
     s.run();

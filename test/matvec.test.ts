@@ -72,7 +72,7 @@ for (const build of BUILDS) {
           c.refMatvec(expect, w, x, rows, cols);
           const m = K.mark();
           const out = zeros(K, rows, NaN);
-          K.fn[c.matvec](out, put(K, w), put(K, x), rows, cols);
+          K.call(c.matvec, out, put(K, w), put(K, x), rows, cols);
           assertClose(getF32(K, out, rows), expect, MAX_MATVEC_REL_ERR, `${c.matvec} ${rows}×${cols}`);
           K.release(m);
         }
@@ -91,7 +91,7 @@ for (const build of BUILDS) {
           c.refMatmul(expect, w, x, rows, cols, T);
           const m = K.mark();
           const out = zeros(K, T * rows, NaN);
-          K.fn[c.matmul](out, put(K, w), put(K, x), rows, cols, T);
+          K.call(c.matmul, out, put(K, w), put(K, x), rows, cols, T);
           assertClose(getF32(K, out, T * rows), expect, MAX_MATVEC_REL_ERR, `${c.matmul} T=${T} ${rows}×${cols}`);
           K.release(m);
         }
@@ -111,10 +111,10 @@ for (const build of BUILDS) {
             c.refMatmul(expect, w, x, rows, cols, T);
             const m = K.mark();
             const out = zeros(K, T * rows, NaN);
-            K.fn[c.matmul](out, put(K, w), put(K, x), rows, cols, T);
+            K.call(c.matmul, out, put(K, w), put(K, x), rows, cols, T);
             assertClose(getF32(K, out, T * rows), expect, MAX_MATVEC_REL_ERR, `${c.matmul} T=${T} cols=${cols}`);
             if (T === 1) {
-              K.fn[c.matvec](out, put(K, w), put(K, x), rows, cols);
+              K.call(c.matvec, out, put(K, w), put(K, x), rows, cols);
               assertClose(getF32(K, out, rows), expect, MAX_MATVEC_REL_ERR, `${c.matvec} cols=${cols}`);
             }
             K.release(m);
@@ -131,8 +131,8 @@ for (const build of BUILDS) {
       const x = put(K, makeActivations(c, r, 1, cols));
       const a = zeros(K, rows);
       const b = zeros(K, rows);
-      K.fn[c.matvec](a, w, x, rows, cols);
-      K.fn[c.matmul](b, w, x, rows, cols, 1);
+      K.call(c.matvec, a, w, x, rows, cols);
+      K.call(c.matmul, b, w, x, rows, cols, 1);
       assertClose(getF32(K, b, rows), getF32(K, a, rows), MAX_MATVEC_REL_ERR, 'T=1');
     });
 
@@ -140,7 +140,7 @@ for (const build of BUILDS) {
       const size = K.memory.buffer.byteLength;
       const x = K.alloc(4096);
       const out = K.alloc(64);
-      await assertThrowsCode(() => K.fn[c.matvec](out, size - 100, x, 4, 64), 'out_of_bounds');
+      await assertThrowsCode(() => K.call(c.matvec, out, size - 100, x, 4, 64), 'out_of_bounds');
     });
 
     s.run();

@@ -83,7 +83,7 @@ for (const build of BUILDS) {
     s(`${q.kernel}: equals the golden bytes`, () => {
       const src = put(K, gx);
       const dst = K.alloc(rowBytes(q.type, gn));
-      K.fn[q.kernel](dst, src, gn);
+      K.call(q.kernel, dst, src, gn);
       assertBytes(getU8(K, dst, rowBytes(q.type, gn)), q.golden, q.kernel);
     });
 
@@ -97,7 +97,7 @@ for (const build of BUILDS) {
         q.ref(expect, x, n);
         const src = put(K, x);
         const dst = K.alloc(expect.length);
-        K.fn[q.kernel](dst, src, n);
+        K.call(q.kernel, dst, src, n);
         assertBytes(getU8(K, dst, expect.length), expect, `${q.kernel} seed ${seed}`);
       }
     });
@@ -112,7 +112,7 @@ for (const build of BUILDS) {
       dq.ref(expect, packed, n);
       const src = put(K, packed);
       const dst = K.alloc(n * 4);
-      K.fn[dq.kernel](dst, src, n);
+      K.call(dq.kernel, dst, src, n);
       const got = getF32(K, dst, n);
       assertClose(got, expect, 0, dq.kernel); // dequantization is exact
       // the round trip error is at most half a quantization step of the block (Q4_0: one step at the extreme)

@@ -227,6 +227,16 @@ export class Kernels {
     }
   }
 
+  /** A checked call by name, for code that picks the kernel at run time (by weight type). */
+  call(name: KernelName, ...args: number[]): number {
+    return (this.fn[name] as (...a: number[]) => number)(...args);
+  }
+
+  /** An unchecked call by name (operands checked once when planned). */
+  callRaw(name: KernelName, ...args: number[]): number {
+    return (this.raw[name] as (...a: number[]) => number)(...args);
+  }
+
   /** Reserves `bytes` (aligned to `alignment`, default 64) from the arena, growing memory as needed. */
   alloc(bytes: number, alignment = 64): number {
     if (!(bytes >= 0) || !Number.isInteger(bytes)) throw new IfpruneError('bad_option', `alloc: invalid size ${bytes}`);

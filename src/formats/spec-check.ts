@@ -1,0 +1,64 @@
+/**
+ * The one consistency check every format reader runs on the ModelSpec it built (gguf.ts, llama2c.ts,
+ * safetensors.ts): the config adds up, and every tensor the forward pass reads exists with the shape
+ * the config implies. Shapes are GGUF dims, ne0 (the input width, contiguous) first.
+ */
+import { IfpruneError } from '../errors.ts';
+import type { ModelConfig, ModelSpec } from './model-spec.ts';
+
+/** Every tensor a Llama-family forward pass reads, with its GGUF dims, for this config. */
+export function expectedTensorShapes(c: ModelConfig): Map<string, number[]> {
+  const kvDim = c.nKvHeads * c.headSize;
+  const qDim = c.nHeads * c.headSize;
+  const m = new Map<string, number[]>();
+  m.set('token_embd.weight', [c.dim, c.vocabSize]); // (vocab, dim)
+  for (let l = 0; l < c.nLayers; l++) {
+    const b = `blk.${l}.`;
+    m.set(b + 'attn_norm.weight', [c.dim]);
+    m.set(b + 'attn_q.weight', [c.dim, qDim]); // (dim, dim)
+    m.set(b + 'attn_k.weight', [c.dim, kvDim]); // (kvDim, dim)
+    m.set(b + 'attn_v.weight', [c.dim, kvDim]); // (kvDim, dim)
+    if (c.qkvBias) {
+      m.set(b + 'attn_q.bias', [qDim]);
+      m.set(b + 'attn_k.bias', [kvDim]);
+      m.set(b + 'attn_v.bias', [kvDim]);
+    }
+    m.set(b + 'attn_output.weight', [qDim, c.dim]); // (dim, dim)
+    m.set(b + 'ffn_norm.weight', [c.dim]);
+    m.set(b + 'ffn_gate.weight', [c.dim, c.hiddenDim]); // (hidden, dim)
+    m.set(b + 'ffn_up.weight', [c.dim, c.hiddenDim]); // (hidden, dim)
+    m.set(b + 'ffn_down.weight', [c.hiddenDim, c.dim]); // (dim, hidden)
+  }
+  m.set('output_norm.weight', [c.dim]);
+  if (!c.tiedEmbeddings) m.set('output.weight', [c.dim, c.vocabSize]); // (vocab, dim)
+  return m;
+}
+
+/**
+ * Throws IfpruneError('corrupt') naming the first problem. `nameInFile` maps a GGUF tensor name to the
+ * name the file uses (safetensors' model.layers.0.self_attn.q_proj.weight), for the message.
+ */
+export function checkModelSpec(spec: ModelSpec, nameInFile: (ggufName: string) => string = (n) => n): void {
+  const c = spec.config;
+  const where = `${spec.format} model ${spec.source.name}`;
+  const bad = (msg: string) => new IfpruneError('corrupt', `${where}: ${msg}`);
+  for (const k of ['dim', 'hiddenDim', 'nLayers', 'nHeads', 'nKvHeads', 'headSize', 'vocabSize', 'seqLen', 'ropeDim'] as const) {
+    if (!Number.isSafeInteger(c[k]) || c[k] <= 0) throw bad(`${k} is ${c[k]}; it must be a positive integer`);
+  }
+  if (c.nHeads * c.headSize !== c.dim) throw bad(`dim ${c.dim} is not nHeads ${c.nHeads} x headSize ${c.headSize}`);
+  if (c.nHeads % c.nKvHeads !== 0) throw bad(`nHeads ${c.nHeads} is not a multiple of nKvHeads ${c.nKvHeads}`);
+  if (c.ropeDim % 2 !== 0 || c.ropeDim > c.headSize) throw bad(`rope dimension ${c.ropeDim} must be even and at most headSize ${c.headSize}`);
+  if (!(c.normEps > 0 && c.normEps < 1)) throw bad(`RMSNorm epsilon ${c.normEps} is not in (0, 1)`);
+  if (!(c.ropeBase > 1 && Number.isFinite(c.ropeBase))) throw bad(`RoPE base ${c.ropeBase} must be a finite number > 1`);
+
+  for (const [name, dims] of expectedTensorShapes(c)) {
+    const t = spec.tensors.get(name);
+    if (!t) throw bad(`tensor ${nameInFile(name)} is missing (expected shape [${dims}], ne0 first)`);
+    if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
+      throw bad(
+        `tensor ${nameInFile(name)} has shape [${t.dims}], expected [${dims}] (ne0 first) for dim ${c.dim}, ` +
+          `hiddenDim ${c.hiddenDim}, ${c.nHeads} heads, ${c.nKvHeads} kv heads, vocab ${c.vocabSize}`,
+      );
+    }
+  }
+}
