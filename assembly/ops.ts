@@ -228,27 +228,37 @@ export function silu_f32(x: usize, n: i32): void {
   }
 }
 
-/** out += x (the residual).  out (n) f32, x (n) f32. */
-export function add_f32(out: usize, x: usize, n: i32): void {
+const OP_ADD = 0;
+const OP_MUL = 1;
+
+/** out = out (op) x elementwise, op a compile-time constant (inlined into each export). */
+// @ts-ignore: decorator
+@inline function elementwise(out: usize, x: usize, n: i32, op: i32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    for (; i + 16 <= n; i += 16) {
-      const o = out + (<usize>i << 2);
-      const p = x + (<usize>i << 2);
-      v128.store(o, f32x4.add(v128.load(o), v128.load(p)));
-      v128.store(o, f32x4.add(v128.load(o, 16), v128.load(p, 16)), 16);
-      v128.store(o, f32x4.add(v128.load(o, 32), v128.load(p, 32)), 32);
-      v128.store(o, f32x4.add(v128.load(o, 48), v128.load(p, 48)), 48);
-    }
     for (; i + 4 <= n; i += 4) {
       const o = out + (<usize>i << 2);
-      v128.store(o, f32x4.add(v128.load(o), v128.load(x + (<usize>i << 2))));
+      const a = v128.load(o);
+      const b = v128.load(x + (<usize>i << 2));
+      v128.store(o, op == OP_ADD ? f32x4.add(a, b) : f32x4.mul(a, b));
     }
   }
   for (; i < n; i++) {
     const o = out + (<usize>i << 2);
-    store<f32>(o, load<f32>(o) + load<f32>(x + (<usize>i << 2)));
+    const a = load<f32>(o);
+    const b = load<f32>(x + (<usize>i << 2));
+    store<f32>(o, op == OP_ADD ? a + b : a * b);
   }
+}
+
+/** out += x (the residual).  out (n) f32, x (n) f32. */
+export function add_f32(out: usize, x: usize, n: i32): void {
+  elementwise(out, x, n, OP_ADD);
+}
+
+/** out *= x (the SwiGLU gate: silu(gate) · up).  out (n) f32, x (n) f32. */
+export function mul_f32(out: usize, x: usize, n: i32): void {
+  elementwise(out, x, n, OP_MUL);
 }
 
 /**

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import type { Kernels } from '../src/engine/kernels.ts';
 import { BUILDS, kernelsFor, put, zeros, getF32 } from './kernel-harness.ts';
 import { rng, randomF32, assertClose, assertThrowsCode } from './helpers.ts';
-import { rmsnormF32, ropeF32, softmaxF32, siluF32, addF32, argmaxF32, attentionF32, memReadF32 } from '../src/reference/ops.ts';
+import { rmsnormF32, ropeF32, softmaxF32, siluF32, addF32, mulF32, argmaxF32, attentionF32, memReadF32 } from '../src/reference/ops.ts';
 
 // Tolerances: |kernel - reference| ≤ tol · max(1, |reference|) elementwise (assertClose).
 const MAX_RMSNORM_REL_ERR = 1e-5; // sum of squares in a different order (f32x4 lanes)
@@ -298,44 +298,52 @@ for (const build of BUILDS) {
 
 // ---
 
+const ELEMENTWISE = [
+  { name: 'add_f32', ref: addF32, fill: [1, 2, 3] },
+  { name: 'mul_f32', ref: mulF32, fill: [3, 2, 6] },
+] as const;
+
 for (const build of BUILDS) {
-  const s = suite(`add_f32 [${build}]`);
-  let K: Kernels;
-  let base = 0;
-  s.before(async () => {
-    K = await kernelsFor(build);
-    base = K.mark();
-  });
-  s.after.each(() => K.release(base));
+  for (const op of ELEMENTWISE) {
+    const s = suite(`${op.name} [${build}]`);
+    let K: Kernels;
+    let base = 0;
+    s.before(async () => {
+      K = await kernelsFor(build);
+      base = K.mark();
+    });
+    s.after.each(() => K.release(base));
 
-  s('equals the reference exactly at awkward sizes', () => {
-    const r = rng(40);
-    for (const n of [...SIZES, 0]) {
-      const out = randomF32(r, n, 5);
-      const x = randomF32(r, n, 5);
-      const po = put(K, out);
-      K.fn.add_f32(po, put(K, x), n);
-      addF32(out, x, n);
-      assert.equal(getF32(K, po, n), out, `n=${n}`);
-    }
-  });
+    s('equals the reference exactly at awkward sizes', () => {
+      const r = rng(40);
+      for (const n of [...SIZES, 0]) {
+        const out = randomF32(r, n, 5);
+        const x = randomF32(r, n, 5);
+        const po = put(K, out);
+        K.call(op.name, po, put(K, x), n);
+        op.ref(out, x, n);
+        assert.equal(getF32(K, po, n), out, `n=${n}`);
+      }
+    });
 
-  s('leaves the float after out alone', () => {
-    const n = 17;
-    const po = zeros(K, n + 1, 1);
-    K.fn.add_f32(po, zeros(K, n + 1, 2), n);
-    const y = getF32(K, po, n + 1);
-    assert.is(y[n - 1], 3);
-    assert.is(y[n], 1);
-  });
+    s('leaves the float after out alone', () => {
+      const n = 17;
+      const [a, b, result] = op.fill;
+      const po = zeros(K, n + 1, a);
+      K.call(op.name, po, zeros(K, n + 1, b), n);
+      const y = getF32(K, po, n + 1);
+      assert.is(y[n - 1], result);
+      assert.is(y[n], a);
+    });
 
-  s('throws out_of_bounds for out past the end of memory', async () => {
-    const px = zeros(K, 8);
-    const end = K.memory.buffer.byteLength;
-    await assertThrowsCode(() => K.fn.add_f32(end - 4, px, 8), 'out_of_bounds');
-  });
+    s('throws out_of_bounds for out past the end of memory', async () => {
+      const px = zeros(K, 8);
+      const end = K.memory.buffer.byteLength;
+      await assertThrowsCode(() => K.call(op.name, end - 4, px, 8), 'out_of_bounds');
+    });
 
-  s.run();
+    s.run();
+  }
 }
 
 // ---

@@ -127,6 +127,8 @@ export const KERNELS = {
   silu_f32: { args: ['x', 'n'], regions: vec('x') },
   /** out += x (the residual) */
   add_f32: { args: ['out', 'x', 'n'], regions: vec('out', 'x') },
+  /** out *= x elementwise (SwiGLU: silu(gate) · up) */
+  mul_f32: { args: ['out', 'x', 'n'], regions: vec('out', 'x') },
   /** index of the first maximum of x (n ≥ 1) */
   argmax_f32: { args: ['x', 'n'], shape: (a) => (a.n! < 1 ? 'n must be ≥ 1' : null), regions: vec('x') },
   /** Grouped-query attention of one new token. q (nHeads, headSize); kCache, vCache (nPos, nKvHeads·headSize)

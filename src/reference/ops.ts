@@ -60,6 +60,11 @@ export function addF32(out: Float32Array, x: Float32Array, n: number): void {
   for (let i = 0; i < n; i++) out[i] += x[i];
 }
 
+/** out (n) *= x (n). */
+export function mulF32(out: Float32Array, x: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) out[i] = f(out[i] * x[i]);
+}
+
 /** Index of the first maximum of x (n ≥ 1). */
 export function argmaxF32(x: Float32Array, n: number): number {
   let best = 0;
