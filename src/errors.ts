@@ -17,7 +17,9 @@ export type IfpruneErrorCode =
   | 'out_of_bounds' // a kernel call whose operands do not lie inside wasm memory
   | 'out_of_memory' // wasm memory could not grow to what was asked, or the budget is exceeded
   | 'no_wasm' // the runtime lacks WebAssembly (or the module could not be compiled)
-  | 'not_found'; // a file or a named entry that does not exist
+  | 'not_found' // a file or a named entry that does not exist
+  | 'numeric' // the model produced NaN or infinite values (damaged weights, or an unsupported variant)
+  | 'aborted'; // the caller's AbortSignal fired
 
 export class IfpruneError extends Error {
   readonly code: IfpruneErrorCode;

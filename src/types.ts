@@ -13,7 +13,7 @@ export interface OpenOptions {
   kernels?: KernelBuild | 'auto';
   /** A compiled kernel module (Workers must import it); default: the platform adapter loads one. */
   module?: WebAssembly.Module;
-  /** Context length to allocate the KV cache for (default: the model's, capped at 4096). */
+  /** Context length to allocate the KV cache for (default: the model's, capped at 2048). */
   contextLength?: number;
   signal?: AbortSignal;
 }
@@ -57,7 +57,15 @@ export interface Stats {
   decodeTokPerS: number;
   /** 'simd' or 'scalar'. */
   kernels: KernelBuild;
+  /** Positions the KV cache holds (prompt + generated tokens must fit). */
+  contextLength: number;
+  /** Why the last generation ended. */
+  finishReason: FinishReason;
 }
+
+/** eos: the model ended the text (EOS or BOS); stop: a stop string; length: maxTokens; context: the
+ * KV cache is full; aborted: the signal fired; none: nothing generated yet. */
+export type FinishReason = 'eos' | 'stop' | 'length' | 'context' | 'aborted' | 'none';
 
 export interface Model {
   readonly config: ModelConfig;

@@ -6,8 +6,12 @@
 import { IfpruneError } from '../errors.ts';
 import type { ModelConfig, ModelSpec } from './model-spec.ts';
 
-/** Every tensor a Llama-family forward pass reads, with its GGUF dims, for this config. */
-export function expectedTensorShapes(c: ModelConfig): Map<string, number[]> {
+/**
+ * Every tensor a Llama-family forward pass reads, with its GGUF dims, for this config. `bundled(l)`
+ * says whether layer l stores its FFN as one ifprune `blk.l.ffn_bundle` (n_ff rows of
+ * [gate_j | up_j | down column j], docs/format.md) instead of ffn_gate / ffn_up / ffn_down.
+ */
+export function expectedTensorShapes(c: ModelConfig, bundled: (layer: number) => boolean = () => false): Map<string, number[]> {
   const kvDim = c.nKvHeads * c.headSize;
   const qDim = c.nHeads * c.headSize;
   const m = new Map<string, number[]>();
@@ -25,9 +29,13 @@ export function expectedTensorShapes(c: ModelConfig): Map<string, number[]> {
     }
     m.set(b + 'attn_output.weight', [qDim, c.dim]); // (dim, dim)
     m.set(b + 'ffn_norm.weight', [c.dim]);
-    m.set(b + 'ffn_gate.weight', [c.dim, c.hiddenDim]); // (hidden, dim)
-    m.set(b + 'ffn_up.weight', [c.dim, c.hiddenDim]); // (hidden, dim)
-    m.set(b + 'ffn_down.weight', [c.hiddenDim, c.dim]); // (dim, hidden)
+    if (bundled(l)) {
+      m.set(b + 'ffn_bundle', [3 * c.dim, c.hiddenDim]); // (hidden, 3·dim)
+    } else {
+      m.set(b + 'ffn_gate.weight', [c.dim, c.hiddenDim]); // (hidden, dim)
+      m.set(b + 'ffn_up.weight', [c.dim, c.hiddenDim]); // (hidden, dim)
+      m.set(b + 'ffn_down.weight', [c.hiddenDim, c.dim]); // (dim, hidden)
+    }
   }
   m.set('output_norm.weight', [c.dim]);
   if (!c.tiedEmbeddings) m.set('output.weight', [c.dim, c.vocabSize]); // (vocab, dim)
@@ -51,7 +59,7 @@ export function checkModelSpec(spec: ModelSpec, nameInFile: (ggufName: string) =
   if (!(c.normEps > 0 && c.normEps < 1)) throw bad(`RMSNorm epsilon ${c.normEps} is not in (0, 1)`);
   if (!(c.ropeBase > 1 && Number.isFinite(c.ropeBase))) throw bad(`RoPE base ${c.ropeBase} must be a finite number > 1`);
 
-  for (const [name, dims] of expectedTensorShapes(c)) {
+  for (const [name, dims] of expectedTensorShapes(c, (l) => spec.tensors.has(`blk.${l}.ffn_bundle`))) {
     const t = spec.tensors.get(name);
     if (!t) throw bad(`tensor ${nameInFile(name)} is missing (expected shape [${dims}], ne0 first)`);
     if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {

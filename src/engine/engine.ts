@@ -1,0 +1,363 @@
+/**
+ * The wasm engine: a Llama-family forward pass over weights held in wasm linear memory.
+ *
+ * Memory plan (one arena, src/engine/kernels.ts `Kernels.alloc`): weights (as stored in the file, except
+ * norms, biases and BF16 matrices, which become f32), then the KV cache (nLayers × 2 × context × kvDim
+ * f32), then the scratch buffers of one prefill tile of up to TILE tokens. Everything is allocated
+ * before the first read, so no view into memory is invalidated by growth while a read is in flight.
+ *
+ * One forward step over T tokens at positions pos..pos+T-1 (T = 1 in decode, ≤ TILE in prefill):
+ *   x  = embed(ids)                                              (T, dim)
+ *   per layer:  xb = rmsnorm(x)
+ *               q, k, v = xb·Wqᵀ, xb·Wkᵀ, xb·Wvᵀ (+ bias)       k, v written straight into the cache
+ *               rope(q, k); per token: attention over positions 0..p (causal)
+ *               x += attn·Woᵀ
+ *               xb = rmsnorm(x)
+ *               x += W2 (silu(xb·W1ᵀ) ⊙ xb·W3ᵀ)                 split FFN (standard GGUF tensors), or
+ *               x += Σ_j silu(g_j·xb)(u_j·xb) d_j                 over the layer's active neuron bundles
+ *   logits = rmsnorm(x_last) · Wclsᵀ
+ * Matrices with T > 1 use the matmul kernels (each weight row read once per tile), T = 1 the matvec
+ * kernels. For quantized weights the activation rows are quantized to Q8_0 once and shared by every
+ * matrix that reads them (Q, K and V; gate and up).
+ */
+import { IfpruneError } from '../errors.ts';
+import { QUANT, rowBytes, type QuantType } from '../formats/quant.ts';
+import type { ModelConfig, ModelSpec, TensorRef } from '../formats/model-spec.ts';
+import { f16ToF32 } from '../reference/quant.ts';
+import type { Kernels, KernelName } from './kernels.ts';
+
+/** Tokens per prefill tile: bounds the scratch memory; the matmul kernels work in 4-token groups. */
+export const TILE = 32;
+/** Default KV-cache length when the caller does not choose one (the model's context if shorter). */
+export const DEFAULT_CONTEXT = 2048;
+
+/** A matrix in wasm memory: rows × cols of `type`, row-major. */
+export interface Weight {
+  ptr: number;
+  type: QuantType;
+  rows: number;
+  cols: number;
+}
+
+interface Layer {
+  attnNorm: number;
+  wq: Weight;
+  wk: Weight;
+  wv: Weight;
+  wo: Weight;
+  bq: number;
+  bk: number;
+  bv: number;
+  ffnNorm: number;
+  /** Split FFN: gate (hidden, dim), up (hidden, dim), down (dim, hidden). */
+  w1?: Weight;
+  w3?: Weight;
+  w2?: Weight;
+  /** Bundled FFN: k active bundles [gate_j | up_j | down_j] of type bundleType at bundles. */
+  bundles?: number;
+  bundleType?: QuantType;
+  k?: number;
+  kCache: number;
+  vCache: number;
+}
+
+const MATVEC: Record<string, KernelName> = { F32: 'matvec_f32', F16: 'matvec_f16', Q8_0: 'matvec_q8_0_q8_0', Q4_0: 'matvec_q4_0_q8_0' };
+const MATMUL: Record<string, KernelName> = { F32: 'matmul_f32', F16: 'matmul_f16', Q8_0: 'matmul_q8_0_q8_0', Q4_0: 'matmul_q4_0_q8_0' };
+const FFN: Record<string, KernelName> = { F32: 'ffn_swiglu_masked_f32', Q8_0: 'ffn_swiglu_masked_q8_0', Q4_0: 'ffn_swiglu_masked_q4_0' };
+const DEQUANT: Record<string, KernelName> = { F16: 'dequantize_row_f16', Q8_0: 'dequantize_row_q8_0', Q4_0: 'dequantize_row_q4_0' };
+const isQuantized = (t: QuantType) => t.blockElems > 1;
+
+export interface EngineOptions {
+  /** KV-cache length (default: the model's context, at most DEFAULT_CONTEXT). */
+  contextLength?: number;
+  signal?: AbortSignal;
+  /** Called after each tensor is read: bytes done, bytes total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export class Engine {
+  readonly config: ModelConfig;
+  readonly contextLength: number;
+  /** Number of positions filled in the KV cache. */
+  pos = 0;
+  /** Bytes read from the source by load(). */
+  readonly bytesLoaded: number;
+
+  private readonly K: Kernels;
+  private readonly layers: Layer[];
+  private readonly embd: Weight;
+  private readonly cls: Weight;
+  private readonly outNorm: number;
+  // scratch (TILE tokens)
+  private readonly x: number;
+  private readonly xb: number;
+  private readonly xq: number;
+  private readonly q: number;
+  private readonly att: number;
+  private readonly attOut: number;
+  private readonly h1: number;
+  private readonly h3: number;
+  private readonly logits: number;
+
+  private constructor(K: Kernels, config: ModelConfig, contextLength: number, bytesLoaded: number, parts: {
+    layers: Layer[]; embd: Weight; cls: Weight; outNorm: number;
+  }) {
+    this.K = K;
+    this.config = config;
+    this.contextLength = contextLength;
+    this.bytesLoaded = bytesLoaded;
+    this.layers = parts.layers;
+    this.embd = parts.embd;
+    this.cls = parts.cls;
+    this.outNorm = parts.outNorm;
+    const c = config;
+    const qDim = c.nHeads * c.headSize;
+    const widest = Math.max(c.dim, c.hiddenDim, qDim);
+    this.x = K.alloc(TILE * c.dim * 4);
+    this.xb = K.alloc(TILE * Math.max(c.dim, qDim) * 4);
+    this.xq = K.alloc(TILE * Math.max(widest * 4, rowBytes(QUANT.Q8_0, Math.ceil(widest / 32) * 32)));
+    this.q = K.alloc(TILE * qDim * 4);
+    this.attOut = K.alloc(TILE * qDim * 4);
+    this.att = K.alloc(contextLength * 4);
+    this.h1 = K.alloc(TILE * c.hiddenDim * 4);
+    this.h3 = K.alloc(TILE * c.hiddenDim * 4);
+    this.logits = K.alloc(c.vocabSize * 4);
+  }
+
+  /** Plans the arena, reads every tensor the forward pass needs into it, and returns a ready engine. */
+  static async load(K: Kernels, spec: ModelSpec, opts: EngineOptions = {}): Promise<Engine> {
+    const c = spec.config;
+    const contextLength = opts.contextLength ?? Math.min(c.seqLen, DEFAULT_CONTEXT);
+    if (!(Number.isInteger(contextLength) && contextLength >= 1)) {
+      throw new IfpruneError('bad_option', `contextLength = ${contextLength}: expected a positive integer (the model's context is ${c.seqLen})`);
+    }
+    const loader = new TensorLoader(K, spec, opts.signal);
+    const weight = (name: string): Weight => loader.matrix(name);
+    const vector = (name: string): number => loader.vector(name);
+    const embd = weight('token_embd.weight');
+    const kvDim = c.nKvHeads * c.headSize;
+    const layers: Layer[] = [];
+    for (let l = 0; l < c.nLayers; l++) {
+      const b = `blk.${l}.`;
+      const layer: Layer = {
+        attnNorm: vector(b + 'attn_norm.weight'),
+        wq: weight(b + 'attn_q.weight'),
+        wk: weight(b + 'attn_k.weight'),
+        wv: weight(b + 'attn_v.weight'),
+        wo: weight(b + 'attn_output.weight'),
+        bq: c.qkvBias ? vector(b + 'attn_q.bias') : 0,
+        bk: c.qkvBias ? vector(b + 'attn_k.bias') : 0,
+        bv: c.qkvBias ? vector(b + 'attn_v.bias') : 0,
+        ffnNorm: vector(b + 'ffn_norm.weight'),
+        kCache: K.alloc(contextLength * kvDim * 4),
+        vCache: K.alloc(contextLength * kvDim * 4),
+      };
+      if (spec.tensors.has(b + 'ffn_bundle')) {
+        const bw = loader.matrix(b + 'ffn_bundle', (t) => (t === QUANT.F16 || t === QUANT.BF16 ? QUANT.F32 : t));
+        layer.bundles = bw.ptr;
+        layer.bundleType = bw.type;
+        layer.k = bw.rows;
+      } else {
+        layer.w1 = weight(b + 'ffn_gate.weight');
+        layer.w3 = weight(b + 'ffn_up.weight');
+        layer.w2 = weight(b + 'ffn_down.weight');
+      }
+      layers.push(layer);
+    }
+    const outNorm = vector('output_norm.weight');
+    const cls = c.tiedEmbeddings ? embd : weight('output.weight');
+    const engine = new Engine(K, c, contextLength, loader.totalBytes, { layers, embd, cls, outNorm });
+    await loader.readAll(opts.onProgress);
+    return engine;
+  }
+
+  /** Forgets the KV cache (the next forward starts at position 0). */
+  reset(): void {
+    this.pos = 0;
+  }
+
+  /**
+   * Runs `ids` at positions pos.. and returns the logits of the last one: a view into wasm memory,
+   * valid until the next forward (the sampler may overwrite it).
+   */
+  forward(ids: readonly number[], signal?: AbortSignal): Float32Array {
+    const c = this.config;
+    if (ids.length === 0) throw new IfpruneError('bad_option', 'forward needs at least one token');
+    if (this.pos + ids.length > this.contextLength) {
+      throw new IfpruneError(
+        'context_overflow',
+        `${this.pos + ids.length} tokens do not fit the context of ${this.contextLength} (${this.pos} already used, ${ids.length} more); ` +
+          `shorten the prompt or open the model with a larger contextLength (the model supports ${c.seqLen})`,
+      );
+    }
+    for (const id of ids) {
+      if (!(Number.isInteger(id) && id >= 0 && id < c.vocabSize)) throw new IfpruneError('bad_option', `token id ${id} is outside the vocabulary of ${c.vocabSize}`);
+    }
+    for (let t0 = 0; t0 < ids.length; t0 += TILE) {
+      if (signal?.aborted) throw new IfpruneError('aborted', 'generation was aborted');
+      this.forwardTile(ids.slice(t0, t0 + TILE));
+    }
+    return this.K.f32(this.logits, c.vocabSize);
+  }
+
+  private forwardTile(ids: number[]): void {
+    const { K, config: c } = this;
+    const R = K.raw;
+    const T = ids.length;
+    const dim = c.dim;
+    const qDim = c.nHeads * c.headSize;
+    const kvDim = c.nKvHeads * c.headSize;
+    const neox = c.ropeStyle === 'neox' ? 1 : 0;
+
+    // x = embedding rows
+    for (let t = 0; t < T; t++) this.embed(ids[t]!, this.x + t * dim * 4);
+
+    for (const L of this.layers) {
+      for (let t = 0; t < T; t++) R.rmsnorm_f32(this.xb + t * dim * 4, this.x + t * dim * 4, L.attnNorm, dim, c.normEps);
+      const kOut = L.kCache + this.pos * kvDim * 4;
+      const vOut = L.vCache + this.pos * kvDim * 4;
+      this.linear([[L.wq, this.q, L.bq], [L.wk, kOut, L.bk], [L.wv, vOut, L.bv]], this.xb, T);
+      for (let t = 0; t < T; t++) {
+        const p = this.pos + t;
+        R.rope_f32(this.q + t * qDim * 4, c.nHeads, c.headSize, c.ropeDim, p, c.ropeBase, neox);
+        R.rope_f32(kOut + t * kvDim * 4, c.nKvHeads, c.headSize, c.ropeDim, p, c.ropeBase, neox);
+      }
+      for (let t = 0; t < T; t++) {
+        R.attention_f32(this.attOut + t * qDim * 4, this.q + t * qDim * 4, L.kCache, L.vCache, this.att, c.nHeads, c.nKvHeads, c.headSize, this.pos + t + 1);
+      }
+      this.linear([[L.wo, this.xb, 0]], this.attOut, T);
+      R.add_f32(this.x, this.xb, T * dim);
+
+      for (let t = 0; t < T; t++) R.rmsnorm_f32(this.xb + t * dim * 4, this.x + t * dim * 4, L.ffnNorm, dim, c.normEps);
+      if (L.bundles !== undefined) {
+        const type = L.bundleType!;
+        const xin = isQuantized(type) ? this.quantize(this.xb, dim, T) : this.xb;
+        K.callRaw(FFN[type.name]!, this.x, L.bundles, xin, L.k!, dim, T);
+      } else {
+        const hid = c.hiddenDim;
+        this.linear([[L.w1!, this.h1, 0], [L.w3!, this.h3, 0]], this.xb, T);
+        R.silu_f32(this.h1, T * hid);
+        R.mul_f32(this.h1, this.h3, T * hid);
+        this.linear([[L.w2!, this.xb, 0]], this.h1, T);
+        R.add_f32(this.x, this.xb, T * dim);
+      }
+    }
+    this.pos += T;
+
+    const last = this.x + (T - 1) * dim * 4;
+    R.rmsnorm_f32(this.xb, last, this.outNorm, dim, c.normEps);
+    this.linear([[this.cls, this.logits, 0]], this.xb, 1);
+  }
+
+  /** out_i (T, w.rows) = input (T, w.cols) · w_iᵀ (+ bias) for matrices sharing one input. */
+  private linear(mats: [w: Weight, out: number, bias: number][], input: number, T: number): void {
+    let xq = -1;
+    for (const [w, out, bias] of mats) {
+      let x = input;
+      if (isQuantized(w.type)) {
+        if (xq < 0) xq = this.quantize(input, w.cols, T);
+        x = xq;
+      }
+      if (T === 1) this.K.callRaw(MATVEC[w.type.name]!, out, w.ptr, x, w.rows, w.cols);
+      else this.K.callRaw(MATMUL[w.type.name]!, out, w.ptr, x, w.rows, w.cols, T);
+      if (bias) for (let t = 0; t < T; t++) this.K.raw.add_f32(out + t * w.rows * 4, bias, w.rows);
+    }
+  }
+
+  /** Quantizes T rows of n f32 at `input` to Q8_0 in the shared buffer; returns it. */
+  private quantize(input: number, n: number, T: number): number {
+    this.K.raw.quantize_row_q8_0(this.xq, input, n * T);
+    return this.xq;
+  }
+
+  /** Writes the f32 embedding of token `id` at `out`. */
+  private embed(id: number, out: number): void {
+    const e = this.embd;
+    const src = e.ptr + id * rowBytes(e.type, e.cols);
+    if (e.type === QUANT.F32) this.K.u8(out, e.cols * 4).set(this.K.u8(src, e.cols * 4));
+    else this.K.callRaw(DEQUANT[e.type.name]!, out, src, e.cols);
+  }
+}
+
+/**
+ * Plans where each tensor goes in the arena (alloc) and then reads them all. Tensors are read as stored,
+ * except that vectors (norms, biases) and types without a kernel become f32 on the way in.
+ */
+class TensorLoader {
+  private readonly jobs: { t: TensorRef; ptr: number; to: QuantType }[] = [];
+  constructor(
+    private readonly K: Kernels,
+    private readonly spec: ModelSpec,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  /** Bytes the planned tensors occupy in the source. */
+  get totalBytes(): number {
+    return this.jobs.reduce((s, j) => s + j.t.bytes, 0);
+  }
+
+  private tensor(name: string): TensorRef {
+    const t = this.spec.tensors.get(name);
+    if (!t) throw new IfpruneError('corrupt', `${this.spec.source.name}: tensor ${name} is missing`);
+    return t;
+  }
+
+  /** A 2-D weight; `storeAs` maps the file's type to the type kept in memory (default: BF16 → F32). */
+  matrix(name: string, storeAs: (t: QuantType) => QuantType = (t) => (t === QUANT.BF16 ? QUANT.F32 : t)): Weight {
+    const t = this.tensor(name);
+    const [cols, rows = 1] = t.dims;
+    const to = storeAs(t.type);
+    if (!MATVEC[to.name]) throw new IfpruneError('unsupported', `${this.spec.source.name}: tensor ${name} has type ${t.type.name}, which ifprune cannot multiply`);
+    if (isQuantized(to) && cols! % to.blockElems !== 0) {
+      throw new IfpruneError('corrupt', `${this.spec.source.name}: tensor ${name} is ${to.name} with rows of ${cols} weights, not a whole number of ${to.blockElems}-weight blocks`);
+    }
+    const ptr = this.K.alloc(rows * rowBytes(to, cols!));
+    this.jobs.push({ t, ptr, to });
+    return { ptr, type: to, rows, cols: cols! };
+  }
+
+  /** A 1-D f32 vector (norm weight, bias). */
+  vector(name: string): number {
+    const t = this.tensor(name);
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    const ptr = this.K.alloc(n * 4);
+    this.jobs.push({ t, ptr, to: QUANT.F32 });
+    return ptr;
+  }
+
+  async readAll(onProgress?: (done: number, total: number) => void): Promise<void> {
+    const total = this.totalBytes;
+    let done = 0;
+    for (const { t, ptr, to } of this.jobs) {
+      if (this.signal?.aborted) throw new IfpruneError('aborted', 'loading was aborted');
+      if (t.type === to) {
+        await this.spec.source.readInto(t.offset, this.K.u8(ptr, t.bytes), this.signal);
+      } else {
+        const bytes = new Uint8Array(t.bytes);
+        await this.spec.source.readInto(t.offset, bytes, this.signal);
+        this.toF32(t, bytes, ptr);
+      }
+      done += t.bytes;
+      onProgress?.(done, total);
+    }
+  }
+
+  private toF32(t: TensorRef, bytes: Uint8Array, ptr: number): void {
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    const out = this.K.f32(ptr, n);
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (t.type === QUANT.F16) for (let i = 0; i < n; i++) out[i] = f16ToF32(dv.getUint16(2 * i, true));
+    else if (t.type === QUANT.BF16) {
+      const bits = new Uint32Array(out.buffer, out.byteOffset, n); // bf16 is the top half of an f32
+      for (let i = 0; i < n; i++) bits[i] = dv.getUint16(2 * i, true) << 16;
+    }
+    else if (DEQUANT[t.type.name]) {
+      // A quantized vector (rare): dequantize in wasm through a staging copy.
+      const mark = this.K.mark();
+      const src = this.K.alloc(bytes.length);
+      this.K.u8(src, bytes.length).set(bytes);
+      this.K.call(DEQUANT[t.type.name]!, ptr, src, n);
+      this.K.release(mark);
+    } else throw new IfpruneError('unsupported', `${this.spec.source.name}: tensor ${t.name} has type ${t.type.name}, which ifprune cannot read as f32`);
+  }
+}

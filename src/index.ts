@@ -1,0 +1,107 @@
+/**
+ * ifprune's public API, the same on every platform. This module imports nothing platform-specific:
+ * the caller (or a platform entry point such as src/platform/node.ts) supplies the compiled kernel
+ * module and a ByteSource.
+ *
+ *   const model = await open(source, { module });
+ *   for await (const t of model.generate('Once upon a time', { maxTokens: 50 })) write(t.text);
+ *   model.stats();  // load time, TTFT, prefill and decode tok/s, bytes read
+ */
+import { IfpruneError } from './errors.ts';
+import type { ByteSource } from './sources/types.ts';
+import { memorySource } from './sources/memory.ts';
+import { openModel } from './formats/model.ts';
+import { parseTokenizerBin } from './formats/tokenizer-bin.ts';
+import { createTokenizer, type Tokenizer } from './tokenizer/index.ts';
+import type { ModelSpec } from './formats/model-spec.ts';
+import { Kernels } from './engine/kernels.ts';
+import { Engine } from './engine/engine.ts';
+import { EngineModel } from './engine/model.ts';
+import type { GenerateOptions, Model, OpenOptions, Token } from './types.ts';
+
+export { IfpruneError, isIfpruneError } from './errors.ts';
+export type { IfpruneErrorCode } from './errors.ts';
+export type * from './types.ts';
+export type { ByteSource } from './sources/types.ts';
+export { memorySource } from './sources/memory.ts';
+
+export type SourceLike = ByteSource | Uint8Array | ArrayBuffer;
+
+/** Opens a model: parses its header, reads its weights into wasm memory and returns a ready Model. */
+export async function open(source: SourceLike, opts: OpenOptions = {}): Promise<Model> {
+  const t0 = performance.now();
+  if (!opts.module) {
+    throw new IfpruneError('no_wasm', 'open() needs the compiled kernel module as { module }; platform entry points (ifprune on Node: src/platform/node.ts) pass it for you');
+  }
+  const counted = countingSource(toSource(source));
+  try {
+    const spec = await openModel(counted.source, { config: opts.config, signal: opts.signal });
+    const tokenizer = await resolveTokenizer(spec, opts);
+    const K = await Kernels.create(opts.module);
+    const engine = await Engine.load(K, spec, { contextLength: opts.contextLength, signal: opts.signal });
+    return new EngineModel(engine, tokenizer, {
+      loadMs: performance.now() - t0,
+      bytesRead: () => counted.bytes,
+      kernels: K.simd ? 'simd' : 'scalar',
+      close: async () => counted.source.close?.(),
+    });
+  } catch (e) {
+    await counted.source.close?.();
+    throw e;
+  }
+}
+
+/** One call: open, generate, close. Yields the tokens as they come. */
+export async function* generate(source: SourceLike, prompt: string, opts: OpenOptions & GenerateOptions = {}): AsyncGenerator<Token> {
+  const model = await open(source, opts);
+  try {
+    yield* model.generate(prompt, opts);
+  } finally {
+    await model.close();
+  }
+}
+
+function toSource(s: SourceLike): ByteSource {
+  if (s instanceof Uint8Array) return memorySource(s);
+  if (s instanceof ArrayBuffer) return memorySource(new Uint8Array(s));
+  if (s && typeof (s as ByteSource).readInto === 'function' && Number.isFinite((s as ByteSource).size)) return s as ByteSource;
+  throw new IfpruneError('bad_option', 'open(source): source must be a ByteSource, a Uint8Array or an ArrayBuffer');
+}
+
+/** Wraps a source to count the bytes read through it (Stats.bytesRead). */
+function countingSource(src: ByteSource): { source: ByteSource; bytes: number } {
+  const c = {
+    bytes: 0,
+    source: {
+      size: src.size,
+      name: src.name,
+      readInto: async (offset: number, target: Uint8Array, signal?: AbortSignal) => {
+        await src.readInto(offset, target, signal);
+        c.bytes += target.length;
+      },
+      close: src.close ? () => src.close!() : undefined,
+    } as ByteSource,
+  };
+  return c;
+}
+
+/** The file's own tokenizer, or opts.tokenizer (a llama2.c tokenizer.bin), which takes precedence. */
+async function resolveTokenizer(spec: ModelSpec, opts: OpenOptions): Promise<Tokenizer> {
+  if (opts.tokenizer) {
+    const bytes = opts.tokenizer instanceof Uint8Array ? opts.tokenizer : await readAll(opts.tokenizer, opts.signal);
+    return createTokenizer(parseTokenizerBin(bytes, spec.config.vocabSize));
+  }
+  if (spec.tokenizer) return createTokenizer(spec.tokenizer);
+  throw new IfpruneError(
+    'bad_option',
+    `${spec.source.name} is a ${spec.format} checkpoint without a vocabulary; pass its tokenizer (a llama2.c tokenizer.bin) as { tokenizer }` +
+      ` (the command line looks for tokenizer.bin or tok*.bin beside the model, or takes --tokenizer FILE)`,
+  );
+}
+
+async function readAll(src: ByteSource, signal?: AbortSignal): Promise<Uint8Array> {
+  const out = new Uint8Array(src.size);
+  await src.readInto(0, out, signal);
+  await src.close?.();
+  return out;
+}
