@@ -17,7 +17,7 @@
  * workerd, Chromium) is one implementation, and elsewhere a last-ulp difference changes a token only when
  * a coin lands within an ulp of a bucket edge.
  */
-import { IfpruneError, type IfpruneErrorCode } from '../errors.ts';
+import { IfpruneError } from '../errors.ts';
 
 export interface SamplerOptions {
   /** 0 = greedy argmax; otherwise logits are divided by it (< 1 sharpens, > 1 flattens). */
@@ -36,8 +36,6 @@ export interface SamplerOptions {
  */
 export const DEFAULT_SAMPLING: Readonly<SamplerOptions> = Object.freeze({ temperature: 0.8, topP: 0.9, topK: 0, seed: 42 });
 
-// TODO(errors.ts): 'numeric' is not yet a member of IfpruneErrorCode; drop this cast once it is added.
-const NUMERIC = 'numeric' as IfpruneErrorCode;
 
 /**
  * mulberry32 (Tommy Ettinger, public domain): a 32-bit state advanced by a Weyl step of 0x6D2B79F5 and
@@ -129,7 +127,7 @@ export class Sampler {
     const coin = this.rng();
     if (this.topK === 1 || n === 1 || max === Infinity) return best; // a point mass (on the first +∞)
     if (max === -Infinity) {
-      throw new IfpruneError(NUMERIC, `every logit is -Infinity, so there is no token to sample; check the logit mask (or the model's output)`);
+      throw new IfpruneError('numeric', `every logit is -Infinity, so there is no token to sample; check the logit mask (or the model's output)`);
     }
 
     // ---- softmax numerators, in place: p[i] = exp((x[i] - max) / T), p[best] = 1
@@ -172,7 +170,7 @@ export class Sampler {
 }
 
 function nanLogits(i: number): IfpruneError {
-  return new IfpruneError(NUMERIC, `the model produced NaN logits (first at token ${i}); the weights or an activation overflowed or are corrupt`);
+  return new IfpruneError('numeric', `the model produced NaN logits (first at token ${i}); the weights or an activation overflowed or are corrupt`);
 }
 
 /** run.c `sample_mult`: the first i whose cumulative mass exceeds coin · sum. */
