@@ -104,6 +104,16 @@ test('an AbortSignal stops generation with code aborted', async () => {
   assert.is(model.stats().finishReason, 'aborted');
 });
 
+test('a timer can abort a running generation (the loop lets the event loop run)', async () => {
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 5);
+  let n = 0;
+  await assertThrowsCode(async () => {
+    for await (const _ of model.generate('', { temperature: 0, maxTokens: 500, signal: ac.signal })) n++;
+  }, 'aborted');
+  assert.ok(n < 500, `${n} tokens`);
+});
+
 test('one generation at a time per model', async () => {
   const first = model.generate('', { temperature: 0, maxTokens: 5 })[Symbol.asyncIterator]();
   await first.next();

@@ -7,7 +7,7 @@ import { IfpruneError } from '../errors.ts';
 import type { ModelConfig } from '../formats/model-spec.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import type { GenerateOptions, Model, Stats, Token, FinishReason } from '../types.ts';
-import type { Engine } from './engine.ts';
+import { TILE, type Engine } from './engine.ts';
 import type { KernelBuild } from './simd.ts';
 import { Sampler, DEFAULT_SAMPLING } from './sampler.ts';
 import { StopMatcher } from './stop.ts';
@@ -15,6 +15,14 @@ import { StopMatcher } from './stop.ts';
 export const DEFAULT_MAX_TOKENS = 256;
 
 const now = () => performance.now();
+
+/** Longest stretch of synchronous compute before generation lets the host's event loop run (timers,
+ * AbortSignals, I/O, a UI): without it a signal fired by a timer or Ctrl-C could not land until the
+ * end, because awaiting our own promises only runs microtasks. */
+const YIELD_EVERY_MS = 16;
+const g = globalThis as { setImmediate?: (f: () => void) => void };
+/** A macrotask turn: setImmediate where it exists (Node, Deno, workerd), else setTimeout(0). */
+const macrotask = (): Promise<void> => new Promise((resolve) => (g.setImmediate ? g.setImmediate(resolve) : setTimeout(resolve, 0)));
 
 export class EngineModel implements Model {
   readonly config: ModelConfig;
@@ -85,7 +93,18 @@ export class EngineModel implements Model {
       if (maxTokens === 0) return void (s.finishReason = 'length');
       engine.reset();
       const tp = now();
-      let logits = engine.forward(ids, signal);
+      let lastYield = tp;
+      const breathe = async () => {
+        if (now() - lastYield < YIELD_EVERY_MS) return;
+        await macrotask();
+        lastYield = now();
+        if (signal?.aborted) throw new IfpruneError('aborted', 'generation was aborted');
+      };
+      let logits!: Float32Array;
+      for (let i = 0; i < ids.length; i += TILE) {
+        logits = engine.forward(ids.slice(i, i + TILE), signal);
+        await breathe();
+      }
       s.prefillMs = now() - tp;
       s.prefillTokPerS = ids.length / (s.prefillMs / 1000);
       // The first piece loses SentencePiece's dummy-prefix space only when it starts the text.
@@ -116,6 +135,7 @@ export class EngineModel implements Model {
           break;
         }
         if (decodeStart === 0) decodeStart = now();
+        await breathe();
         logits = engine.forward([next], signal);
         decodeSteps++;
         s.decodeMs = now() - decodeStart;
