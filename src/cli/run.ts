@@ -127,8 +127,6 @@ export async function runCommand(argv: string[]): Promise<number> {
         ids.push(token.id);
         text += token.text;
         if (!a.json) echo(token.text);
-        // generate() runs on microtasks alone; a macrotask turn lets the SIGINT handler run between tokens.
-        await new Promise((next) => setImmediate(next));
       }
     } catch (e) {
       if (!(controller.signal.aborted && isAbort(e))) throw e;
