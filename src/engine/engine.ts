@@ -53,10 +53,12 @@ interface Layer {
   w1?: Weight;
   w3?: Weight;
   w2?: Weight;
-  /** Bundled FFN: k active bundles [gate_j | up_j | down_j] of type bundleType at bundles. */
-  bundles?: number;
-  bundleType?: QuantType;
-  k?: number;
+  /** Bundled FFN: all n_ff bundles [gate_j | up_j | down_j] as read from the file (0 when not loaded:
+   * selective loading fills `active` instead), and the k active ones packed contiguously. */
+  full?: Weight;
+  active?: { ptr: number; k: number };
+  /** Split FFN under a neuron mask: a 0/1 f32 vector of hiddenDim at maskPtr, or 0 for dense. */
+  maskPtr: number;
   kCache: number;
   vCache: number;
 }
@@ -66,6 +68,12 @@ const MATMUL: Record<string, KernelName> = { F32: 'matmul_f32', F16: 'matmul_f16
 const FFN: Record<string, KernelName> = { F32: 'ffn_swiglu_masked_f32', Q8_0: 'ffn_swiglu_masked_q8_0', Q4_0: 'ffn_swiglu_masked_q4_0' };
 const DEQUANT: Record<string, KernelName> = { F16: 'dequantize_row_f16', Q8_0: 'dequantize_row_q8_0', Q4_0: 'dequantize_row_q4_0' };
 const isQuantized = (t: QuantType) => t.blockElems > 1;
+
+/**
+ * Sees layer `layer`'s FFN activations h[t·n_ff + j] = silu(gate_j·x_t)·(up_j·x_t) for the T tokens of a
+ * tile, for every neuron j in the file's order (before any mask), valid only during the call.
+ */
+export type FfnObserver = (layer: number, h: Float32Array, T: number) => void;
 
 export interface EngineOptions {
   /** KV-cache length (default: the model's context, at most DEFAULT_CONTEXT). */
@@ -98,6 +106,9 @@ export class Engine {
   private readonly h1: number;
   private readonly h3: number;
   private readonly logits: number;
+  private observeBuf?: { gu: number; h: Float32Array };
+  private readonly packed: number[] = [];
+  private readonly masks: number[] = [];
 
   private constructor(K: Kernels, config: ModelConfig, contextLength: number, bytesLoaded: number, parts: {
     layers: Layer[]; embd: Weight; cls: Weight; outNorm: number;
@@ -149,14 +160,14 @@ export class Engine {
         bk: c.qkvBias ? vector(b + 'attn_k.bias') : 0,
         bv: c.qkvBias ? vector(b + 'attn_v.bias') : 0,
         ffnNorm: vector(b + 'ffn_norm.weight'),
+        maskPtr: 0,
         kCache: K.alloc(contextLength * kvDim * 4),
         vCache: K.alloc(contextLength * kvDim * 4),
       };
       if (spec.tensors.has(b + 'ffn_bundle')) {
         const bw = loader.matrix(b + 'ffn_bundle', (t) => (t === QUANT.F16 || t === QUANT.BF16 ? QUANT.F32 : t));
-        layer.bundles = bw.ptr;
-        layer.bundleType = bw.type;
-        layer.k = bw.rows;
+        layer.full = bw;
+        layer.active = { ptr: bw.ptr, k: bw.rows };
       } else {
         layer.w1 = weight(b + 'ffn_gate.weight');
         layer.w3 = weight(b + 'ffn_up.weight');
@@ -176,11 +187,37 @@ export class Engine {
     this.pos = 0;
   }
 
+  /** Keeps the first `pos` cached positions and forgets the rest (the next forward starts at pos). */
+  rewind(pos: number): void {
+    if (!(Number.isInteger(pos) && pos >= 0 && pos <= this.pos)) throw new IfpruneError('bad_option', `rewind(${pos}): expected an integer in [0, ${this.pos}]`);
+    this.pos = pos;
+  }
+
   /**
    * Runs `ids` at positions pos.. and returns the logits of the last one: a view into wasm memory,
    * valid until the next forward (the sampler may overwrite it).
    */
   forward(ids: readonly number[], signal?: AbortSignal): Float32Array {
+    return this.run(ids, { signal });
+  }
+
+  /**
+   * Runs `ids` and returns the logits of every one of them, (ids.length, vocabSize) row-major: what
+   * perplexity evaluation needs. `observe` sees each layer's FFN activations (see FfnObserver).
+   */
+  forwardAll(ids: readonly number[], opts: { signal?: AbortSignal; observe?: FfnObserver } = {}): Float32Array {
+    const all = new Float32Array(ids.length * this.config.vocabSize);
+    this.run(ids, { ...opts, all });
+    return all;
+  }
+
+  /** forward() with an FFN observer (and only the last logits). */
+  forwardObserved(ids: readonly number[], observe: FfnObserver, signal?: AbortSignal): Float32Array {
+    return this.run(ids, { signal, observe });
+  }
+
+  private run(ids: readonly number[], opts: { signal?: AbortSignal; observe?: FfnObserver; all?: Float32Array }): Float32Array {
+    const signal = opts.signal;
     const c = this.config;
     if (ids.length === 0) throw new IfpruneError('bad_option', 'forward needs at least one token');
     if (this.pos + ids.length > this.contextLength) {
@@ -195,12 +232,12 @@ export class Engine {
     }
     for (let t0 = 0; t0 < ids.length; t0 += TILE) {
       if (signal?.aborted) throw new IfpruneError('aborted', 'generation was aborted');
-      this.forwardTile(ids.slice(t0, t0 + TILE));
+      this.forwardTile(ids.slice(t0, t0 + TILE), opts.observe, opts.all ? (t, logits) => opts.all!.set(logits, (t0 + t) * c.vocabSize) : undefined);
     }
     return this.K.f32(this.logits, c.vocabSize);
   }
 
-  private forwardTile(ids: number[]): void {
+  private forwardTile(ids: number[], observe?: FfnObserver, eachLogits?: (t: number, logits: Float32Array) => void): void {
     const { K, config: c } = this;
     const R = K.raw;
     const T = ids.length;
@@ -212,7 +249,8 @@ export class Engine {
     // x = embedding rows
     for (let t = 0; t < T; t++) this.embed(ids[t]!, this.x + t * dim * 4);
 
-    for (const L of this.layers) {
+    for (let l = 0; l < this.layers.length; l++) {
+      const L = this.layers[l]!;
       for (let t = 0; t < T; t++) R.rmsnorm_f32(this.xb + t * dim * 4, this.x + t * dim * 4, L.attnNorm, dim, c.normEps);
       const kOut = L.kCache + this.pos * kvDim * 4;
       const vOut = L.vCache + this.pos * kvDim * 4;
@@ -229,25 +267,101 @@ export class Engine {
       R.add_f32(this.x, this.xb, T * dim);
 
       for (let t = 0; t < T; t++) R.rmsnorm_f32(this.xb + t * dim * 4, this.x + t * dim * 4, L.ffnNorm, dim, c.normEps);
-      if (L.bundles !== undefined) {
-        const type = L.bundleType!;
+      if (L.active) {
+        const type = L.full!.type;
         const xin = isQuantized(type) ? this.quantize(this.xb, dim, T) : this.xb;
-        K.callRaw(FFN[type.name]!, this.x, L.bundles, xin, L.k!, dim, T);
+        if (observe) this.observeBundles(l, L, T, observe);
+        K.callRaw(FFN[type.name]!, this.x, L.active.ptr, xin, L.active.k, dim, T);
       } else {
         const hid = c.hiddenDim;
         this.linear([[L.w1!, this.h1, 0], [L.w3!, this.h3, 0]], this.xb, T);
         R.silu_f32(this.h1, T * hid);
         R.mul_f32(this.h1, this.h3, T * hid);
+        if (observe) observe(l, K.f32(this.h1, T * hid), T);
+        if (L.maskPtr) for (let t = 0; t < T; t++) R.mul_f32(this.h1 + t * hid * 4, L.maskPtr, hid);
         this.linear([[L.w2!, this.xb, 0]], this.h1, T);
         R.add_f32(this.x, this.xb, T * dim);
       }
     }
     this.pos += T;
 
-    const last = this.x + (T - 1) * dim * 4;
-    R.rmsnorm_f32(this.xb, last, this.outNorm, dim, c.normEps);
-    this.linear([[this.cls, this.logits, 0]], this.xb, 1);
+    for (let t = eachLogits ? 0 : T - 1; t < T; t++) {
+      R.rmsnorm_f32(this.xb, this.x + t * dim * 4, this.outNorm, dim, c.normEps);
+      this.linear([[this.cls, this.logits, 0]], this.xb, 1);
+      eachLogits?.(t, K.f32(this.logits, c.vocabSize));
+    }
   }
+
+  /**
+   * FFN activations h = silu(gate·x)·(up·x) of every neuron of a bundled layer, for an observer. The
+   * bundle tensor read as a (3·n_ff, dim) matrix has gate_j at row 3j and up_j at row 3j + 1, so one
+   * matmul gives them all (plus the unused down rows: 1.5× the gate/up work, paid only when observing).
+   */
+  private observeBundles(l: number, L: Layer, T: number, observe: FfnObserver): void {
+    const { K, config: c } = this;
+    const full = L.full!;
+    if (!full.ptr) throw new IfpruneError('bad_option', `layer ${l}: observing FFN activations needs every neuron bundle in memory (open the model dense)`);
+    const nff = full.rows;
+    if (!this.observeBuf) this.observeBuf = { gu: K.alloc(TILE * 3 * nff * 4), h: new Float32Array(TILE * nff) };
+    const { gu, h } = this.observeBuf;
+    const w: Weight = { ptr: full.ptr, type: full.type, rows: 3 * nff, cols: c.dim };
+    this.linear([[w, gu, 0]], this.xb, T);
+    const o = K.f32(gu, T * 3 * nff);
+    for (let t = 0; t < T; t++) {
+      for (let j = 0; j < nff; j++) {
+        const g = o[t * 3 * nff + 3 * j]!;
+        h[t * nff + j] = (g / (1 + Math.exp(-g))) * o[t * 3 * nff + 3 * j + 1]!;
+      }
+    }
+    observe(l, h.subarray(0, T * nff), T);
+  }
+
+  // ---- neuron masks (pruning) ----------------------------------------------------------------
+
+  /** Whether the layers' FFNs are bundled (ifprune layout: masks pack rows) or split (masks multiply). */
+  get bundled(): boolean {
+    return this.layers[0]?.active !== undefined;
+  }
+
+  /**
+   * Restricts layer l's FFN to the neurons `ids` (sorted or not; each in [0, n_ff)), or back to all of
+   * them with null. Exact: the result equals the FFN with every other neuron's activation zeroed.
+   * Bundled layers pack the selected bundles contiguously (the masked kernel then runs k of them);
+   * split layers multiply the activations by a 0/1 mask (no speed-up: for evaluation).
+   */
+  setNeuronMask(l: number, ids: ArrayLike<number> | null): void {
+    const { K, config: c } = this;
+    const L = this.layers[l];
+    if (!L) throw new IfpruneError('bad_option', `layer ${l} does not exist (the model has ${c.nLayers})`);
+    for (let i = 0; i < (ids?.length ?? 0); i++) {
+      const j = ids![i]!;
+      if (!(Number.isInteger(j) && j >= 0 && j < c.hiddenDim)) throw new IfpruneError('bad_option', `layer ${l}: neuron id ${j} is outside [0, ${c.hiddenDim})`);
+    }
+    if (L.full) {
+      if (!ids) return void (L.active = { ptr: L.full.ptr, k: L.full.rows });
+      const rb = rowBytes(L.full.type, 3 * c.dim);
+      if (!this.packed[l]) this.packed[l] = K.alloc(L.full.rows * rb);
+      const dst = this.packed[l]!;
+      const mem = K.u8(0, K.memory.buffer.byteLength);
+      for (let i = 0; i < ids.length; i++) mem.copyWithin(dst + i * rb, L.full.ptr + ids[i]! * rb, L.full.ptr + (ids[i]! + 1) * rb);
+      L.active = { ptr: dst, k: ids.length };
+    } else {
+      if (!ids) return void (L.maskPtr = 0);
+      if (!this.masks[l]) this.masks[l] = K.alloc(c.hiddenDim * 4);
+      const m = K.f32(this.masks[l]!, c.hiddenDim).fill(0);
+      for (let i = 0; i < ids.length; i++) m[ids[i]!] = 1;
+      L.maskPtr = this.masks[l]!;
+    }
+  }
+
+  /** Layer l's active neuron count (n_ff when dense). */
+  activeNeurons(l: number): number {
+    const L = this.layers[l]!;
+    if (L.active) return L.active.k;
+    if (!L.maskPtr) return this.config.hiddenDim;
+    return this.K.f32(L.maskPtr, this.config.hiddenDim).reduce((s, v) => s + v, 0);
+  }
+
 
   /** out_i (T, w.rows) = input (T, w.cols) · w_iᵀ (+ bias) for matrices sharing one input. */
   private linear(mats: [w: Weight, out: number, bias: number][], input: number, T: number): void {
