@@ -1,0 +1,146 @@
+/**
+ * Evaluation of pruning policies: for each domain, policy and density, the response perplexity with the
+ * FFN restricted to the selected neurons, the recall of the oracle's top-k set, and the bytes and
+ * requests a load plan for the selection costs (DESIGN §5; protocol in src/pruning/activations.ts).
+ */
+import { IfpruneError } from '../errors.ts';
+import type { Engine } from '../engine/engine.ts';
+import type { Tokenizer } from '../tokenizer/index.ts';
+import { collectExample, maskedNll, tokenizeExample, type Example, type ExampleStats } from './activations.ts';
+import { neuronsAt, recall, selectLayers, topK } from './select.ts';
+import { planLoad, type BundleLayout } from './plan.ts';
+import type { LearnedPredictor } from './learned.ts';
+
+export const POLICIES = ['dense', 'static', 'prompt', 'learned', 'oracle', 'random'] as const;
+export type Policy = (typeof POLICIES)[number];
+
+/** What calibration produced (src/pruning/calibrate.ts); each policy needs its part. */
+export interface Calibration {
+  /** Per layer, the instruction-independent ranking scores (mean |h| over calibration text). */
+  static?: Float32Array[];
+  /** Per layer, always-on neuron ids. */
+  shared?: Int32Array[];
+  learned?: LearnedPredictor;
+}
+
+export interface EvalRow {
+  domain: string;
+  policy: Policy;
+  density: number;
+  examples: number;
+  tokens: number;
+  /** Mean NLL per response token (nats) and its perplexity. */
+  nll: number;
+  ppl: number;
+  /** ppl / dense ppl of the same domain. */
+  pplRatio: number;
+  /** Mean over examples and layers of |selected ∩ oracle top-k| / k. */
+  recall: number;
+  /** FFN bytes the load plan reads per example (mean), and as a fraction of all FFN bytes. */
+  ffnBytes: number;
+  ffnFraction: number;
+  /** Requests (merged ranges) per example (mean). */
+  requests: number;
+}
+
+export interface EvalOptions {
+  policies: Policy[];
+  densities: number[];
+  calibration: Calibration;
+  layout: BundleLayout;
+  /** Read-through gap for load plans (bytes). */
+  gapBytes?: number;
+  /** Seed of the random policy. */
+  seed?: number;
+  onProgress?: (done: number, total: number, domain: string) => void;
+}
+
+/** The score vectors (per layer) a policy ranks neurons by, for one example. */
+export function policyScores(policy: Exclude<Policy, 'dense'>, stats: ExampleStats, cal: Calibration, rnd: () => number): Float32Array[] {
+  switch (policy) {
+    case 'static':
+      if (!cal.static) throw new IfpruneError('bad_option', 'the static policy needs calibration statistics: run `ifprune calibrate` on the model first');
+      return cal.static;
+    case 'prompt':
+      return stats.prompt;
+    case 'oracle':
+      return stats.oracle;
+    case 'learned':
+      if (!cal.learned) throw new IfpruneError('bad_option', 'the learned policy needs a trained predictor: run `ifprune calibrate` on the model first');
+      return cal.learned.predict(stats.ids.slice(0, stats.promptLen));
+    case 'random':
+      return stats.prompt.map((s) => Float32Array.from(s, () => rnd()));
+  }
+}
+
+export function evaluate(engine: Engine, tok: Tokenizer, domains: Map<string, Example[]>, opts: EvalOptions): EvalRow[] {
+  const c = engine.config;
+  const nff = c.hiddenDim;
+  const ffnTotal = c.nLayers * nff * opts.layout.rowBytes;
+  const rows: EvalRow[] = [];
+  const total = [...domains.values()].reduce((s, d) => s + d.length, 0);
+  let done = 0;
+  let seed = (opts.seed ?? 1) >>> 0;
+  const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  for (const [domain, examples] of domains) {
+    type Acc = { nll: number; tokens: number; recall: number; bytes: number; requests: number };
+    const acc = new Map<string, Acc>();
+    const get = (p: Policy, d: number) => {
+      const key = `${p}@${d}`;
+      let a = acc.get(key);
+      if (!a) acc.set(key, (a = { nll: 0, tokens: 0, recall: 0, bytes: 0, requests: 0 }));
+      return a;
+    };
+    for (const ex of examples) {
+      const t = tokenizeExample(tok, ex, engine.contextLength);
+      const stats = collectExample(engine, t);
+      const sum = (a: Float64Array) => a.reduce((s, v) => s + v, 0);
+      for (const policy of opts.policies) {
+        for (const density of policy === 'dense' ? [1] : opts.densities) {
+          const a = get(policy, density);
+          const k = neuronsAt(density, nff);
+          let sets: Int32Array[];
+          let lossSum: number;
+          if (policy === 'dense') {
+            sets = Array.from({ length: c.nLayers }, () => Int32Array.from({ length: nff }, (_, j) => j));
+            lossSum = sum(stats.denseNll);
+          } else {
+            const shared = policy === 'oracle' || policy === 'random' ? undefined : opts.calibration.shared;
+            sets = selectLayers(policyScores(policy, stats, opts.calibration, rnd), k, shared);
+            lossSum = sum(maskedNll(engine, t, sets));
+          }
+          a.nll += lossSum;
+          a.tokens += stats.denseNll.length;
+          let r = 0;
+          for (let l = 0; l < c.nLayers; l++) r += recall(sets[l]!, topK(stats.oracle[l]!, sets[l]!.length));
+          a.recall += r / c.nLayers;
+          const plan = planLoad(opts.layout, sets, opts.gapBytes ?? 0);
+          a.bytes += plan.readBytes;
+          a.requests += plan.ranges.length;
+        }
+      }
+      opts.onProgress?.(++done, total, domain);
+    }
+    const dense = acc.get('dense@1');
+    for (const [key, a] of acc) {
+      const [policy, d] = key.split('@') as [Policy, string];
+      const n = examples.length;
+      const nllMean = a.nll / a.tokens;
+      rows.push({
+        domain,
+        policy,
+        density: Number(d),
+        examples: n,
+        tokens: a.tokens,
+        nll: nllMean,
+        ppl: Math.exp(nllMean),
+        pplRatio: dense ? Math.exp(nllMean - dense.nll / dense.tokens) : NaN,
+        recall: a.recall / n,
+        ffnBytes: a.bytes / n,
+        ffnFraction: a.bytes / n / ffnTotal,
+        requests: a.requests / n,
+      });
+    }
+  }
+  return rows;
+}
