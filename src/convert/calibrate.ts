@@ -1,0 +1,112 @@
+/**
+ * Co-selection statistics for neuron reordering (reorder.ts), from dense passes of the engine over
+ * calibration examples: which neurons an instruction would select together.
+ *
+ * Per example (the protocol of src/pruning's oracle, issue 5):
+ *   {prompt, response}: ids = BOS + encode(prompt + response), P = |BOS + encode(prompt)|;
+ *                       importance_j = Σ |h_j(t)| over the scored positions P-1 .. N-2
+ *   {text}:             ids = BOS + encode(text); importance_j = Σ |h_j(t)| over positions 1 .. N-1
+ *   h_j = silu(gate_j·x)·(up_j·x); the selection is the top round(density · n_ff) neurons by importance,
+ *   one selection per example and layer, added to that layer's CoSelection.
+ */
+import { IfpruneError } from '../errors.ts';
+import type { Engine } from '../engine/engine.ts';
+import type { Tokenizer } from '../tokenizer/index.ts';
+import { CoSelection } from './reorder.ts';
+
+export type CalibrationExample = { prompt: string; response: string } | { text: string };
+
+/** Default fraction of neurons one selection holds (issue 5's lower density). */
+export const DEFAULT_REORDER_DENSITY = 0.25;
+
+/** Parses JSONL calibration data: one {prompt, response} or {text} object per non-empty line. */
+export function parseCalibrationJsonl(text: string, name = 'calibration data'): CalibrationExample[] {
+  const out: CalibrationExample[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (!line) continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch (cause) {
+      throw new IfpruneError('corrupt', `${name} line ${i + 1} is not JSON (${(cause as Error).message})`, { cause });
+    }
+    const o = v as Record<string, unknown>;
+    if (o && typeof o.prompt === 'string' && typeof o.response === 'string') out.push({ prompt: o.prompt, response: o.response });
+    else if (o && typeof o.text === 'string') out.push({ text: o.text });
+    else throw new IfpruneError('corrupt', `${name} line ${i + 1}: expected {"prompt": ..., "response": ...} or {"text": ...}`);
+  }
+  if (out.length === 0) throw new IfpruneError('bad_option', `${name} holds no examples`);
+  return out;
+}
+
+/** `n` examples spread evenly over `all` (all of them when there are at most n). */
+export function spreadSample<T>(all: T[], n: number): T[] {
+  if (all.length <= n) return all;
+  return Array.from({ length: n }, (_, i) => all[Math.floor((i * all.length) / n)]!);
+}
+
+/** Indices of the k largest values (ties: lower index first). */
+export function topK(values: Float32Array | Float64Array, k: number): Uint32Array {
+  const idx = Uint32Array.from({ length: values.length }, (_, i) => i);
+  idx.sort((a, b) => values[b]! - values[a]! || a - b);
+  return idx.slice(0, k);
+}
+
+export interface CoSelectionOptions {
+  density?: number;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Runs each example through the dense engine and returns one CoSelection per layer (neuron ids in the
+ * engine's file order). Examples longer than the engine's context are cut to it.
+ */
+export async function collectCoSelection(engine: Engine, tokenizer: Tokenizer, examples: CalibrationExample[], opts: CoSelectionOptions = {}): Promise<CoSelection[]> {
+  const c = engine.config;
+  const density = opts.density ?? DEFAULT_REORDER_DENSITY;
+  if (!(density > 0 && density < 1)) throw new IfpruneError('bad_option', `reorder density ${density} must be in (0, 1)`);
+  const k = Math.max(1, Math.round(density * c.hiddenDim));
+  const stats = Array.from({ length: c.nLayers }, () => new CoSelection(c.hiddenDim));
+  const importance = Array.from({ length: c.nLayers }, () => new Float64Array(c.hiddenDim));
+  for (const [e, ex] of examples.entries()) {
+    opts.signal?.throwIfAborted();
+    let ids: number[];
+    let from: number; // first position counted
+    let to: number; // last position counted
+    if ('text' in ex) {
+      ids = tokenizer.encode(ex.text, { bos: true }).slice(0, engine.contextLength);
+      from = 1;
+      to = ids.length - 1;
+    } else {
+      const p = tokenizer.encode(ex.prompt, { bos: true }).length;
+      ids = tokenizer.encode(ex.prompt + ex.response, { bos: true }).slice(0, engine.contextLength);
+      from = Math.max(0, p - 1);
+      to = ids.length - 2;
+    }
+    if (to < from) continue; // nothing to score (an empty response or text)
+    for (const imp of importance) imp.fill(0);
+    let base = 0;
+    engine.reset();
+    engine.forwardObserved(
+      ids,
+      (layer, h, T) => {
+        const imp = importance[layer]!;
+        const nFF = c.hiddenDim;
+        for (let t = 0; t < T; t++) {
+          const pos = base + t;
+          if (pos < from || pos > to) continue;
+          for (let j = 0; j < nFF; j++) imp[j] += Math.abs(h[t * nFF + j]!);
+        }
+        if (layer === c.nLayers - 1) base += T;
+      },
+      opts.signal,
+    );
+    for (let l = 0; l < c.nLayers; l++) stats[l]!.add(topK(importance[l]!, k));
+    opts.onProgress?.(e + 1, examples.length);
+    if ((e & 7) === 7) await new Promise((r) => setTimeout(r, 0)); // let progress output and signals through
+  }
+  return stats;
+}
