@@ -1,5 +1,269 @@
-/** The learned IFPruning predictor (placeholder interface; the model and its training follow). */
+/**
+ * The learned IFPruning predictor: reads only the prompt's token ids and scores every FFN neuron of
+ * every layer; the top-k per layer are the neurons to load. It never needs FFN weights, so it is the
+ * predictor that saves loading.
+ *
+ * Architecture (a "deep sets" encoder over the prompt, then a two-layer MLP head):
+ *   e_t = E[id_t]                      a learned H-dim vector per vocabulary token (E initialised from
+ *                                      the model's token embeddings through a random projection)
+ *   z   = [mean_t e_t ; mean_{last W} e_t]   the whole prompt and its end (what comes next depends most
+ *                                      on the last tokens), BOS excluded
+ *   u   = relu(W1 z + b1)              (U)
+ *   s   = W2 u + b2                    (nLayers · n_ff) neuron scores
+ * Pooling embeddings of the tokens is what the FFN's first layer largely sees (x ≈ embedding at layer 0),
+ * and learning E per token lets the pool carry bag-of-token statistics a pooled raw embedding loses.
+ *
+ * Training target: per example and layer, the oracle importance (mean |h| over the response positions),
+ * as log(importance) standardised over the layer's neurons; loss = mean squared error. Ranking by the
+ * predicted s then approximates ranking by the oracle. Adam, minibatches, a few epochs: minutes on a CPU.
+ */
+import { IfpruneError } from '../errors.ts';
+
 export interface LearnedPredictor {
   /** Per-layer neuron scores from the prompt's token ids (BOS included). */
   predict(promptIds: number[]): Float32Array[];
+}
+
+export interface MlpShape {
+  vocab: number;
+  nLayers: number;
+  nff: number;
+  /** Token-vector width H. */
+  tokenDim: number;
+  /** Hidden width U of the head. */
+  hidden: number;
+  /** Tokens in the "end of prompt" pool. */
+  window: number;
+}
+
+export interface TrainExample {
+  promptIds: number[];
+  /** [layer] → n_ff oracle importance. */
+  target: Float32Array[];
+}
+
+export interface TrainOptions {
+  epochs?: number;
+  batch?: number;
+  lr?: number;
+  seed?: number;
+  onEpoch?: (epoch: number, loss: number) => void;
+  /** Called every few batches with the fraction done (for a progress bar). */
+  onProgress?: (fraction: number) => void;
+}
+
+/** Parameters as flat Float32Arrays (stored in the model file as F32 tensors). */
+export interface MlpParams {
+  E: Float32Array; // (vocab, H)
+  W1: Float32Array; // (U, 2H)
+  b1: Float32Array; // (U)
+  W2: Float32Array; // (L·nff, U)
+  b2: Float32Array; // (L·nff)
+}
+
+const BOS_SKIP = 1;
+
+export class MlpPredictor implements LearnedPredictor {
+  constructor(
+    readonly shape: MlpShape,
+    readonly p: MlpParams,
+  ) {
+    const { vocab, tokenDim: H, hidden: U, nLayers, nff } = shape;
+    const want = { E: vocab * H, W1: U * 2 * H, b1: U, W2: nLayers * nff * U, b2: nLayers * nff };
+    for (const [k, n] of Object.entries(want)) {
+      if (p[k as keyof MlpParams].length !== n) throw new IfpruneError('corrupt', `learned predictor tensor ${k} has ${p[k as keyof MlpParams].length} values, expected ${n}`);
+    }
+  }
+
+  /** A fresh predictor: E = token embeddings (vocab, dim) · a random (dim, H) projection, scaled. */
+  static init(shape: MlpShape, tokenEmbeddings: Float32Array, dim: number, seed = 1): MlpPredictor {
+    const { vocab, tokenDim: H, hidden: U, nLayers, nff } = shape;
+    const rnd = gaussian(seed);
+    const proj = Float32Array.from({ length: dim * H }, () => rnd() / Math.sqrt(dim));
+    const E = new Float32Array(vocab * H);
+    // normalise each embedding row so E's rows have comparable scale
+    for (let v = 0; v < vocab; v++) {
+      let norm = 0;
+      for (let i = 0; i < dim; i++) norm += tokenEmbeddings[v * dim + i]! ** 2;
+      const f = 1 / Math.sqrt(norm / dim + 1e-12);
+      for (let h = 0; h < H; h++) {
+        let s = 0;
+        for (let i = 0; i < dim; i++) s += tokenEmbeddings[v * dim + i]! * f * proj[i * H + h]!;
+        E[v * H + h] = s;
+      }
+    }
+    const W1 = Float32Array.from({ length: U * 2 * H }, () => rnd() * Math.sqrt(2 / (2 * H)));
+    const W2 = Float32Array.from({ length: nLayers * nff * U }, () => rnd() * Math.sqrt(1 / U));
+    return new MlpPredictor(shape, { E, W1, b1: new Float32Array(U), W2, b2: new Float32Array(nLayers * nff) });
+  }
+
+  /** z = [mean e ; mean of the last `window` e] (BOS excluded). */
+  private pool(ids: number[], z: Float32Array): void {
+    const { tokenDim: H, window, vocab } = this.shape;
+    z.fill(0);
+    const toks = ids.slice(ids.length > BOS_SKIP ? BOS_SKIP : 0);
+    const lastFrom = Math.max(0, toks.length - window);
+    toks.forEach((id, i) => {
+      if (!(id >= 0 && id < vocab)) throw new IfpruneError('bad_option', `token id ${id} outside the predictor's vocabulary of ${vocab}`);
+      const e = this.p.E.subarray(id * H, (id + 1) * H);
+      const wAll = 1 / toks.length;
+      for (let h = 0; h < H; h++) z[h] += e[h]! * wAll;
+      if (i >= lastFrom) {
+        const wEnd = 1 / (toks.length - lastFrom);
+        for (let h = 0; h < H; h++) z[H + h] += e[h]! * wEnd;
+      }
+    });
+  }
+
+  private forward(ids: number[], z: Float32Array, u: Float32Array, s: Float32Array): void {
+    const { hidden: U, nLayers, nff, tokenDim: H } = this.shape;
+    this.pool(ids, z);
+    const { W1, b1, W2, b2 } = this.p;
+    for (let i = 0; i < U; i++) {
+      let a = b1[i]!;
+      const row = i * 2 * H;
+      for (let j = 0; j < 2 * H; j++) a += W1[row + j]! * z[j]!;
+      u[i] = a > 0 ? a : 0;
+    }
+    const n = nLayers * nff;
+    for (let o = 0; o < n; o++) {
+      let a = b2[o]!;
+      const row = o * U;
+      for (let i = 0; i < U; i++) a += W2[row + i]! * u[i]!;
+      s[o] = a;
+    }
+  }
+
+  predict(promptIds: number[]): Float32Array[] {
+    const { hidden: U, nLayers, nff, tokenDim: H } = this.shape;
+    const s = new Float32Array(nLayers * nff);
+    this.forward(promptIds, new Float32Array(2 * H), new Float32Array(U), s);
+    return Array.from({ length: nLayers }, (_, l) => s.subarray(l * nff, (l + 1) * nff));
+  }
+
+  /** Fits the predictor to examples (in place). Returns the final epoch's mean loss. */
+  train(examples: TrainExample[], opts: TrainOptions = {}): number {
+    const { hidden: U, nLayers, nff, tokenDim: H } = this.shape;
+    const epochs = opts.epochs ?? 8;
+    const batch = opts.batch ?? 32;
+    const lr = opts.lr ?? 2e-3;
+    const n = nLayers * nff;
+    const targets = examples.map((ex) => standardisedLog(ex.target));
+    const params = Object.entries(this.p) as [keyof MlpParams, Float32Array][];
+    const grads = Object.fromEntries(params.map(([k, v]) => [k, new Float32Array(v.length)])) as unknown as MlpParams;
+    const adam = params.map(([, v]) => ({ m: new Float32Array(v.length), v: new Float32Array(v.length) }));
+    const z = new Float32Array(2 * H);
+    const u = new Float32Array(U);
+    const s = new Float32Array(n);
+    const ds = new Float32Array(n);
+    const du = new Float32Array(U);
+    const dz = new Float32Array(2 * H);
+    let rndState = (opts.seed ?? 1) >>> 0;
+    const rnd = () => ((rndState = (Math.imul(rndState, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    let step = 0;
+    let lastLoss = NaN;
+    const order = examples.map((_, i) => i);
+    const touched = new Set<number>();
+    const totalBatches = epochs * Math.ceil(examples.length / batch);
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(rnd() * (i + 1));
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
+      let lossSum = 0;
+      for (let b0 = 0; b0 < order.length; b0 += batch) {
+        const idx = order.slice(b0, b0 + batch);
+        for (const [k] of params) grads[k].fill(0);
+        touched.clear();
+        for (const e of idx) {
+          const ids = examples[e]!.promptIds;
+          const y = targets[e]!;
+          this.forward(ids, z, u, s);
+          let loss = 0;
+          for (let o = 0; o < n; o++) {
+            const d = s[o]! - y[o]!;
+            loss += d * d;
+            ds[o] = (2 * d) / n / idx.length;
+          }
+          lossSum += loss / n;
+          // head: W2, b2, du
+          du.fill(0);
+          for (let o = 0; o < n; o++) {
+            const g = ds[o]!;
+            grads.b2[o] += g;
+            const row = o * U;
+            for (let i = 0; i < U; i++) {
+              grads.W2[row + i] += g * u[i]!;
+              du[i] += g * this.p.W2[row + i]!;
+            }
+          }
+          // relu, W1, b1, dz
+          dz.fill(0);
+          for (let i = 0; i < U; i++) {
+            if (u[i]! <= 0) continue;
+            const g = du[i]!;
+            grads.b1[i] += g;
+            const row = i * 2 * H;
+            for (let j = 0; j < 2 * H; j++) {
+              grads.W1[row + j] += g * z[j]!;
+              dz[j] += g * this.p.W1[row + j]!;
+            }
+          }
+          // pool → E rows
+          const toks = ids.slice(ids.length > BOS_SKIP ? BOS_SKIP : 0);
+          const lastFrom = Math.max(0, toks.length - this.shape.window);
+          toks.forEach((id, t) => {
+            touched.add(id);
+            const wAll = 1 / toks.length;
+            const wEnd = t >= lastFrom ? 1 / (toks.length - lastFrom) : 0;
+            const gE = grads.E.subarray(id * H, (id + 1) * H);
+            for (let h = 0; h < H; h++) gE[h] += dz[h]! * wAll + dz[H + h]! * wEnd;
+          });
+        }
+        step++;
+        const b1c = 1 - 0.9 ** step;
+        const b2c = 1 - 0.999 ** step;
+        params.forEach(([k, w], pi) => {
+          const g = grads[k];
+          const { m, v } = adam[pi]!;
+          const update = (i: number) => {
+            m[i] = 0.9 * m[i]! + 0.1 * g[i]!;
+            v[i] = 0.999 * v[i]! + 0.001 * g[i]! * g[i]!;
+            w[i] -= (lr * (m[i]! / b1c)) / (Math.sqrt(v[i]! / b2c) + 1e-8);
+          };
+          if (k === 'E') {
+            // sparse update: only the rows of tokens in this batch (lazy Adam)
+            for (const id of touched) for (let h = 0; h < H; h++) update(id * H + h);
+          } else for (let i = 0; i < w.length; i++) update(i);
+        });
+        if (step % 8 === 0) opts.onProgress?.(step / totalBatches);
+      }
+      lastLoss = lossSum / examples.length;
+      opts.onEpoch?.(epoch, lastLoss);
+    }
+    return lastLoss;
+  }
+}
+
+/** log(importance) standardised per layer (zero mean, unit variance over the layer's neurons), flat. */
+export function standardisedLog(target: Float32Array[]): Float32Array {
+  const nff = target[0]!.length;
+  const out = new Float32Array(target.length * nff);
+  target.forEach((t, l) => {
+    let mean = 0;
+    for (let j = 0; j < nff; j++) mean += out[l * nff + j] = Math.log(t[j]! + 1e-6);
+    mean /= nff;
+    let v = 0;
+    for (let j = 0; j < nff; j++) v += (out[l * nff + j]! - mean) ** 2;
+    const sd = Math.sqrt(v / nff) || 1;
+    for (let j = 0; j < nff; j++) out[l * nff + j] = (out[l * nff + j]! - mean) / sd;
+  });
+  return out;
+}
+
+/** Standard normal draws (Box-Muller over an LCG), reproducible by seed. */
+function gaussian(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
 }
