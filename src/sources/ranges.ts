@@ -1,0 +1,130 @@
+/**
+ * Planning many small reads as few large ones, for sources where each request costs a round trip
+ * (HTTP, R2). The load planner asks for the rows of the selected neurons: hundreds of ranges of a few
+ * hundred bytes, mostly close together. `planRequests` sorts them, merges ranges that overlap, touch or
+ * are separated by at most `gapBytes` (the gap is read through and discarded), and caps each request at
+ * `maxRequestBytes` (a longer run is split over several requests, a range over two if need be).
+ * `Scatter` then copies a request's body, chunk by chunk as it streams in, into the targets of the
+ * ranges it covers.
+ *
+ *   ranges   [a----)  [b--)      [c------)                       [d--)
+ *   requests [a-------b--)-gap-->[c------)       (gap > gapBytes) [d--)
+ *            |<------ one request ------->|                      |<->|
+ */
+import { IfpruneError } from '../errors.ts';
+
+/** One read asked of a source: bytes [offset, offset + length) into `target` (target.length === length). */
+export interface RangeRead {
+  offset: number;
+  length: number;
+  target: Uint8Array;
+}
+
+/** A part of a request's body that belongs to a target: body bytes [at, at + target.length). */
+export interface ScatterPart {
+  at: number;
+  target: Uint8Array;
+}
+
+/** One request: source bytes [offset, offset + length), scattered into `parts` (sorted by `at`). */
+export interface PlannedRequest {
+  offset: number;
+  length: number;
+  parts: ScatterPart[];
+}
+
+export interface PlanOptions {
+  /** Largest gap between two ranges that is read through to merge them into one request (bytes). */
+  gapBytes: number;
+  /** Largest span of one request (bytes, ≥ 1). */
+  maxRequestBytes: number;
+}
+
+/**
+ * Merges `ranges` into requests, sorted by offset and disjoint. Zero-length ranges need no bytes and
+ * are dropped. Ranges may overlap (each target still gets its bytes; shared bytes are fetched once).
+ *
+ * 1. The union of the ranges, as sorted disjoint intervals.
+ * 2. Requests, greedily over the union: an interval joins the current request if the gap before it is
+ *    at most `gapBytes` and the request stays within `maxRequestBytes`; if it starts within the cap
+ *    but ends past it, the request is filled up to the cap and the rest starts the next one.
+ * 3. Each range is cut along the requests it meets, as views of its target.
+ */
+export function planRequests(ranges: readonly RangeRead[], opts: PlanOptions): PlannedRequest[] {
+  const { gapBytes, maxRequestBytes: cap } = opts;
+  const sorted = ranges.filter((r) => r.length > 0).sort((a, b) => a.offset - b.offset);
+  // 1. union: [start, end) pairs
+  const union: [number, number][] = [];
+  for (const r of sorted) {
+    const last = union[union.length - 1];
+    if (last && r.offset <= last[1]) last[1] = Math.max(last[1], r.offset + r.length);
+    else union.push([r.offset, r.offset + r.length]);
+  }
+  // 2. requests
+  const out: PlannedRequest[] = [];
+  let cur: PlannedRequest | undefined;
+  for (let [a, b] of union) {
+    if (cur) {
+      const curEnd = cur.offset + cur.length;
+      if (a - curEnd <= gapBytes && a < cur.offset + cap) {
+        const end = Math.min(b, cur.offset + cap);
+        cur.length = end - cur.offset;
+        a = end;
+      }
+    }
+    while (a < b) {
+      cur = { offset: a, length: Math.min(cap, b - a), parts: [] };
+      out.push(cur);
+      a += cur.length;
+    }
+  }
+  // 3. parts: requests are sorted, and so are the ranges by offset, so the first request a range meets
+  // never moves back.
+  let j = 0;
+  for (const r of sorted) {
+    const end = r.offset + r.length;
+    while (out[j]!.offset + out[j]!.length <= r.offset) j++;
+    for (let k = j; k < out.length && out[k]!.offset < end; k++) {
+      const q = out[k]!;
+      const from = Math.max(r.offset, q.offset);
+      const to = Math.min(end, q.offset + q.length);
+      q.parts.push({ at: from - q.offset, target: r.target.subarray(from - r.offset, to - r.offset) });
+    }
+  }
+  return out;
+}
+
+/** Throws 'bad_option' unless every range's target is exactly as long as the range. */
+export function checkTargets(ranges: readonly RangeRead[]): void {
+  for (const [i, r] of ranges.entries()) {
+    if (!(r.target instanceof Uint8Array) || r.target.length !== r.length) {
+      throw new IfpruneError(
+        'bad_option',
+        `readRanges: range ${i} (offset ${r.offset}, length ${r.length}) has a target of ${r.target?.length ?? 'no'} bytes; ` +
+          'pass a Uint8Array view exactly as long as the range (target.subarray(0, length))',
+      );
+    }
+  }
+}
+
+/**
+ * Copies a request body into its parts as chunks arrive: `write(pos, chunk)` puts body bytes
+ * [pos, pos + chunk.length) wherever parts cover them. Parts are sorted by `at`; chunks come in order.
+ */
+export class Scatter {
+  private first = 0; // parts before this one are complete
+
+  constructor(private readonly parts: readonly ScatterPart[]) {}
+
+  write(pos: number, chunk: Uint8Array): void {
+    const end = pos + chunk.length;
+    const parts = this.parts;
+    while (this.first < parts.length && parts[this.first]!.at + parts[this.first]!.target.length <= pos) this.first++;
+    for (let i = this.first; i < parts.length && parts[i]!.at < end; i++) {
+      const p = parts[i]!;
+      const from = Math.max(pos, p.at); // overlap of [pos, end) and the part, in body coordinates
+      const to = Math.min(end, p.at + p.target.length);
+      if (from < to) p.target.set(chunk.subarray(from - pos, to - pos), from - p.at);
+    }
+  }
+}
