@@ -122,3 +122,51 @@ vsRef('prefill in one call equals feeding tokens one at a time', async () => {
   assert.is(a.pos, prompt.length);
 });
 vsRef.run();
+
+// --- converted copies of stories260K --------------------------------------------------------------
+
+const conv = suite('converted stories260K');
+async function convertedModel(type: 'q8_0' | 'q4_0' | 'f32', layout: 'standard' | 'bundled') {
+  const { convert } = await import('../src/convert/convert.ts');
+  const { memorySink } = await import('../src/convert/sink.ts');
+  const { fileSource } = await import('../src/sources/file.ts');
+  const { parseTokenizerBin } = await import('../src/formats/tokenizer-bin.ts');
+  const spec = await openModel(await fileSource(MODELS + 'stories260K.bin'));
+  const sink = memorySink();
+  const tokenizer = parseTokenizerBin(new Uint8Array(readFileSync(MODELS + 'tok512.bin')), spec.config.vocabSize);
+  await convert(spec, sink, { type, layout, tokenizer, module: await loadKernels('simd') });
+  await spec.source.close?.();
+  return sink.bytes();
+}
+
+async function greedyIds(bytes: Uint8Array, c: Case): Promise<number[]> {
+  const model = await open(memorySource(bytes));
+  const ids: number[] = [];
+  for await (const t of model.generate(c.prompt, { temperature: 0, maxTokens: c.steps - c.prompt_ids.length + 1 })) ids.push(t.id);
+  await model.close();
+  return ids;
+}
+
+conv('a Q8_0 copy matches the F32 model for at least the first 20 tokens of every case', async () => {
+  const bytes = await convertedModel('q8_0', 'standard');
+  const report: string[] = [];
+  for (const c of EXPECTED.cases) {
+    const want = c.ids.slice(c.prompt_ids.length);
+    const got = await greedyIds(bytes, c);
+    let same = 0;
+    while (same < Math.min(got.length, want.length) && got[same] === want[same]) same++;
+    report.push(`${JSON.stringify(c.prompt)}/${c.steps}: ${same} of ${want.length}`);
+    assert.ok(same >= Math.min(20, want.length), `only ${same} tokens match for ${JSON.stringify(c.prompt)}`);
+  }
+  console.log(`      Q8_0 stories260K greedy ids matching F32: ${report.join('; ')}`);
+});
+
+conv('an ifprune bundled F32 copy run dense gives identical greedy ids', async () => {
+  const bytes = await convertedModel('f32', 'bundled');
+  for (const c of EXPECTED.cases) {
+    const want = c.ids.slice(c.prompt_ids.length);
+    const cut = want.indexOf(1);
+    assert.equal(await greedyIds(bytes, c), cut < 0 ? want : want.slice(0, cut));
+  }
+});
+conv.run();
