@@ -407,6 +407,13 @@ errors('q8_0 / q4_0 bundles need dim a multiple of 32: refused with the f16 / f3
   assert.is(c.tensor(bundleTensorName(0)).type.name, 'F16');
 });
 
+errors('an ifprune bundled file is not converted again', async () => {
+  const spec = await storiesSpec();
+  const c = await run(spec, { type: 'f32', layout: 'bundled', tokenizer: storiesTok(spec) });
+  const e = await assertThrowsCode(async () => convert(await specOf(c.bytes, 'x.gguf'), memorySink(), { type: 'q8_0', layout: 'bundled', sourceSha256: NO_SHA }), 'unsupported');
+  assert.match(e.message, 'already an ifprune file');
+});
+
 errors('a llama2.c checkpoint without a tokenizer is refused, naming --tokenizer', async () => {
   const e = await assertThrowsCode(async () => convert(await storiesSpec(), memorySink(), { type: 'f32', layout: 'bundled', sourceSha256: NO_SHA }), 'bad_option');
   assert.match(e.message, '--tokenizer');

@@ -265,6 +265,9 @@ function planConvert(spec: ModelSpec, opts: ConvertOptions, sourceSha256: string
     });
   }
 
+  if (spec.tensors.has(bundleTensorName(0))) {
+    throw new IfpruneError('unsupported', `${spec.source.name} is already an ifprune file with neuron bundles; convert its source model (ifprune.source.name) instead`);
+  }
   const get = (name: string): TensorRef => {
     const t = spec.tensors.get(name);
     if (!t) throw new IfpruneError('corrupt', `${spec.source.name}: tensor ${name} is missing`);
