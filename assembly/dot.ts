@@ -3,46 +3,62 @@
 // Integer path (as llama.cpp on CPUs): the activation row is quantized to Q8_0 once; the 32 int8
 // values of a block are loaded already widened to i16 (v128.load8x8_s: 4 vectors of 8, x0 = elements
 // 0..7 ... x3 = 24..31) and multiplied pairwise into i32 lanes with i32x4.dot_i16x8_s. |w|, |x| ≤ 127
-// (Q4_0: 0..15 before the -8 offset) so no lane overflows.
+// (Q4_0 weights are centered to q - 8 in [-8, 7] as bytes, then widened) so no lane overflows.
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
 
-/** Widened lanes e of a weight block at p (e = 0..3: elements 8e..8e+7), as i16x8.
- * Q8_0: the int8 q. Q4_0: the raw nibble 0..15 (the -8 offset is applied by the caller: q4_centered
- * or q4_offset). Q4_0 byte j holds element j (low nibble) and element j+16 (high nibble). */
-// @ts-ignore: decorator
-@inline export function w_lanes(p: usize, e: i32, q4: bool): v128 {
-  if (!q4) return v128.load8x8_s(p + 2 + (<usize>e << 3));
-  const bytes = v128.load8x8_u(p + 2 + (<usize>(e & 1) << 3));
-  return e < 2 ? v128.and(bytes, i16x8.splat(0x0f)) : i16x8.shr_u(bytes, 4);
-}
+// Loads take the block's field offsets as wasm immediate offsets (`v128.load8x8_s(p, 10)`), not as
+// `p + 10`: an i32.add in the address costs V8 an extra instruction per load (it cannot fold a
+// wrapping add into the addressing mode). AS requires the immediate to be a literal at the call
+// site (`v128.load8x8_s(p, 2 + (e << 3))` inside an @inline helper fails with AS220 "Expression must
+// be a compile-time constant", asc 0.28.20), so the helpers below branch on the constant e and
+// binaryen folds the branch after inlining.
 
-/** Q4_0 lanes with the -8 offset applied: elements as signed i16 in [-8, 7]. */
-// @ts-ignore: decorator
-@inline export function w_lanes_centered(p: usize, e: i32, q4: bool): v128 {
-  const v = w_lanes(p, e, q4);
-  return q4 ? i16x8.sub(v, i16x8.splat(8)) : v;
-}
-
-/** Activation lanes of a Q8_0 block at p (e = 0..3), as i16x8. */
+/** Activation lanes e of a Q8_0 block at p (e = 0..3: elements 8e..8e+7), as i16x8. */
 // @ts-ignore: decorator
 @inline export function x_lanes(p: usize, e: i32): v128 {
-  return v128.load8x8_s(p + 2 + (<usize>e << 3));
+  if (e == 0) return v128.load8x8_s(p, 2);
+  if (e == 1) return v128.load8x8_s(p, 10);
+  if (e == 2) return v128.load8x8_s(p, 18);
+  return v128.load8x8_s(p, 26);
 }
 
-/** Σ_j w_j·x_j of a weight block and widened activations, as 4 i32 partial sums (raw Q4_0 nibbles). */
+/** The 16 Q4_0 nibble bytes at p as i8x16 q - 8 in [-8, 7]: low nibbles (elements 0..15) or high (16..31).
+ * Q4_0 byte j holds element j (low nibble) and element j+16 (high nibble). */
+// @ts-ignore: decorator
+@inline function q4_centered(p: usize, high: bool): v128 {
+  const v = v128.load(p, 2);
+  return i8x16.sub(high ? i8x16.shr_u(v, 4) : v128.and(v, i8x16.splat(0x0f)), i8x16.splat(8));
+}
+
+/** Widened weight lanes e of a block at p (e = 0..3: elements 8e..8e+7), as i16x8: the int8 q of Q8_0,
+ * or q - 8 of Q4_0. */
+// @ts-ignore: decorator
+@inline export function w_lanes_centered(p: usize, e: i32, q4: bool): v128 {
+  if (!q4) return x_lanes(p, e);
+  const c = q4_centered(p, e >= 2);
+  return (e & 1) == 0 ? i16x8.extend_low_i8x16_s(c) : i16x8.extend_high_i8x16_s(c);
+}
+
+/** Σ_j w_j·x_j of a weight block at pw (Q4_0: q - 8) and widened activations, as 4 i32 partial sums. */
 // @ts-ignore: decorator
 @inline export function dot_block(pw: usize, q4: bool, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  const s0 = i32x4.dot_i16x8_s(w_lanes(pw, 0, q4), x0);
-  const s1 = i32x4.dot_i16x8_s(w_lanes(pw, 1, q4), x1);
-  const s2 = i32x4.dot_i16x8_s(w_lanes(pw, 2, q4), x2);
-  const s3 = i32x4.dot_i16x8_s(w_lanes(pw, 3, q4), x3);
-  return i32x4.add(i32x4.add(s0, s1), i32x4.add(s2, s3));
-}
-
-/** 8·Σ x over an activation block as 4 i32 partial sums: Σ (q - 8)·x = Σ q·x - 8·Σ x for Q4_0. */
-// @ts-ignore: decorator
-@inline export function x_sum8(x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  return i32x4.shl(i32x4.dot_i16x8_s(i16x8.add(i16x8.add(x0, x1), i16x8.add(x2, x3)), i16x8.splat(1)), 3);
+  let w0: v128, w1: v128, w2: v128, w3: v128;
+  if (q4) {
+    // one 16-byte load for all 32 nibbles
+    const lo = q4_centered(pw, false);
+    const hi = q4_centered(pw, true);
+    w0 = i16x8.extend_low_i8x16_s(lo);
+    w1 = i16x8.extend_high_i8x16_s(lo);
+    w2 = i16x8.extend_low_i8x16_s(hi);
+    w3 = i16x8.extend_high_i8x16_s(hi);
+  } else {
+    w0 = x_lanes(pw, 0);
+    w1 = x_lanes(pw, 1);
+    w2 = x_lanes(pw, 2);
+    w3 = x_lanes(pw, 3);
+  }
+  const s01 = i32x4.add(i32x4.dot_i16x8_s(w0, x0), i32x4.dot_i16x8_s(w1, x1));
+  return i32x4.add(s01, i32x4.add(i32x4.dot_i16x8_s(w2, x2), i32x4.dot_i16x8_s(w3, x3)));
 }
 
 /** Scalar Σ q_w·q_x over one block (the reference loop; also the scalar build's whole kernel). */
@@ -76,8 +92,7 @@ import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
       const x1 = x_lanes(px, 1);
       const x2 = x_lanes(px, 2);
       const x3 = x_lanes(px, 3);
-      let s = dot_block(pw, q4, x0, x1, x2, x3);
-      if (q4) s = i32x4.sub(s, x_sum8(x0, x1, x2, x3));
+      const s = dot_block(pw, q4, x0, x1, x2, x3);
       const d = f16_to_f32(load<u16>(pw)) * f16_to_f32(load<u16>(px));
       acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(d)));
     }
@@ -104,47 +119,85 @@ import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
 /** The fp16 scales of four blocks as f32x4 (exact, lane-wise f16_to_f32). */
 // @ts-ignore: decorator
 @inline export function scales4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
-  let h = i32x4.splat(<i32>load<u16>(p0));
-  h = i32x4.replace_lane(h, 1, <i32>load<u16>(p1));
-  h = i32x4.replace_lane(h, 2, <i32>load<u16>(p2));
-  h = i32x4.replace_lane(h, 3, <i32>load<u16>(p3));
-  return f16x4_to_f32x4(h);
+  let h = v128.load16_lane(p0, i16x8.splat(0), 0);
+  h = v128.load16_lane(p1, h, 1);
+  h = v128.load16_lane(p2, h, 2);
+  h = v128.load16_lane(p3, h, 3);
+  return f16x4_to_f32x4(i32x4.extend_low_i16x8_u(h));
+}
+
+/** d_w·d_x·Σ q_w·q_x of one block of 4 weight rows (at p0..p3) and one activation block (px), as f32x4. */
+// @ts-ignore: decorator
+@inline function block_dot4(p0: usize, p1: usize, p2: usize, p3: usize, px: usize, q4: bool): v128 {
+  const x0 = x_lanes(px, 0);
+  const x1 = x_lanes(px, 1);
+  const x2 = x_lanes(px, 2);
+  const x3 = x_lanes(px, 3);
+  const t = sum4_i32x4(dot_block(p0, q4, x0, x1, x2, x3), dot_block(p1, q4, x0, x1, x2, x3), dot_block(p2, q4, x0, x1, x2, x3), dot_block(p3, q4, x0, x1, x2, x3));
+  const d = f32x4.mul(scales4(p0, p1, p2, p3), f32x4.splat(f16_to_f32(load<u16>(px))));
+  return f32x4.mul(f32x4.convert_i32x4_s(t), d);
 }
 
 /**
  * The dot products of 4 weight rows (Q8_0 or Q4_0) at w, w + stride, w + 2·stride, w + 3·stride with one
  * Q8_0 activation row, as f32x4 (lane i = row i). The rows share each widened activation block, and
- * their 4 block sums are reduced together and scaled with one vector multiply.
+ * their 4 block sums are reduced together and scaled with one vector multiply; 2 blocks per iteration.
+ *
+ * Prefetch (`touch`): walking 4 rows at once is 4 interleaved streams, and when the rows are short
+ * (several rows per 4 KiB page) the hardware prefetcher does not follow them: 64 copies of a
+ * 1536×576 Q8_0 matrix streamed from DRAM at ~3.5 GB/s this way, against ~10 GB/s one row at a time.
+ * With `touch`, each iteration also loads one byte per 64-byte line of [t, t + touchRows·rowBytes),
+ * in order, at touchRows/4 times the rate these rows are consumed: one sequential stream, which the
+ * prefetcher does follow. The caller points t at the rows it will dot next (contiguous after these
+ * for matvec: touchRows = 4), so they are in cache when their turn comes; the range must lie in
+ * memory (a dropped load is kept by binaryen and V8 because it may trap). Wasm has no prefetch
+ * instruction. Long rows (≥ 4 KiB, see touch_ahead) stream well without touching and are slower with it.
  */
 // @ts-ignore: decorator
-@inline export function dot4_q(w: usize, stride: usize, x: usize, nb: i32, q4: bool): v128 {
+@inline export function dot4_q(w: usize, stride: usize, x: usize, nb: i32, q4: bool, touch: bool, t: usize, touchRows: i32): v128 {
   const wb: usize = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
   let p0 = w;
   let p1 = p0 + stride;
   let p2 = p1 + stride;
   let p3 = p2 + stride;
-  let acc = f32x4.splat(0);
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
   let px = x;
-  for (let b = 0; b < nb; b++) {
-    const x0 = x_lanes(px, 0);
-    const x1 = x_lanes(px, 1);
-    const x2 = x_lanes(px, 2);
-    const x3 = x_lanes(px, 3);
-    let t = sum4_i32x4(dot_block(p0, q4, x0, x1, x2, x3), dot_block(p1, q4, x0, x1, x2, x3), dot_block(p2, q4, x0, x1, x2, x3), dot_block(p3, q4, x0, x1, x2, x3));
-    if (q4) {
-      // Σ (q - 8)·x = Σ q·x - 8·Σ x, with 8·Σ x computed once for the 4 rows
-      const sx = x_sum8(x0, x1, x2, x3);
-      t = i32x4.sub(t, i32x4.splat(i32x4.extract_lane(sx, 0) + i32x4.extract_lane(sx, 1) + i32x4.extract_lane(sx, 2) + i32x4.extract_lane(sx, 3)));
+  let b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    if (touch) {
+      touch_lines(t, 2 * touchRows * wb);
+      t += 2 * <usize>touchRows * wb;
     }
-    const d = f32x4.mul(scales4(p0, p1, p2, p3), f32x4.splat(f16_to_f32(load<u16>(px))));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(t), d));
-    px += Q8_0_BLOCK_BYTES;
-    p0 += wb;
-    p1 += wb;
-    p2 += wb;
-    p3 += wb;
+    acc0 = f32x4.add(acc0, block_dot4(p0, p1, p2, p3, px, q4));
+    acc1 = f32x4.add(acc1, block_dot4(p0 + wb, p1 + wb, p2 + wb, p3 + wb, px + Q8_0_BLOCK_BYTES, q4));
+    px += 2 * Q8_0_BLOCK_BYTES;
+    p0 += 2 * wb;
+    p1 += 2 * wb;
+    p2 += 2 * wb;
+    p3 += 2 * wb;
   }
-  return acc;
+  if (b < nb) acc0 = f32x4.add(acc0, block_dot4(p0, p1, p2, p3, px, q4));
+  return f32x4.add(acc0, acc1);
+}
+
+/** Loads one byte of each 64-byte line of [t, t + bytes), bytes ≤ 512 and a compile-time constant. */
+// @ts-ignore: decorator
+@inline function touch_lines(t: usize, bytes: usize): void {
+  load<u8>(t);
+  if (bytes > 64) load<u8>(t, 64);
+  if (bytes > 128) load<u8>(t, 128);
+  if (bytes > 192) load<u8>(t, 192);
+  if (bytes > 256) load<u8>(t, 256);
+  if (bytes > 320) load<u8>(t, 320);
+  if (bytes > 384) load<u8>(t, 384);
+  if (bytes > 448) load<u8>(t, 448);
+}
+
+/** Whether dot4_q over rows of rowBytes should touch the next 4 rows (see dot4_q). */
+// @ts-ignore: decorator
+@inline export function touch_ahead(rowBytes: usize): bool {
+  return rowBytes < 4096;
 }
 
 /** Horizontal sum of an f32x4. */

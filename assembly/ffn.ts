@@ -8,7 +8,7 @@
 // Density changes only k, the loop count. Tokens are processed in tiles of 4 so each bundle is
 // read (and each down block dequantized) once per tile.
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
-import { row_dot_q, row_dot_f, w_lanes_centered, dot4_q } from './dot';
+import { row_dot_q, row_dot_f, w_lanes_centered, dot4_q, touch_ahead } from './dot';
 
 const KIND_F32: i32 = 0;
 const KIND_Q8_0: i32 = 1;
@@ -57,20 +57,11 @@ export function ffn_swiglu_masked_q4_0(out: usize, bundles: usize, x: usize, k: 
         const q4 = kind == KIND_Q4_0;
         const nb = dim / QK;
         const bundleBytes: usize = 3 * partBytes;
-        for (; j + 4 <= k; j += 4) {
-          const gate = bundles + <usize>j * bundleBytes;
-          const up = gate + partBytes;
-          const h0 = swiglu4(dot4_q(gate, bundleBytes, xt, nb, q4), dot4_q(up, bundleBytes, xt, nb, q4));
-          let h1 = f32x4.splat(0), h2 = f32x4.splat(0), h3 = f32x4.splat(0);
-          if (nt > 1) h1 = swiglu4(dot4_q(gate, bundleBytes, xt + xRowBytes, nb, q4), dot4_q(up, bundleBytes, xt + xRowBytes, nb, q4));
-          if (nt > 2) h2 = swiglu4(dot4_q(gate, bundleBytes, xt + 2 * xRowBytes, nb, q4), dot4_q(up, bundleBytes, xt + 2 * xRowBytes, nb, q4));
-          if (nt > 3) h3 = swiglu4(dot4_q(gate, bundleBytes, xt + 3 * xRowBytes, nb, q4), dot4_q(up, bundleBytes, xt + 3 * xRowBytes, nb, q4));
-          const down = up + partBytes;
-          axpy_q(ot, down, dim, nt, outRowBytes, f32x4.extract_lane(h0, 0), f32x4.extract_lane(h1, 0), f32x4.extract_lane(h2, 0), f32x4.extract_lane(h3, 0), q4);
-          axpy_q(ot, down + bundleBytes, dim, nt, outRowBytes, f32x4.extract_lane(h0, 1), f32x4.extract_lane(h1, 1), f32x4.extract_lane(h2, 1), f32x4.extract_lane(h3, 1), q4);
-          axpy_q(ot, down + 2 * bundleBytes, dim, nt, outRowBytes, f32x4.extract_lane(h0, 2), f32x4.extract_lane(h1, 2), f32x4.extract_lane(h2, 2), f32x4.extract_lane(h3, 2), q4);
-          axpy_q(ot, down + 3 * bundleBytes, dim, nt, outRowBytes, f32x4.extract_lane(h0, 3), f32x4.extract_lane(h1, 3), f32x4.extract_lane(h2, 3), f32x4.extract_lane(h3, 3), q4);
+        // short parts: while computing bundles j..j+3, touch bundles j+4..j+7 (see dot4_q)
+        if (touch_ahead(partBytes)) {
+          for (; j + 8 <= k; j += 4) ffn_bundles4(ot, bundles + <usize>j * bundleBytes, partBytes, xt, xRowBytes, nb, nt, outRowBytes, q4, true);
         }
+        for (; j + 4 <= k; j += 4) ffn_bundles4(ot, bundles + <usize>j * bundleBytes, partBytes, xt, xRowBytes, nb, nt, outRowBytes, q4, false);
       }
     }
     for (; j < k; j++) {
@@ -88,6 +79,27 @@ export function ffn_swiglu_masked_q4_0(out: usize, bundles: usize, x: usize, k: 
       else axpy_q(ot, down, dim, nt, outRowBytes, h0, h1, h2, h3, kind == KIND_Q4_0);
     }
   }
+}
+
+/** out_t += Σ_j silu(gate_j·x_t)·(up_j·x_t)·down_j for the 4 quantized bundles at gate (t < nt). With
+ * touch, the next 4 bundles (12 parts, contiguous after these) are touched during the gate and up
+ * dot products of the first token, 6 parts' worth each. */
+// @ts-ignore: decorator
+@inline function ffn_bundles4(ot: usize, gate: usize, partBytes: usize, xt: usize, xRowBytes: usize, nb: i32, nt: i32, outRowBytes: usize, q4: bool, touch: bool): void {
+  const bundleBytes: usize = 3 * partBytes;
+  const up = gate + partBytes;
+  const next = gate + 4 * bundleBytes;
+  const h0 = swiglu4(dot4_q(gate, bundleBytes, xt, nb, q4, touch, next, 6), dot4_q(up, bundleBytes, xt, nb, q4, touch, next + 6 * partBytes, 6));
+  let h1 = f32x4.splat(0), h2 = f32x4.splat(0), h3 = f32x4.splat(0);
+  if (nt > 1) h1 = swiglu4(dot4_q(gate, bundleBytes, xt + xRowBytes, nb, q4, false, 0, 0), dot4_q(up, bundleBytes, xt + xRowBytes, nb, q4, false, 0, 0));
+  if (nt > 2) h2 = swiglu4(dot4_q(gate, bundleBytes, xt + 2 * xRowBytes, nb, q4, false, 0, 0), dot4_q(up, bundleBytes, xt + 2 * xRowBytes, nb, q4, false, 0, 0));
+  if (nt > 3) h3 = swiglu4(dot4_q(gate, bundleBytes, xt + 3 * xRowBytes, nb, q4, false, 0, 0), dot4_q(up, bundleBytes, xt + 3 * xRowBytes, nb, q4, false, 0, 0));
+  const down = up + partBytes;
+  const dim = nb * QK;
+  axpy_q(ot, down, dim, nt, outRowBytes, f32x4.extract_lane(h0, 0), f32x4.extract_lane(h1, 0), f32x4.extract_lane(h2, 0), f32x4.extract_lane(h3, 0), q4);
+  axpy_q(ot, down + bundleBytes, dim, nt, outRowBytes, f32x4.extract_lane(h0, 1), f32x4.extract_lane(h1, 1), f32x4.extract_lane(h2, 1), f32x4.extract_lane(h3, 1), q4);
+  axpy_q(ot, down + 2 * bundleBytes, dim, nt, outRowBytes, f32x4.extract_lane(h0, 2), f32x4.extract_lane(h1, 2), f32x4.extract_lane(h2, 2), f32x4.extract_lane(h3, 2), q4);
+  axpy_q(ot, down + 3 * bundleBytes, dim, nt, outRowBytes, f32x4.extract_lane(h0, 3), f32x4.extract_lane(h1, 3), f32x4.extract_lane(h2, 3), f32x4.extract_lane(h3, 3), q4);
 }
 
 /** silu(g) · u lane-wise. */

@@ -2,7 +2,7 @@
 // one row = cols/32 blocks for Q8_0/Q4_0, cols f16 or f32 otherwise. For quantized weights the
 // activations are Q8_0 rows (quantize_row_q8_0), dotted with integer SIMD (see dot.ts).
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
-import { x_lanes, w_lanes_centered, row_dot_q, row_dot_f, hsum, f16x4_to_f32x4, dot4_q, sum4_i32x4, scales4 } from './dot';
+import { x_lanes, w_lanes_centered, row_dot_q, row_dot_f, hsum, f16x4_to_f32x4, dot4_q, touch_ahead, sum4_i32x4, scales4 } from './dot';
 
 // ---------------------------------------------------------------------------------------------
 // matvec: out (rows) f32 = W (rows, cols) · x (cols)
@@ -33,7 +33,14 @@ export function matvec_f16(out: usize, w: usize, x: usize, rows: i32, cols: i32)
   const rowBytes: usize = <usize>nb * (q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES);
   let r = 0;
   if (ASC_FEATURE_SIMD) {
-    for (; r + 4 <= rows; r += 4) v128.store(out + (<usize>r << 2), dot4_q(w + <usize>r * rowBytes, rowBytes, x, nb, q4));
+    // short rows: while dotting rows r..r+3, touch rows r+4..r+7 (dot4_q explains why)
+    if (touch_ahead(rowBytes)) {
+      for (; r + 8 <= rows; r += 4) {
+        const wr = w + <usize>r * rowBytes;
+        v128.store(out + (<usize>r << 2), dot4_q(wr, rowBytes, x, nb, q4, true, wr + 4 * rowBytes, 4));
+      }
+    }
+    for (; r + 4 <= rows; r += 4) v128.store(out + (<usize>r << 2), dot4_q(w + <usize>r * rowBytes, rowBytes, x, nb, q4, false, 0, 0));
   }
   for (; r < rows; r++) store<f32>(out + (<usize>r << 2), row_dot_q(w + <usize>r * rowBytes, x, nb, q4));
 }
