@@ -81,6 +81,14 @@ export interface EngineOptions {
   signal?: AbortSignal;
   /** Called after each tensor is read: bytes done, bytes total. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * 'dense' (default): read every FFN weight. 'none': for an ifprune bundled file, read only the core
+   * (embeddings, attention, norms, classifier); neuron bundles are loaded later for an instruction
+   * (src/pruning/loader.ts → setActiveBundles).
+   */
+  ffn?: 'dense' | 'none';
+  /** Checks each tensor read against the file's chunk hashes (ifprune files). */
+  verify?: (tensor: string, offsetInTensor: number, bytes: Uint8Array) => void;
 }
 
 export class Engine {
@@ -142,7 +150,10 @@ export class Engine {
     if (!(Number.isInteger(contextLength) && contextLength >= 1)) {
       throw new IfpruneError('bad_option', `contextLength = ${contextLength}: expected a positive integer (the model's context is ${c.seqLen})`);
     }
-    const loader = new TensorLoader(K, spec, opts.signal);
+    if (opts.ffn === 'none' && !spec.tensors.has('blk.0.ffn_bundle')) {
+      throw new IfpruneError('bad_option', `${spec.source.name} stores its FFN as standard matrices; selective loading needs an ifprune bundled file: convert it with \`ifprune convert ${spec.source.name} -o model.gguf\``);
+    }
+    const loader = new TensorLoader(K, spec, opts.signal, opts.verify);
     const weight = (name: string): Weight => loader.matrix(name);
     const vector = (name: string): number => loader.vector(name);
     const embd = weight('token_embd.weight');
@@ -165,9 +176,18 @@ export class Engine {
         vCache: K.alloc(contextLength * kvDim * 4),
       };
       if (spec.tensors.has(b + 'ffn_bundle')) {
-        const bw = loader.matrix(b + 'ffn_bundle', (t) => (t === QUANT.F16 || t === QUANT.BF16 ? QUANT.F32 : t));
-        layer.full = bw;
-        layer.active = { ptr: bw.ptr, k: bw.rows };
+        const storeAs = (t: QuantType) => (t === QUANT.F16 || t === QUANT.BF16 ? QUANT.F32 : t);
+        if (opts.ffn === 'none') {
+          const t = spec.tensors.get(b + 'ffn_bundle')!;
+          if (storeAs(t.type) !== t.type) {
+            throw new IfpruneError('unsupported', `${spec.source.name}: selective loading needs bundles the masked kernel runs as stored (F32, Q8_0, Q4_0); this file's are ${t.type.name}: convert with --type q8_0, q4_0 or f32`);
+          }
+          layer.full = { ptr: 0, type: t.type, rows: t.dims[1]!, cols: t.dims[0]! };
+        } else {
+          const bw = loader.matrix(b + 'ffn_bundle', storeAs);
+          layer.full = bw;
+          layer.active = { ptr: bw.ptr, k: bw.rows };
+        }
       } else {
         layer.w1 = weight(b + 'ffn_gate.weight');
         layer.w3 = weight(b + 'ffn_up.weight');
@@ -230,6 +250,10 @@ export class Engine {
     for (const id of ids) {
       if (!(Number.isInteger(id) && id >= 0 && id < c.vocabSize)) throw new IfpruneError('bad_option', `token id ${id} is outside the vocabulary of ${c.vocabSize}`);
     }
+    const unloaded = this.layers.findIndex((L) => L.full && !L.active);
+    if (unloaded >= 0) {
+      throw new IfpruneError('bad_option', `layer ${unloaded}'s FFN neurons are not loaded: the model was opened for selective loading; load neurons for an instruction first (model.instruct + model.load, or generate with a density)`);
+    }
     for (let t0 = 0; t0 < ids.length; t0 += TILE) {
       if (signal?.aborted) throw new IfpruneError('aborted', 'generation was aborted');
       this.forwardTile(ids.slice(t0, t0 + TILE), opts.observe, opts.all ? (t, logits) => opts.all!.set(logits, (t0 + t) * c.vocabSize) : undefined);
@@ -267,11 +291,11 @@ export class Engine {
       R.add_f32(this.x, this.xb, T * dim);
 
       for (let t = 0; t < T; t++) R.rmsnorm_f32(this.xb + t * dim * 4, this.x + t * dim * 4, L.ffnNorm, dim, c.normEps);
-      if (L.active) {
-        const type = L.full!.type;
+      if (L.full) {
+        const type = L.full.type;
         const xin = isQuantized(type) ? this.quantize(this.xb, dim, T) : this.xb;
         if (observe) this.observeBundles(l, L, T, observe);
-        K.callRaw(FFN[type.name]!, this.x, L.active.ptr, xin, L.active.k, dim, T);
+        K.callRaw(FFN[type.name]!, this.x, L.active!.ptr, xin, L.active!.k, dim, T);
       } else {
         const hid = c.hiddenDim;
         this.linear([[L.w1!, this.h1, 0], [L.w3!, this.h3, 0]], this.xb, T);
@@ -320,7 +344,7 @@ export class Engine {
 
   /** Whether the layers' FFNs are bundled (ifprune layout: masks pack rows) or split (masks multiply). */
   get bundled(): boolean {
-    return this.layers[0]?.active !== undefined;
+    return this.layers[0]?.full !== undefined;
   }
 
   /**
@@ -338,6 +362,7 @@ export class Engine {
       if (!(Number.isInteger(j) && j >= 0 && j < c.hiddenDim)) throw new IfpruneError('bad_option', `layer ${l}: neuron id ${j} is outside [0, ${c.hiddenDim})`);
     }
     if (L.full) {
+      if (!L.full.ptr) throw new IfpruneError('bad_option', `layer ${l}: the model was opened for selective loading; choose neurons with the neuron loader instead`);
       if (!ids) return void (L.active = { ptr: L.full.ptr, k: L.full.rows });
       const rb = rowBytes(L.full.type, 3 * c.dim);
       if (!this.packed[l]) this.packed[l] = K.alloc(L.full.rows * rb);
@@ -354,10 +379,31 @@ export class Engine {
     }
   }
 
+  /** The wasm kernels and memory (the neuron loader writes bundles into it). */
+  get kernels(): Kernels {
+    return this.K;
+  }
+
+  /** Bundle type and row bytes of the bundled layers (null for split FFNs). */
+  get bundleFormat(): { type: QuantType; rowBytes: number; rows: number } | null {
+    const full = this.layers[0]?.full;
+    return full ? { type: full.type, rowBytes: rowBytes(full.type, full.cols), rows: full.rows } : null;
+  }
+
+  /** Points layer l's masked FFN at k packed bundles at ptr (in wasm memory, bundle type and row size). */
+  setActiveBundles(l: number, ptr: number, k: number): void {
+    const L = this.layers[l];
+    if (!L?.full) throw new IfpruneError('bad_option', `layer ${l} has no bundled FFN`);
+    if (!(Number.isInteger(k) && k >= 0 && k <= L.full.rows)) throw new IfpruneError('bad_option', `layer ${l}: k = ${k} is not in [0, ${L.full.rows}]`);
+    const end = ptr + k * rowBytes(L.full.type, L.full.cols);
+    if (!(ptr >= 0 && end <= this.K.memory.buffer.byteLength)) throw new IfpruneError('out_of_bounds', `layer ${l}: bundles [${ptr}, ${end}) lie outside wasm memory`);
+    L.active = { ptr, k };
+  }
+
   /** Layer l's active neuron count (n_ff when dense). */
   activeNeurons(l: number): number {
     const L = this.layers[l]!;
-    if (L.active) return L.active.k;
+    if (L.full) return L.active?.k ?? 0;
     if (!L.maskPtr) return this.config.hiddenDim;
     return this.K.f32(L.maskPtr, this.config.hiddenDim).reduce((s, v) => s + v, 0);
   }
@@ -403,6 +449,7 @@ class TensorLoader {
     private readonly K: Kernels,
     private readonly spec: ModelSpec,
     private readonly signal?: AbortSignal,
+    private readonly verify?: (tensor: string, offsetInTensor: number, bytes: Uint8Array) => void,
   ) {}
 
   /** Bytes the planned tensors occupy in the source. */
@@ -446,9 +493,11 @@ class TensorLoader {
       if (this.signal?.aborted) throw new IfpruneError('aborted', 'loading was aborted');
       if (t.type === to) {
         await this.spec.source.readInto(t.offset, this.K.u8(ptr, t.bytes), this.signal);
+        this.verify?.(t.name, 0, this.K.u8(ptr, t.bytes));
       } else {
         const bytes = new Uint8Array(t.bytes);
         await this.spec.source.readInto(t.offset, bytes, this.signal);
+        this.verify?.(t.name, 0, bytes);
         this.toF32(t, bytes, ptr);
       }
       done += t.bytes;

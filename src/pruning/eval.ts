@@ -116,7 +116,7 @@ export function evaluate(engine: Engine, tok: Tokenizer, domains: Map<string, Ex
           a.recall += r / c.nLayers;
           const plan = planLoad(opts.layout, sets, opts.gapBytes ?? 0);
           a.bytes += plan.readBytes;
-          a.requests += plan.ranges.length;
+          a.requests += plan.requests;
         }
       }
       opts.onProgress?.(++done, total, domain);

@@ -1,12 +1,13 @@
 /**
  * Load plans: which byte ranges of a model file hold the selected neuron bundles.
  *
- * Layer l's bundles are the rows of `blk.l.ffn_bundle` (row j = [gate_j | up_j | down_j], rowBytes each,
- * docs/format.md), so a set of neurons is a set of rows. Sorted rows become ranges; adjacent rows merge;
- * a gap of at most `gapBytes` between two ranges is read through (one request instead of two: worth it
- * when a request costs more than reading the gap, as over HTTP). Rows already in the neuron cache are
- * skipped by the caller before planning.
+ * Layer l's bundles are the rows of `blk.l.ffn_bundle` (row r = [gate | up | down] of one neuron,
+ * rowBytes each, docs/format.md), so a set of neurons is a set of rows: runs of adjacent rows become one
+ * range each, and ranges separated by at most `gapBytes` are read through as one request
+ * (src/sources/ranges.ts planRequests: the same merging the loader's reads use).
  */
+import { planRequests, type RangeRead } from '../sources/ranges.ts';
+
 export interface BundleLayout {
   /** Absolute byte offset of each layer's ffn_bundle tensor in the file. */
   offsets: number[];
@@ -16,45 +17,50 @@ export interface BundleLayout {
   rows: number;
 }
 
-export interface Range {
+/** A run of adjacent selected rows of one layer. */
+export interface RowRun {
   layer: number;
-  /** First row and row count covered (including read-through rows). */
   row: number;
   count: number;
-  offset: number;
-  length: number;
 }
 
 export interface LoadPlan {
-  ranges: Range[];
+  runs: RowRun[];
+  /** Requests after read-through merging, and the bytes they read. */
+  requests: number;
+  readBytes: number;
   /** Bytes of the selected rows. */
   selectedBytes: number;
-  /** Bytes the ranges read (selected + read-through gaps). */
-  readBytes: number;
+}
+
+/** Largest request planned (bytes): bounds one read's staging buffer. */
+export const MAX_REQUEST_BYTES = 8 << 20;
+
+/** Runs of adjacent rows in each layer's (sorted) selection. */
+export function rowRuns(sets: ArrayLike<number>[]): RowRun[] {
+  const runs: RowRun[] = [];
+  sets.forEach((ids, layer) => {
+    const rows = Int32Array.from(ids as ArrayLike<number>).sort();
+    for (let i = 0; i < rows.length; ) {
+      let j = i + 1;
+      while (j < rows.length && rows[j] === rows[j - 1]! + 1) j++;
+      runs.push({ layer, row: rows[i]!, count: j - i });
+      i = j;
+    }
+  });
+  return runs;
 }
 
 export function planLoad(layout: BundleLayout, sets: ArrayLike<number>[], gapBytes = 0): LoadPlan {
-  const gapRows = Math.floor(gapBytes / layout.rowBytes);
-  const ranges: Range[] = [];
-  let selected = 0;
-  sets.forEach((ids, layer) => {
-    const rows = Array.from(ids).sort((a, b) => a - b);
-    selected += rows.length * layout.rowBytes;
-    let start = -1;
-    let end = -1; // exclusive
-    const flush = () => {
-      if (start < 0) return;
-      ranges.push({ layer, row: start, count: end - start, offset: layout.offsets[layer]! + start * layout.rowBytes, length: (end - start) * layout.rowBytes });
-    };
-    for (const r of rows) {
-      if (start >= 0 && r <= end + gapRows) end = Math.max(end, r + 1);
-      else {
-        flush();
-        start = r;
-        end = r + 1;
-      }
-    }
-    flush();
-  });
-  return { ranges, selectedBytes: selected, readBytes: ranges.reduce((s, r) => s + r.length, 0) };
+  const runs = rowRuns(sets);
+  const longest = runs.reduce((m, r) => Math.max(m, r.count), 0) * layout.rowBytes;
+  const scratch = new Uint8Array(longest); // planning writes nothing: targets are only measured
+  const ranges: RangeRead[] = runs.map((r) => ({ offset: layout.offsets[r.layer]! + r.row * layout.rowBytes, length: r.count * layout.rowBytes, target: scratch.subarray(0, r.count * layout.rowBytes) }));
+  const requests = planRequests(ranges, { gapBytes, maxRequestBytes: MAX_REQUEST_BYTES });
+  return {
+    runs,
+    requests: requests.length,
+    readBytes: requests.reduce((s, q) => s + q.length, 0),
+    selectedBytes: runs.reduce((s, r) => s + r.count * layout.rowBytes, 0),
+  };
 }

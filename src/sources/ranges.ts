@@ -128,3 +128,35 @@ export class Scatter {
     }
   }
 }
+
+/** A source that can serve many ranges at once (HTTP coalesces them into few requests). */
+export interface RangeSource {
+  readInto(offset: number, target: Uint8Array, signal?: AbortSignal): Promise<void>;
+  readRanges?(ranges: readonly RangeRead[], signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * Fills every range's target from `src`: its own readRanges when it has one, else planRequests and one
+ * readInto per request into a staging buffer, scattered into the targets. Returns the requests made
+ * and the bytes they read (read-through gaps included) for the staging path.
+ */
+export async function readRanges(src: RangeSource, ranges: readonly RangeRead[], opts: PlanOptions, signal?: AbortSignal): Promise<{ requests: number; bytes: number }> {
+  checkTargets(ranges);
+  const planned = planRequests(ranges, opts);
+  const bytes = planned.reduce((s, q) => s + q.length, 0);
+  if (src.readRanges) {
+    await src.readRanges(ranges, signal);
+    return { requests: planned.length, bytes };
+  }
+  for (const q of planned) {
+    // A request with one part that is the whole body reads straight into its target.
+    if (q.parts.length === 1 && q.parts[0]!.at === 0 && q.parts[0]!.target.length === q.length) {
+      await src.readInto(q.offset, q.parts[0]!.target, signal);
+      continue;
+    }
+    const staging = new Uint8Array(q.length);
+    await src.readInto(q.offset, staging, signal);
+    new Scatter(q.parts).write(0, staging);
+  }
+  return { requests: planned.length, bytes };
+}

@@ -1,0 +1,165 @@
+/**
+ * Predictors in the model file (docs/format.md, "Predictors"): what `ifprune calibrate` writes and
+ * `open` reads.
+ *
+ *   ifprune.static              F32 [n_ff, n_layers]   static ranking scores (mean |h| on calibration text)
+ *   ifprune.pred.E              F32 [H, vocab]         learned predictor: token vectors
+ *   ifprune.pred.W1 / .b1       F32 [2H, U] / [U]      head layer 1
+ *   ifprune.pred.W2 / .b2       F32 [U, L·n_ff] / [L·n_ff]  head layer 2 (neuron scores)
+ *   ifprune.shared.N            UINT32 array           always-on neuron rows of layer N (may be empty)
+ *   ifprune.pred.kind           "deepsets-mlp"; ifprune.pred.{token_dim, hidden, window, examples} UINT32;
+ *   ifprune.pred.heldout_recall FLOAT32 (recall of the oracle top-25% on held-out calibration examples)
+ * Neuron indices are bundle rows of this file (after any reordering). The tensors sit between the core
+ * and the FFN bundles, so the core plus predictor is one contiguous range; each has chunk hashes.
+ */
+import { IfpruneError } from '../errors.ts';
+import type { ByteSource } from '../sources/types.ts';
+import { readAt } from '../sources/read.ts';
+import { QUANT } from '../formats/quant.ts';
+import { GGUFValueType as T, type GGUFFile } from '../formats/gguf.ts';
+import { encodeGGUFHeader, type GGUFKVInput, type GGUFTensorDesc } from '../formats/gguf-write.ts';
+import type { ModelSpec } from '../formats/model-spec.ts';
+import { IFPRUNE_KEYS, chooseChunkBytes, isBundleName, verifyTensorBytes, type IfpruneInfo } from '../formats/ifprune.ts';
+import { xxh64Words } from '../formats/xxh64.ts';
+import type { ConvertSink } from '../convert/sink.ts';
+import { MlpPredictor, type MlpParams } from './learned.ts';
+import type { Calibration } from './eval.ts';
+
+export const PRED = {
+  static: 'ifprune.static',
+  E: 'ifprune.pred.E',
+  W1: 'ifprune.pred.W1',
+  b1: 'ifprune.pred.b1',
+  W2: 'ifprune.pred.W2',
+  b2: 'ifprune.pred.b2',
+  kind: 'ifprune.pred.kind',
+  tokenDim: 'ifprune.pred.token_dim',
+  hidden: 'ifprune.pred.hidden',
+  window: 'ifprune.pred.window',
+  examples: 'ifprune.pred.examples',
+  heldoutRecall: 'ifprune.pred.heldout_recall',
+  shared: (l: number) => `ifprune.shared.${l}`,
+} as const;
+export const PRED_KIND = 'deepsets-mlp';
+
+const isPredKey = (k: string) => k.startsWith('ifprune.pred.') || k.startsWith('ifprune.shared.') || k === PRED.static;
+const isPredTensor = (name: string) => name === PRED.static || name.startsWith('ifprune.pred.');
+
+export interface CalibrationMeta {
+  examples: number;
+  heldoutRecall: number;
+}
+
+/** Reads the calibration a model file carries (empty when it has none), verifying chunk hashes. */
+export async function readCalibration(spec: ModelSpec, info: IfpruneInfo | null, signal?: AbortSignal): Promise<Calibration> {
+  const c = spec.config;
+  const meta = spec.metadata;
+  const f32 = async (name: string, n: number): Promise<Float32Array | undefined> => {
+    const t = spec.tensors.get(name);
+    if (!t) return undefined;
+    if (t.type !== QUANT.F32 || t.bytes !== n * 4) throw new IfpruneError('corrupt', `${spec.source.name}: tensor ${name} should be ${n} F32 values; found ${t.type.name} of ${t.bytes} bytes`);
+    const bytes = await readAt(spec.source, t.offset, t.bytes, name, signal);
+    if (info) verifyTensorBytes(info, name, 0, bytes);
+    return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+  };
+  const out: Calibration = {};
+  const st = await f32(PRED.static, c.nLayers * c.hiddenDim);
+  if (st) out.static = Array.from({ length: c.nLayers }, (_, l) => st.subarray(l * c.hiddenDim, (l + 1) * c.hiddenDim));
+  const shared = Array.from({ length: c.nLayers }, (_, l) => meta[PRED.shared(l)]);
+  if (shared.some((s) => s !== undefined)) {
+    out.shared = shared.map((s, l) => {
+      const ids = Int32Array.from((s ?? []) as ArrayLike<number>);
+      if (ids.some((j) => !(j >= 0 && j < c.hiddenDim))) throw new IfpruneError('corrupt', `${spec.source.name}: ${PRED.shared(l)} holds a neuron id outside [0, ${c.hiddenDim})`);
+      return ids.sort();
+    });
+  }
+  if (meta[PRED.kind] !== undefined) {
+    if (meta[PRED.kind] !== PRED_KIND) throw new IfpruneError('unsupported', `${spec.source.name}: predictor kind ${String(meta[PRED.kind])} is not one this ifprune reads (${PRED_KIND})`);
+    const num = (k: string) => Number(meta[k] as number | bigint);
+    const shape = { vocab: c.vocabSize, nLayers: c.nLayers, nff: c.hiddenDim, tokenDim: num(PRED.tokenDim), hidden: num(PRED.hidden), window: num(PRED.window) };
+    const H = shape.tokenDim;
+    const U = shape.hidden;
+    const n = c.nLayers * c.hiddenDim;
+    const p = {
+      E: await f32(PRED.E, c.vocabSize * H),
+      W1: await f32(PRED.W1, U * 2 * H),
+      b1: await f32(PRED.b1, U),
+      W2: await f32(PRED.W2, n * U),
+      b2: await f32(PRED.b2, n),
+    };
+    for (const [k, v] of Object.entries(p)) if (!v) throw new IfpruneError('corrupt', `${spec.source.name}: predictor tensor ifprune.pred.${k} is missing`);
+    out.learned = new MlpPredictor(shape, p as MlpParams);
+  }
+  return out;
+}
+
+/**
+ * Writes a copy of an ifprune file with `cal` as its calibration: every tensor is copied byte for byte
+ * (old calibration replaced), the predictor tensors go before the FFN bundles, and every new tensor gets
+ * chunk hashes. Streams: one tensor (at most 4 MiB) at a time.
+ */
+export async function writeCalibratedModel(src: ByteSource, file: GGUFFile, cal: Calibration, meta: CalibrationMeta, sink: ConvertSink, signal?: AbortSignal): Promise<number> {
+  const kvs: GGUFKVInput[] = [];
+  for (const [key, value] of Object.entries(file.metadata)) {
+    if (isPredKey(key)) continue;
+    const m = /^ifprune\.chunk_(bytes|hashes)\.(.*)$/.exec(key);
+    if (m && isPredTensor(m[2]!)) continue;
+    kvs.push({ key, type: file.kvTypes[key]!, value });
+  }
+  type Out = GGUFTensorDesc & ({ copyFrom: number; bytes: number } | { data: Uint8Array });
+  const fresh: Out[] = [];
+  const addF32 = (name: string, dims: number[], data: Float32Array) => fresh.push({ name, type: QUANT.F32, dims, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+  const nLayers = file.tensors.filter((t) => isBundleName(t.name)).length;
+  if (cal.static) {
+    const nff = cal.static[0]!.length;
+    const all = new Float32Array(nLayers * nff);
+    cal.static.forEach((s, l) => all.set(s, l * nff));
+    addF32(PRED.static, [nff, nLayers], all);
+  }
+  if (cal.learned) {
+    const m = cal.learned as MlpPredictor;
+    const { tokenDim: H, hidden: U, vocab, nLayers: L, nff, window } = m.shape;
+    addF32(PRED.E, [H, vocab], m.p.E);
+    addF32(PRED.W1, [2 * H, U], m.p.W1);
+    addF32(PRED.b1, [U], m.p.b1);
+    addF32(PRED.W2, [U, L * nff], m.p.W2);
+    addF32(PRED.b2, [L * nff], m.p.b2);
+    kvs.push({ key: PRED.kind, type: T.STRING, value: PRED_KIND });
+    kvs.push({ key: PRED.tokenDim, type: T.UINT32, value: H });
+    kvs.push({ key: PRED.hidden, type: T.UINT32, value: U });
+    kvs.push({ key: PRED.window, type: T.UINT32, value: window });
+  }
+  kvs.push({ key: PRED.examples, type: T.UINT32, value: meta.examples });
+  kvs.push({ key: PRED.heldoutRecall, type: T.FLOAT32, value: meta.heldoutRecall });
+  cal.shared?.forEach((ids, l) => kvs.push({ key: PRED.shared(l), type: { type: T.ARRAY, itemType: T.UINT32 }, value: Uint32Array.from(ids) }));
+  for (const t of fresh) {
+    const data = (t as { data: Uint8Array }).data;
+    const chunk = chooseChunkBytes({ name: t.name, type: t.type, dims: t.dims });
+    const n = Math.ceil(data.length / chunk);
+    const words = new Uint32Array(2 * n);
+    for (let i = 0; i < n; i++) xxh64Words(data.subarray(i * chunk, Math.min((i + 1) * chunk, data.length)), words, 2 * i);
+    const hashes = new BigUint64Array(words.buffer);
+    kvs.push({ key: IFPRUNE_KEYS.chunkBytes(t.name), type: T.UINT64, value: BigInt(chunk) });
+    kvs.push({ key: IFPRUNE_KEYS.chunkHashes(t.name), type: { type: T.ARRAY, itemType: T.UINT64 }, value: hashes });
+  }
+  // Tensor order: existing non-FFN, the predictor, then the FFN bundles (and anything after them).
+  const old: Out[] = file.tensors.filter((t) => !isPredTensor(t.name)).map((t) => ({ name: t.name, type: t.type, dims: t.dims, copyFrom: t.offset, bytes: t.bytes }));
+  const firstFfn = old.findIndex((t) => isBundleName(t.name) || /^blk\.\d+\.ffn_(gate|up|down)\./.test(t.name));
+  const at = firstFfn < 0 ? old.length : firstFfn;
+  const tensors = [...old.slice(0, at), ...fresh, ...old.slice(at)];
+  const layout = encodeGGUFHeader(kvs, tensors, file.alignment);
+  await sink.write(0, layout.header);
+  const STEP = 4 << 20;
+  for (const [i, t] of tensors.entries()) {
+    const dst = layout.tensorOffsets[i]!;
+    if ('data' in t) {
+      await sink.write(dst, t.data);
+      continue;
+    }
+    for (let o = 0; o < t.bytes; o += STEP) {
+      const part = await readAt(src, t.copyFrom + o, Math.min(STEP, t.bytes - o), t.name, signal);
+      await sink.write(dst + o, part);
+    }
+  }
+  return layout.totalBytes;
+}
