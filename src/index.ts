@@ -17,6 +17,11 @@ import type { ModelSpec } from './formats/model-spec.ts';
 import { Kernels } from './engine/kernels.ts';
 import { Engine } from './engine/engine.ts';
 import { EngineModel } from './engine/model.ts';
+import { readIfpruneInfo, verifyTensorBytes } from './formats/ifprune.ts';
+import { readCalibration } from './pruning/predictor-file.ts';
+import { NeuronLoader } from './pruning/loader.ts';
+import { Pruner } from './pruning/pruner.ts';
+import type { RangeRead, RangeSource } from './sources/ranges.ts';
 import type { GenerateOptions, Model, OpenOptions, Token } from './types.ts';
 
 export { IfpruneError, isIfpruneError } from './errors.ts';
@@ -37,9 +42,23 @@ export async function open(source: SourceLike, opts: OpenOptions = {}): Promise<
   try {
     const spec = await openModel(counted.source, { config: opts.config, signal: opts.signal });
     const tokenizer = await resolveTokenizer(spec, opts);
+    const info = readIfpruneInfo({ metadata: spec.metadata, tensors: spec.tensors }, spec.source.name);
+    const selective = opts.ffn === 'selective';
+    if (opts.ffn !== undefined && opts.ffn !== 'dense' && !selective) throw new IfpruneError('bad_option', `ffn = ${String(opts.ffn)}: expected 'dense' or 'selective'`);
+    if (selective && (!info || info.layout !== 'bundled')) {
+      throw new IfpruneError('bad_option', `${spec.source.name} is not an ifprune bundled model; selective loading needs one: convert it with \`ifprune convert MODEL -o model.gguf\``);
+    }
+    const verify = info ? (tensor: string, offset: number, bytes: Uint8Array) => verifyTensorBytes(info, tensor, offset, bytes) : undefined;
     const K = await Kernels.create(opts.module);
-    const engine = await Engine.load(K, spec, { contextLength: opts.contextLength, signal: opts.signal });
-    return new EngineModel(engine, tokenizer, {
+    const engine = await Engine.load(K, spec, { contextLength: opts.contextLength, signal: opts.signal, verify, ffn: selective ? 'none' : 'dense' });
+    const calibration = await readCalibration(spec, info, opts.signal);
+    const layout = info?.bundles.length ? { offsets: info.bundles.map((b) => b.offset), rowBytes: info.bundles[0]!.rowBytes, rows: info.bundles[0]!.nFF } : null;
+    const gapBytes = opts.gapBytes ?? (layout ? 4 * layout.rowBytes : 0);
+    const loader = selective
+      ? new NeuronLoader(engine, counted.source, layout!, { memoryBudget: opts.memoryBudget, gapBytes, verify: (l, off, bytes) => verifyTensorBytes(info!, info!.bundles[l]!.name, off, bytes) })
+      : null;
+    const pruner = new Pruner(engine, calibration, loader, layout, gapBytes);
+    return new EngineModel(engine, tokenizer, pruner, {
       loadMs: performance.now() - t0,
       bytesRead: () => counted.bytes,
       kernels: K.simd ? 'simd' : 'scalar',
@@ -80,7 +99,14 @@ function countingSource(src: ByteSource): { source: ByteSource; bytes: number } 
         c.bytes += target.length;
       },
       close: src.close ? () => src.close!() : undefined,
-    } as ByteSource,
+      // Sources that batch ranges (HTTP) keep doing so through the wrapper.
+      readRanges: (src as RangeSource).readRanges
+        ? async (ranges: readonly RangeRead[], signal?: AbortSignal) => {
+            await (src as RangeSource).readRanges!(ranges, signal);
+            c.bytes += ranges.reduce((n, r) => n + r.length, 0);
+          }
+        : undefined,
+    } as ByteSource & RangeSource,
   };
   return c;
 }

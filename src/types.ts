@@ -13,6 +13,16 @@ export interface OpenOptions {
   kernels?: KernelBuild | 'auto';
   /** A compiled kernel module (Workers must import it); default: the platform adapter loads one. */
   module?: WebAssembly.Module;
+  /**
+   * 'dense' (default): load every weight. 'selective' (ifprune bundled files): load the core and the
+   * predictor only; FFN neuron bundles are fetched per instruction (instruct + load, or generate with a
+   * density) into a neuron cache.
+   */
+  ffn?: 'dense' | 'selective';
+  /** Bytes of wasm memory for cached neuron bundles (selective; default: room for all of them). */
+  memoryBudget?: number;
+  /** Gaps up to this many bytes between needed neuron rows are read through (default 4 rows). */
+  gapBytes?: number;
   /** Context length to allocate the KV cache for (default: the model's, capped at 2048). */
   contextLength?: number;
   signal?: AbortSignal;
@@ -34,6 +44,45 @@ export interface GenerateOptions {
   /** Prepend BOS (default: the tokenizer's setting). */
   bos?: boolean;
   signal?: AbortSignal;
+  /** Prune the FFN for this prompt: keep this share of each layer's neurons (0 < density ≤ 1). */
+  density?: number;
+  /** Who picks the neurons (default: 'learned' if the file has a predictor, else 'static', else 'prompt'). */
+  policy?: PolicyName;
+}
+
+/**
+ * dense: every neuron. static: one calibrated ranking for all prompts. prompt: GRIFFIN-style, the
+ * prompt's own FFN activations in a dense prefill (needs every neuron once). learned: the IFPruning
+ * predictor reading only the prompt's tokens (needs no FFN weights).
+ */
+export type PolicyName = 'dense' | 'static' | 'prompt' | 'learned';
+
+export interface InstructOptions {
+  density: number;
+  policy?: PolicyName;
+  bos?: boolean;
+}
+
+/** The neurons chosen for one prompt, and what loading them costs. */
+export interface Instruction {
+  policy: PolicyName;
+  density: number;
+  /** Per layer, the selected bundle rows (ascending). */
+  neurons: Int32Array[];
+  promptIds: number[];
+  predictMs: number;
+  /** Requests and bytes a load from scratch would read (the neuron cache may save some). */
+  plan: { requests: number; readBytes: number; selectedBytes: number };
+}
+
+/** What one load of neurons did. */
+export interface LoadReport {
+  rows: number;
+  cacheHits: number;
+  rowsRead: number;
+  requests: number;
+  bytesRead: number;
+  ms: number;
 }
 
 export interface Token {
@@ -61,6 +110,19 @@ export interface Stats {
   contextLength: number;
   /** Why the last generation ended. */
   finishReason: FinishReason;
+  /** Pruning of the last generation: neurons kept (mean share per layer; 1 = dense), the policy. */
+  density: number;
+  policy: PolicyName;
+  /** TTFT split: tokenize, predict (choose neurons), load (fetch and pack neurons), prefill. */
+  tokenizeMs: number;
+  predictMs: number;
+  loadNeuronsMs: number;
+  /** Neuron loading of the last generation: bytes and requests read, rows found in the cache. */
+  neuronBytesRead: number;
+  neuronRequests: number;
+  neuronCacheHits: number;
+  /** Bytes of all FFN bundles in the file (0 for standard layouts). */
+  ffnBytesTotal: number;
 }
 
 /** eos: the model ended the text (EOS or BOS); stop: a stop string; length: maxTokens; context: the
@@ -72,6 +134,10 @@ export interface Model {
   readonly tokenizer: Tokenizer;
   /** Streams new tokens for a prompt. One generation at a time per model. */
   generate(prompt: string, opts?: GenerateOptions): AsyncIterable<Token>;
+  /** Chooses the FFN neurons for a prompt (no I/O for static and learned). */
+  instruct(prompt: string, opts: InstructOptions): Promise<Instruction>;
+  /** Fetches (or finds in the neuron cache) and activates an instruction's neurons. */
+  load(instruction: Instruction, signal?: AbortSignal): Promise<LoadReport>;
   stats(): Stats;
   close(): Promise<void>;
 }

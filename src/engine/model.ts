@@ -6,13 +6,23 @@
 import { IfpruneError } from '../errors.ts';
 import type { ModelConfig } from '../formats/model-spec.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import type { GenerateOptions, Model, Stats, Token, FinishReason } from '../types.ts';
+import type { GenerateOptions, Model, Stats, Token, FinishReason, InstructOptions, Instruction, LoadReport, PolicyName } from '../types.ts';
+import { PromptScores, type Pruner } from '../pruning/pruner.ts';
 import { TILE, type Engine } from './engine.ts';
 import type { KernelBuild } from './simd.ts';
 import { Sampler, DEFAULT_SAMPLING } from './sampler.ts';
 import { StopMatcher } from './stop.ts';
 
 export const DEFAULT_MAX_TOKENS = 256;
+
+type RunStats = Omit<Stats, 'loadMs' | 'bytesRead' | 'kernels' | 'contextLength' | 'ffnBytesTotal'>;
+
+function freshStats(): RunStats {
+  return {
+    promptTokens: 0, generatedTokens: 0, ttftMs: 0, prefillMs: 0, prefillTokPerS: 0, decodeMs: 0, decodeTokPerS: 0, finishReason: 'none',
+    density: 1, policy: 'dense', tokenizeMs: 0, predictMs: 0, loadNeuronsMs: 0, neuronBytesRead: 0, neuronRequests: 0, neuronCacheHits: 0,
+  };
+}
 
 const now = () => performance.now();
 
@@ -28,19 +38,65 @@ export class EngineModel implements Model {
   readonly config: ModelConfig;
   private busy = false;
   private closed = false;
-  private last: Omit<Stats, 'loadMs' | 'bytesRead' | 'kernels' | 'contextLength'>;
+  private last: RunStats;
+  /** Whether some neurons are active (selective models start with none). */
+  private loaded: boolean;
 
   constructor(
     private readonly engine: Engine,
     readonly tokenizer: Tokenizer,
+    private readonly pruner: Pruner,
     private readonly info: { loadMs: number; bytesRead: () => number; kernels: KernelBuild; close: () => Promise<void> },
   ) {
     this.config = engine.config;
-    this.last = { promptTokens: 0, generatedTokens: 0, ttftMs: 0, prefillMs: 0, prefillTokPerS: 0, decodeMs: 0, decodeTokPerS: 0, finishReason: 'none' };
+    this.last = freshStats();
+    this.loaded = !pruner.selective;
   }
 
   stats(): Stats {
-    return { ...this.last, loadMs: this.info.loadMs, bytesRead: this.info.bytesRead(), kernels: this.info.kernels, contextLength: this.engine.contextLength };
+    const layout = this.pruner.layout;
+    return {
+      ...this.last,
+      loadMs: this.info.loadMs,
+      bytesRead: this.info.bytesRead(),
+      kernels: this.info.kernels,
+      contextLength: this.engine.contextLength,
+      ffnBytesTotal: layout ? layout.offsets.length * layout.rows * layout.rowBytes : 0,
+    };
+  }
+
+  async instruct(prompt: string, opts: InstructOptions): Promise<Instruction> {
+    const policy = opts.policy ?? this.pruner.defaultPolicy();
+    this.pruner.check(policy, opts.density);
+    const ids = this.encode(prompt, opts);
+    const t0 = now();
+    let scores: Float32Array[] | undefined;
+    if (policy === 'prompt' && opts.density < 1) scores = (await this.promptScores(ids)).scores;
+    const neurons = this.pruner.select(policy, opts.density, ids, scores);
+    return this.pruner.instruction(policy, opts.density, neurons, ids, now() - t0);
+  }
+
+  async load(instruction: Instruction, signal?: AbortSignal): Promise<LoadReport> {
+    if (this.busy) throw new IfpruneError('bad_option', 'cannot load neurons while generating');
+    const r = await this.pruner.activate(instruction.neurons, signal);
+    this.loaded = true;
+    this.last.density = this.pruner.density(instruction.neurons);
+    this.last.policy = instruction.policy;
+    return r;
+  }
+
+  /**
+   * GRIFFIN-style scores: mean |h| over the prompt in a dense pass (every neuron active first). Leaves
+   * the prompt in the KV cache and returns its last logits (a copy), so generation can go on from it.
+   */
+  private async promptScores(ids: number[], signal?: AbortSignal): Promise<{ scores: Float32Array[]; logits: Float32Array; ms: number }> {
+    await this.pruner.activate(this.pruner.all(), signal);
+    this.loaded = true;
+    const t0 = now();
+    const ps = new PromptScores(this.config.nLayers, this.config.hiddenDim);
+    this.engine.reset();
+    const logits = Float32Array.from(this.engine.forwardObserved(ids, ps.observe, signal));
+    return { scores: ps.means(), logits, ms: now() - t0 };
   }
 
   async close(): Promise<void> {
@@ -79,9 +135,10 @@ export class EngineModel implements Model {
     const { engine, tokenizer } = this;
     const signal = opts.signal;
     const t0 = now();
-    const s = (this.last = { promptTokens: 0, generatedTokens: 0, ttftMs: 0, prefillMs: 0, prefillTokPerS: 0, decodeMs: 0, decodeTokPerS: 0, finishReason: 'none' as FinishReason });
+    const s = (this.last = { ...freshStats(), density: this.last.density, policy: this.last.policy });
     try {
       const ids = this.encode(prompt, opts);
+      s.tokenizeMs = now() - t0;
       s.promptTokens = ids.length;
       if (ids.length >= engine.contextLength) {
         throw new IfpruneError(
@@ -91,7 +148,34 @@ export class EngineModel implements Model {
         );
       }
       if (maxTokens === 0) return void (s.finishReason = 'length');
-      engine.reset();
+      // Pruning: choose and load neurons for this prompt (or all of them for a selective model that
+      // has none loaded yet). GRIFFIN-style 'prompt' reuses its dense prefill's KV cache and logits.
+      let prefilled: Float32Array | null = null;
+      const density = opts.density ?? (this.loaded ? undefined : 1);
+      if (density !== undefined) {
+        const policy: PolicyName = opts.policy ?? (density >= 1 ? 'dense' : this.pruner.defaultPolicy());
+        this.pruner.check(policy, density);
+        const tq = now();
+        let neurons: Int32Array[];
+        if (policy === 'prompt' && density < 1) {
+          const p = await this.promptScores(ids, signal);
+          prefilled = p.logits;
+          s.prefillMs = p.ms;
+          neurons = this.pruner.select(policy, density, ids, p.scores);
+          s.predictMs = now() - tq - p.ms;
+        } else {
+          neurons = this.pruner.select(policy, density, ids);
+          s.predictMs = now() - tq;
+        }
+        const r = await this.pruner.activate(neurons, signal);
+        this.loaded = true;
+        s.loadNeuronsMs = r.ms;
+        s.neuronBytesRead = r.bytesRead;
+        s.neuronRequests = r.requests;
+        s.neuronCacheHits = r.cacheHits;
+        s.density = this.pruner.density(neurons);
+        s.policy = policy;
+      }
       const tp = now();
       let lastYield = tp;
       const breathe = async () => {
@@ -101,11 +185,15 @@ export class EngineModel implements Model {
         if (signal?.aborted) throw new IfpruneError('aborted', 'generation was aborted');
       };
       let logits!: Float32Array;
-      for (let i = 0; i < ids.length; i += TILE) {
-        logits = engine.forward(ids.slice(i, i + TILE), signal);
-        await breathe();
+      if (prefilled) logits = prefilled;
+      else {
+        engine.reset();
+        for (let i = 0; i < ids.length; i += TILE) {
+          logits = engine.forward(ids.slice(i, i + TILE), signal);
+          await breathe();
+        }
+        s.prefillMs = now() - tp;
       }
-      s.prefillMs = now() - tp;
       s.prefillTokPerS = ids.length / (s.prefillMs / 1000);
       // The first piece loses SentencePiece's dummy-prefix space only when it starts the text.
       const decoder = tokenizer.streamDecoder({ atStart: ids.every((id) => tokenizer.isControl(id)) });
