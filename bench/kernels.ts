@@ -10,6 +10,13 @@
  * hits all implementations alike; a round repeats the call until ≥ 25 ms of this process's CPU time
  * (process.cpuUsage: time spent waiting for a busy core does not count) and the best round's
  * per-call time is reported (the least disturbed one).
+ *
+ * Weights hot and cold: `hot` repeats the call on one weight copy (in cache when it fits: 576×1536
+ * Q8_0 is 0.9 MB); `cold` cycles through copies totalling ≥ COLD_BYTES (L3 here is 32 MiB), so the
+ * weights stream from DRAM as they do in decode, where a model's layers never fit in cache. A weight
+ * set that alone exceeds COLD_BYTES (8192×8192) is cold in both. The matmul rows compare prefill
+ * with the matvec on the same weights and the same hotness (×matvec: GFLOP/s ratio); the fair
+ * comparison for prefill is the cold one, since decode reads the weights from DRAM.
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -33,6 +40,8 @@ const SHAPES: [rows: number, cols: number][] = [
   [4864, 896],
   [8192, 8192],
 ];
+/** Weight bytes cycled through for `cold` rows: 3× the 32 MiB L3 of the machine this was tuned on. */
+const COLD_BYTES = 96 * 2 ** 20;
 /** The TS reference is ~100× slower: run it only up to this many weights. */
 const REF_MAX_WEIGHTS = 5e6;
 
@@ -40,10 +49,14 @@ interface Row {
   kernel: string;
   shape: string;
   impl: 'simd' | 'scalar' | 'ts-ref';
+  /** hot: one weight copy, repeated; cold: cycling through ≥ COLD_BYTES of copies (from DRAM). */
+  weights: 'hot' | 'cold';
   ms: number;
   gflops: number;
   weightGBs: number;
   ofCeiling: number;
+  /** matmul rows: GFLOP/s over the matvec's on the same shape and hotness. */
+  vsMatvec?: number;
 }
 
 const [simd, scalar] = await Promise.all([Kernels.create(await loadKernels('simd')), Kernels.create(await loadKernels('scalar'))]);
@@ -83,6 +96,18 @@ function randomWeights(K: Kernels, type: QuantType, rows: number, cols: number, 
   return p;
 }
 
+/** Copies of random weights for hot (1 copy) or cold (≥ COLD_BYTES in all) timing. */
+function weightCopies(K: Kernels, type: QuantType, rows: number, cols: number, seed: number, cold: boolean): number[] {
+  const n = cold ? Math.max(1, Math.ceil(COLD_BYTES / (rows * rowBytes(type, cols)))) : 1;
+  return Array.from({ length: n }, (_, i) => randomWeights(K, type, rows, cols, seed + i));
+}
+
+/** A call over each weight copy in turn. */
+function cycling(ws: number[], call: (w: number) => unknown): () => unknown {
+  let i = 0;
+  return () => call(ws[i++ % ws.length]!);
+}
+
 /** An activation operand: f32 (T, cols) for float weights, Q8_0 (T, cols) otherwise. */
 function activations(K: Kernels, type: QuantType, T: number, cols: number): number {
   const f = K.alloc(T * cols * 4);
@@ -118,9 +143,11 @@ function timeInterleaved(fns: (() => unknown)[]): number[] {
 const rows: Row[] = [];
 let ceilingGBs = 0;
 
-function record(kernel: string, shape: string, impl: Row['impl'], ms: number, flops: number, weightBytes: number): void {
+function record(kernel: string, shape: string, impl: Row['impl'], ms: number, flops: number, weightBytes: number, weights: Row['weights'] = 'hot'): Row {
   const weightGBs = weightBytes / (ms * 1e6);
-  rows.push({ kernel, shape, impl, ms, gflops: flops / (ms * 1e6), weightGBs, ofCeiling: weightGBs / ceilingGBs });
+  const row: Row = { kernel, shape, impl, weights, ms, gflops: flops / (ms * 1e6), weightGBs, ofCeiling: weightGBs / ceilingGBs };
+  rows.push(row);
+  return row;
 }
 
 // --- memory-bandwidth ceiling: streaming read of 256 MiB in wasm
@@ -130,7 +157,7 @@ function record(kernel: string, shape: string, impl: Row['impl'], ms: number, fl
   simd.f32(p, n).fill(1);
   const [ms] = timeInterleaved([() => simd.raw.mem_read_f32(p, n)]);
   ceilingGBs = (n * 4) / (ms! * 1e6);
-  rows.push({ kernel: 'mem_read_f32 (ceiling)', shape: '256 MiB', impl: 'simd', ms: ms!, gflops: (n / ms!) / 1e6, weightGBs: ceilingGBs, ofCeiling: 1 });
+  rows.push({ kernel: 'mem_read_f32 (ceiling)', shape: '256 MiB', impl: 'simd', weights: 'cold', ms: ms!, gflops: (n / ms!) / 1e6, weightGBs: ceilingGBs, ofCeiling: 1 });
   simd.release(p);
 }
 
@@ -169,9 +196,16 @@ for (const m of MATVEC) {
       const out = new Float32Array(R);
       fns.push(() => m.ref!(out, wv, xv, R, C));
     }
+    const hasRef = fns.length === 3;
+    {
+      const ws = weightCopies(simd, m.type, R, C, 17, true);
+      const x = activations(simd, m.type, 1, C);
+      const out = simd.alloc(R * 4);
+      fns.push(cycling(ws, (w) => simd.callRaw(m.kernel, out, w, x, R, C)));
+    }
     const ms = timeInterleaved(fns);
-    const impls: Row['impl'][] = ['simd', 'scalar', 'ts-ref'];
-    ms.forEach((t, i) => record(m.kernel, shape, impls[i]!, t, 2 * R * C, wBytes));
+    const impls: Row['impl'][] = hasRef ? ['simd', 'scalar', 'ts-ref', 'simd'] : ['simd', 'scalar', 'simd'];
+    ms.forEach((t, i) => record(m.kernel, shape, impls[i]!, t, 2 * R * C, wBytes, i === ms.length - 1 ? 'cold' : 'hot'));
     simd.release(marks[0]!);
     scalar.release(marks[1]!);
   }
@@ -188,16 +222,25 @@ for (const m of [
   for (const [R, C] of [[896, 4864], [576, 1536]] as const) {
     const shape = `${R}×${C} T=${T}`;
     const marks = [simd.mark(), scalar.mark()];
-    const fns = [simd, scalar].map((K) => {
+    const fns: (() => unknown)[] = [simd, scalar].map((K) => {
       const w = randomWeights(K, m.type, R, C, 9);
       const x = activations(K, m.type, T, C);
       const out = K.alloc(T * R * 4);
       return () => K.callRaw(m.matmul, out, w, x, R, C, T);
     });
+    // simd matmul cold, then the matvec on the same weights, hot and cold
+    const hot = [randomWeights(simd, m.type, R, C, 9)];
+    const cold = weightCopies(simd, m.type, R, C, 19, true);
+    const x = activations(simd, m.type, T, C);
+    const out = simd.alloc(T * R * 4);
+    fns.push(cycling(cold, (w) => simd.callRaw(m.matmul, out, w, x, R, C, T)));
+    for (const ws of [hot, cold]) fns.push(cycling(ws, (w) => simd.callRaw(m.matvec, out, w, x, R, C)));
     const ms = timeInterleaved(fns);
     const wBytes = R * rowBytes(m.type, C);
-    record(m.matmul, shape, 'simd', ms[0]!, 2 * R * C * T, wBytes);
-    record(m.matmul, shape, 'scalar', ms[1]!, 2 * R * C * T, wBytes);
+    const flops = 2 * R * C * T;
+    record(m.matmul, shape, 'simd', ms[0]!, flops, wBytes).vsMatvec = (ms[3]! * T) / ms[0]!;
+    record(m.matmul, shape, 'scalar', ms[1]!, flops, wBytes);
+    record(m.matmul, shape, 'simd', ms[2]!, flops, wBytes, 'cold').vsMatvec = (ms[4]! * T) / ms[2]!;
     simd.release(marks[0]!);
     scalar.release(marks[1]!);
   }
@@ -220,6 +263,7 @@ for (const f of [
         x: activations(K, f.type, T, dim),
         out: K.alloc(T * dim * 4),
       }));
+      const coldBundles = T === 1 ? weightCopies(simd, f.type, nFf * 3, dim, 21, true) : [];
       for (const density of [1, 0.5, 0.25]) {
         const k = Math.round(nFf * density);
         const shape = `dim ${dim} k=${k}/${nFf} T=${T}`;
@@ -231,10 +275,12 @@ for (const f of [
           const out = new Float32Array(dim);
           fns.push(() => f.ref(out as any, bv as any, xv as any, k, dim, 1));
         }
+        const nHot = fns.length;
+        if (T === 1) fns.push(cycling(coldBundles, (b) => simd.callRaw(f.kernel, setups[0]!.out, b, setups[0]!.x, k, dim, T)));
         const ms = timeInterleaved(fns);
         const wBytes = k * 3 * rowBytes(f.type, dim);
         const impls: Row['impl'][] = ['simd', 'scalar', 'ts-ref'];
-        ms.forEach((t, i) => record(f.kernel, shape, impls[i]!, t, 2 * 3 * k * dim * T, wBytes));
+        ms.forEach((t, i) => record(f.kernel, shape, i < nHot ? impls[i]! : 'simd', t, 2 * 3 * k * dim * T, wBytes, i < nHot ? 'hot' : 'cold'));
       }
       simd.release(marks[0]!);
       scalar.release(marks[1]!);
@@ -281,15 +327,16 @@ const pad = (s: string, n: number) => s.padEnd(n);
 const num = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 console.log(`ifprune kernel benchmark — Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'}, 1 thread`);
 console.log(`memory-bandwidth ceiling (wasm streaming read of 256 MiB): ${ceilingGBs.toFixed(1)} GB/s\n`);
-console.log(`${pad('kernel', 24)}${pad('shape', 26)}${pad('impl', 8)}${'ms'.padStart(10)}${'GFLOP/s'.padStart(10)}${'GB/s(w)'.padStart(9)}${'%ceil'.padStart(7)}${'×scalar'.padStart(9)}${'×ts-ref'.padStart(9)}`);
+console.log(`${pad('kernel', 24)}${pad('shape', 26)}${pad('impl', 8)}${pad('weights', 8)}${'ms'.padStart(10)}${'GFLOP/s'.padStart(10)}${'GB/s(w)'.padStart(9)}${'%ceil'.padStart(7)}${'×scalar'.padStart(9)}${'×ts-ref'.padStart(9)}${'×matvec'.padStart(9)}`);
 for (const r of rows) {
-  const same = rows.filter((o) => o.kernel === r.kernel && o.shape === r.shape);
+  const same = rows.filter((o) => o.kernel === r.kernel && o.shape === r.shape && o.weights === r.weights);
   const sc = same.find((o) => o.impl === 'scalar');
   const tr = same.find((o) => o.impl === 'ts-ref');
   const vsScalar = r.impl === 'simd' && sc ? `${(sc.ms / r.ms).toFixed(1)}×` : '';
   const vsRef = r.impl === 'simd' && tr ? `${(tr.ms / r.ms).toFixed(1)}×` : '';
+  const vsMatvec = r.vsMatvec ? `${r.vsMatvec.toFixed(2)}×` : '';
   console.log(
-    `${pad(r.kernel, 24)}${pad(r.shape, 26)}${pad(r.impl, 8)}${num(r.ms, 4).padStart(10)}${num(r.gflops).padStart(10)}${num(r.weightGBs).padStart(9)}${num(r.ofCeiling * 100, 0).padStart(6)}%${vsScalar.padStart(9)}${vsRef.padStart(9)}`,
+    `${pad(r.kernel, 24)}${pad(r.shape, 26)}${pad(r.impl, 8)}${pad(r.weights, 8)}${num(r.ms, 4).padStart(10)}${num(r.gflops).padStart(10)}${num(r.weightGBs).padStart(9)}${num(r.ofCeiling * 100, 0).padStart(6)}%${vsScalar.padStart(9)}${vsRef.padStart(9)}${vsMatvec.padStart(9)}`,
   );
 }
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
