@@ -324,11 +324,13 @@ export class Engine {
   private observeBundles(l: number, L: Layer, T: number, observe: FfnObserver): void {
     const { K, config: c } = this;
     const full = L.full!;
-    if (!full.ptr) throw new IfpruneError('bad_option', `layer ${l}: observing FFN activations needs every neuron bundle in memory (open the model dense)`);
     const nff = full.rows;
+    // Every bundle, in row order: the file's tensor (dense models) or an active set of all rows.
+    const ptr = full.ptr || (L.active?.k === nff ? L.active.ptr : 0);
+    if (!ptr) throw new IfpruneError('bad_option', `layer ${l}: observing FFN activations needs every neuron bundle active (load density 1 first)`);
     if (!this.observeBuf) this.observeBuf = { gu: K.alloc(TILE * 3 * nff * 4), h: new Float32Array(TILE * nff) };
     const { gu, h } = this.observeBuf;
-    const w: Weight = { ptr: full.ptr, type: full.type, rows: 3 * nff, cols: c.dim };
+    const w: Weight = { ptr, type: full.type, rows: 3 * nff, cols: c.dim };
     this.linear([[w, gu, 0]], this.xb, T);
     const o = K.f32(gu, T * 3 * nff);
     for (let t = 0; t < T; t++) {
