@@ -25,7 +25,7 @@ import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
 /** The 16 Q4_0 nibble bytes at p as i8x16 q - 8 in [-8, 7]: low nibbles (elements 0..15) or high (16..31).
  * Q4_0 byte j holds element j (low nibble) and element j+16 (high nibble). */
 // @ts-ignore: decorator
-@inline function q4_centered(p: usize, high: bool): v128 {
+@inline export function q4_centered(p: usize, high: bool): v128 {
   const v = v128.load(p, 2);
   return i8x16.sub(high ? i8x16.shr_u(v, 4) : v128.and(v, i8x16.splat(0x0f)), i8x16.splat(8));
 }

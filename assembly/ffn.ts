@@ -8,7 +8,7 @@
 // Density changes only k, the loop count. Tokens are processed in tiles of 4 so each bundle is
 // read (and each down block dequantized) once per tile.
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
-import { row_dot_q, row_dot_f, w_lanes_centered, dot4_q, touch_ahead } from './dot';
+import { row_dot_q, row_dot_f, x_lanes, q4_centered, dot4_q } from './dot';
 
 const KIND_F32: i32 = 0;
 const KIND_Q8_0: i32 = 1;
@@ -57,8 +57,10 @@ export function ffn_swiglu_masked_q4_0(out: usize, bundles: usize, x: usize, k: 
         const q4 = kind == KIND_Q4_0;
         const nb = dim / QK;
         const bundleBytes: usize = 3 * partBytes;
-        // short parts: while computing bundles j..j+3, touch bundles j+4..j+7 (see dot4_q)
-        if (touch_ahead(partBytes)) {
+        // short bundles: while computing bundles j..j+3, touch bundles j+4..j+7 (see dot4_q). Measured:
+        // touching wins at dim 576 Q8_0 (1836-byte bundles, 1.2-1.4× from DRAM) and loses at dim 896
+        // Q8_0 (2856 bytes, 0.86×), hence a lower bound than the matvec's.
+        if (bundleBytes < 2048) {
           for (; j + 8 <= k; j += 4) ffn_bundles4(ot, bundles + <usize>j * bundleBytes, partBytes, xt, xRowBytes, nb, nt, outRowBytes, q4, true);
         }
         for (; j + 4 <= k; j += 4) ffn_bundles4(ot, bundles + <usize>j * bundleBytes, partBytes, xt, xRowBytes, nb, nt, outRowBytes, q4, false);
@@ -160,10 +162,21 @@ export function ffn_swiglu_masked_q4_0(out: usize, bundles: usize, x: usize, k: 
     const d = f16_to_f32(load<u16>(pw));
     const o = out + ((<usize>b) << 7);
     if (ASC_FEATURE_SIMD) {
-      const a0 = w_lanes_centered(pw, 0, q4);
-      const a1 = w_lanes_centered(pw, 1, q4);
-      const b0 = w_lanes_centered(pw, 2, q4);
-      const b1 = w_lanes_centered(pw, 3, q4);
+      // the 32 weights as 4 i16x8 (Q4_0: q - 8, from one 16-byte load)
+      let a0: v128, a1: v128, b0: v128, b1: v128;
+      if (q4) {
+        const lo = q4_centered(pw, false);
+        const hi = q4_centered(pw, true);
+        a0 = i16x8.extend_low_i8x16_s(lo);
+        a1 = i16x8.extend_high_i8x16_s(lo);
+        b0 = i16x8.extend_low_i8x16_s(hi);
+        b1 = i16x8.extend_high_i8x16_s(hi);
+      } else {
+        a0 = x_lanes(pw, 0);
+        a1 = x_lanes(pw, 1);
+        b0 = x_lanes(pw, 2);
+        b1 = x_lanes(pw, 3);
+      }
       const f0 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a0));
       const f1 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(a0));
       const f2 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a1));
