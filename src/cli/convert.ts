@@ -7,7 +7,7 @@
  * JSON lines: {"event":"progress",...} events, then one {"event":"result",...}.
  */
 import { createHash } from 'node:crypto';
-import { readFile, realpath } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { IfpruneError } from '../errors.ts';
 import { fileSource } from '../sources/file.ts';
@@ -28,6 +28,7 @@ import { reorderNeurons } from '../convert/reorder.ts';
 import {
   UsageError, choiceOption, escapeText, flagOption, formatHelp, intOption, numberOption, parseArgs, stringOption, type CommandInfo,
 } from './args.ts';
+import { Progress, sameFile } from './output.ts';
 
 const TYPES = Object.keys(IFPRUNE_TYPES) as IfpruneType[];
 const DEFAULT_CALIBRATION_LIMIT = 1024;
@@ -116,7 +117,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
       const engine = await Engine.load(await Kernels.create(module), spec, { contextLength: Math.min(spec.config.seqLen, 2048) });
       const stats = await collectCoSelection(engine, createTokenizer(tokenizer), examples, {
         density,
-        onProgress: (done, total) => out.event({ type: 'calibrate', done, total }),
+        onProgress: (done, total) => showProgress(out, { type: 'calibrate', done, total }),
       });
       const perms = stats.map((s) => reorderNeurons(s));
       reorder = { perms, method: 'greedy co-selection chain', density, examples: examples.length, calibrationSha256: hash.digest('hex') };
@@ -126,7 +127,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
     const sink = await fileSink(output);
     let result: ConvertResult;
     try {
-      result = await convert(spec, sink, { type, layout, tokenizer, module, fallback, reorder, sourceName: basename(input), onProgress: (e) => out.event(e) });
+      result = await convert(spec, sink, { type, layout, tokenizer, module, fallback, reorder, sourceName: basename(input), onProgress: (e) => showProgress(out, e) });
       await sink.finish(result.bytes);
     } catch (e) {
       await sink.abort();
@@ -151,14 +152,6 @@ export async function convertCommand(argv: string[]): Promise<number> {
   } finally {
     out.end();
     await src.close?.();
-  }
-}
-
-async function sameFile(a: string, b: string): Promise<boolean> {
-  try {
-    return (await realpath(a)) === (await realpath(b));
-  } catch {
-    return false; // the output does not exist yet
   }
 }
 
@@ -205,46 +198,15 @@ async function resolveTokenizer(spec: ModelSpec, input: string, given: string | 
 
 type ProgressEvent = ConvertProgress | { type: 'calibrate'; done: number; total: number };
 
-/** Renders progress: JSON lines on stdout (--json), a bar on a terminal, plain lines otherwise (stderr). */
-class Progress {
-  private last = 0;
-  private lastPhase = '';
-  private lastPct = -1;
-  private drawn = false;
-  private readonly tty = Boolean(process.stderr.isTTY);
-
-  constructor(private readonly json: boolean) {}
-
-  event(e: ProgressEvent): void {
-    if (e.type === 'done') return; // the result says it
-    const [phase, done, total, what] = e.type === 'sha256'
-      ? ['hashing source', e.bytesDone, e.bytesTotal, '']
-      : e.type === 'calibrate'
-        ? ['calibrating', e.done, e.total, `${e.done}/${e.total} examples`]
-        : [e.pass === 2 ? 'writing' : e.type === 'tensor' ? 'converting' : '', e.bytesDone, e.bytesTotal, `${e.index + 1}/${e.count} ${escapeText(e.name)}`];
-    const now = performance.now();
-    const final = done >= total;
-    if (phase === this.lastPhase && !final && now - this.last < (this.json || this.tty ? 200 : 2000)) return;
-    this.last = now;
-    const pct = total ? Math.floor((100 * done) / total) : 100;
-    if (this.json) {
-      process.stdout.write(JSON.stringify({ event: 'progress', ...e }) + '\n');
-    } else if (this.tty) {
-      const width = 30;
-      const fill = Math.round((width * pct) / 100);
-      process.stderr.write(`\r\x1b[2K${phase.padEnd(15)} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(pct).padStart(3)}% ${what}`.slice(0, (process.stderr.columns || 100) + 6));
-      this.drawn = true;
-    } else if (phase !== this.lastPhase || Math.floor(pct / 10) !== Math.floor(this.lastPct / 10)) {
-      process.stderr.write(`${phase}: ${pct}%${what ? ` (${what})` : ''}\n`);
-    }
-    this.lastPhase = phase;
-    this.lastPct = pct;
-  }
-
-  end(): void {
-    if (this.drawn) process.stderr.write('\r\x1b[2K');
-    this.drawn = false;
-  }
+/** Shows one convert event on the shared progress display. */
+function showProgress(out: Progress, e: ProgressEvent): void {
+  if (e.type === 'done') return; // the result says it
+  const [phase, done, total, what] = e.type === 'sha256'
+    ? ['hashing source', e.bytesDone, e.bytesTotal, '']
+    : e.type === 'calibrate'
+      ? ['calibrating', e.done, e.total, `${e.done}/${e.total} examples`]
+      : [e.pass === 2 ? 'writing' : e.type === 'tensor' ? 'converting' : '', e.bytesDone, e.bytesTotal, `${e.index + 1}/${e.count} ${escapeText(e.name)}`];
+  out.update(phase, done, total, what, e);
 }
 
 const mib = (n: number) => `${(n / 2 ** 20).toFixed(n < 2 ** 20 ? 3 : 1)} MiB`;
