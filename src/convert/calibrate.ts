@@ -14,12 +14,12 @@ import type { Engine } from '../engine/engine.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { CoSelection } from './reorder.ts';
 
-export type CalibrationExample = { prompt: string; response: string } | { text: string };
+export type CalibrationExample = { prompt: string; response: string; id?: string; domain?: string } | { text: string };
 
 /** Default fraction of neurons one selection holds (issue 5's lower density). */
 export const DEFAULT_REORDER_DENSITY = 0.25;
 
-/** Parses JSONL calibration data: one {prompt, response} or {text} object per non-empty line. */
+/** Parses JSONL calibration data: one {prompt, response} (optional string id, domain kept) or {text} object per non-empty line. */
 export function parseCalibrationJsonl(text: string, name = 'calibration data'): CalibrationExample[] {
   const out: CalibrationExample[] = [];
   const lines = text.split('\n');
@@ -33,9 +33,13 @@ export function parseCalibrationJsonl(text: string, name = 'calibration data'): 
       throw new IfpruneError('corrupt', `${name} line ${i + 1} is not JSON (${(cause as Error).message})`, { cause });
     }
     const o = v as Record<string, unknown>;
-    if (o && typeof o.prompt === 'string' && typeof o.response === 'string') out.push({ prompt: o.prompt, response: o.response });
-    else if (o && typeof o.text === 'string') out.push({ text: o.text });
-    else throw new IfpruneError('corrupt', `${name} line ${i + 1}: expected {"prompt": ..., "response": ...} or {"text": ...}`);
+    if (o && typeof o.prompt === 'string' && typeof o.response === 'string') {
+      out.push({ prompt: o.prompt, response: o.response, ...(typeof o.id === 'string' ? { id: o.id } : {}), ...(typeof o.domain === 'string' ? { domain: o.domain } : {}) });
+    } else if (o && typeof o.text === 'string') {
+      out.push({ text: o.text });
+    } else {
+      throw new IfpruneError('corrupt', `${name} line ${i + 1}: expected {"prompt": ..., "response": ...} or {"text": ...}`);
+    }
   }
   if (out.length === 0) throw new IfpruneError('bad_option', `${name} holds no examples`);
   return out;
