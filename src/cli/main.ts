@@ -54,6 +54,18 @@ const COMMANDS: Command[] = [
       return mod.convertCommand(argv);
     },
   },
+  {
+    name: 'calibrate',
+    usage: 'ifprune calibrate -m MODEL -d DATA -o OUT',
+    summary: 'fit the neuron predictors into an ifprune model',
+    run: async (argv) => (await import('./calibrate.ts')).calibrateCommand(argv),
+  },
+  {
+    name: 'eval',
+    usage: 'ifprune eval -m MODEL -d DATA',
+    summary: 'perplexity, recall and bytes per pruning policy',
+    run: async (argv) => (await import('./eval.ts')).evalCommand(argv),
+  },
 ];
 
 export function version(): string {
