@@ -71,7 +71,7 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
   const output = stringOption(args, 'output');
   if (!output) throw new UsageError('give the file to write with -o OUT.gguf', 'calibrate');
   const files = commaList(args, 'data');
-  const shared = numberOption(args, 'shared', { min: 0, max: 1, minExclusive: false }, 'calibrate') ?? 0;
+  const shared = numberOption(args, 'shared', { min: 0, max: 1 }, 'calibrate') ?? 0;
   if (shared >= 1) throw new UsageError('--shared must be below 1 (a share of always-on neurons); got 1', 'calibrate');
   const epochs = intOption(args, 'epochs', { min: 1 }, 'calibrate') ?? DEFAULT_EPOCHS;
   const limit = intOption(args, 'limit', { min: 1 }, 'calibrate');
