@@ -21,6 +21,7 @@ import { readIfpruneInfo, verifyTensorBytes } from './formats/ifprune.ts';
 import { readCalibration } from './pruning/predictor-file.ts';
 import { NeuronLoader } from './pruning/loader.ts';
 import { Pruner } from './pruning/pruner.ts';
+import { DEFAULT_GAP_ROWS } from './pruning/plan.ts';
 import type { RangeRead, RangeSource } from './sources/ranges.ts';
 import type { GenerateOptions, Model, OpenOptions, Token } from './types.ts';
 
@@ -53,7 +54,7 @@ export async function open(source: SourceLike, opts: OpenOptions = {}): Promise<
     const engine = await Engine.load(K, spec, { contextLength: opts.contextLength, signal: opts.signal, verify, ffn: selective ? 'none' : 'dense' });
     const calibration = await readCalibration(spec, info, opts.signal);
     const layout = info?.bundles.length ? { offsets: info.bundles.map((b) => b.offset), rowBytes: info.bundles[0]!.rowBytes, rows: info.bundles[0]!.nFF } : null;
-    const gapBytes = opts.gapBytes ?? (layout ? 4 * layout.rowBytes : 0);
+    const gapBytes = opts.gapBytes ?? (layout ? DEFAULT_GAP_ROWS * layout.rowBytes : 0);
     const loader = selective
       ? new NeuronLoader(engine, counted.source, layout!, { memoryBudget: opts.memoryBudget, gapBytes, verify: (l, off, bytes) => verifyTensorBytes(info!, info!.bundles[l]!.name, off, bytes) })
       : null;

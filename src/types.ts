@@ -21,7 +21,7 @@ export interface OpenOptions {
   ffn?: 'dense' | 'selective';
   /** Bytes of wasm memory for cached neuron bundles (selective; default: room for all of them). */
   memoryBudget?: number;
-  /** Gaps up to this many bytes between needed neuron rows are read through (default 4 rows). */
+  /** Gaps up to this many bytes between needed neuron rows are read through (default 0: exactly the selected rows). */
   gapBytes?: number;
   /** Context length to allocate the KV cache for (default: the model's, capped at 2048). */
   contextLength?: number;

@@ -19,11 +19,10 @@ import {
   UsageError, escapeText, flagOption, formatHelp, intOption, parseArgs, shownName, stringOption, type CommandInfo, type ParsedArgs,
 } from './args.ts';
 import { Progress } from './output.ts';
+import { DEFAULT_GAP_ROWS } from '../pruning/plan.ts';
 import { bundleLayout, commaList, loadDenseEngine, openForPruning, readDomains, tokenizerFor } from './pruning.ts';
 
 const DEFAULT_DENSITIES = [0.25, 0.5];
-/** Read-through gap of load plans by default, in bundle rows: what open({ ffn: 'selective' }) uses. */
-const DEFAULT_GAP_ROWS = 4;
 
 export const EVAL: CommandInfo = {
   name: 'eval',

@@ -16,12 +16,12 @@
 import { IfpruneError } from '../errors.ts';
 import type { Engine } from '../engine/engine.ts';
 import { readRanges, type RangeRead, type RangeSource } from '../sources/ranges.ts';
-import { MAX_REQUEST_BYTES, type BundleLayout } from './plan.ts';
+import { DEFAULT_GAP_ROWS, MAX_REQUEST_BYTES, type BundleLayout } from './plan.ts';
 
 export interface NeuronLoaderOptions {
   /** Bytes of wasm memory for cached and packed bundles (default: room for every neuron). */
   memoryBudget?: number;
-  /** Gaps up to this many bytes between needed rows are read through (default: one row's bytes × 4). */
+  /** Gaps up to this many bytes between needed rows are read through (default: DEFAULT_GAP_ROWS rows). */
   gapBytes?: number;
   /** Checks the bytes of rows [offset, offset + bytes.length) of a layer's bundle tensor. */
   verify?: (layer: number, offsetInTensor: number, bytes: Uint8Array) => void;
@@ -141,7 +141,7 @@ export class NeuronLoader {
         ranges.push({ offset: this.layout.offsets[l]! + r * rowBytes, length: rowBytes, target: K.u8(c.slots + s * rowBytes, rowBytes) });
       }
     }
-    const io = await readRanges(this.source, ranges, { gapBytes: this.opts.gapBytes ?? 4 * rowBytes, maxRequestBytes: MAX_REQUEST_BYTES }, signal);
+    const io = await readRanges(this.source, ranges, { gapBytes: this.opts.gapBytes ?? DEFAULT_GAP_ROWS * rowBytes, maxRequestBytes: MAX_REQUEST_BYTES }, signal);
     for (const [l, r, s] of pending) {
       const c = this.cache(l);
       this.opts.verify?.(l, r * rowBytes, K.u8(c.slots + s * rowBytes, rowBytes));

@@ -33,6 +33,13 @@ export interface LoadPlan {
   selectedBytes: number;
 }
 
+/**
+ * Default read-through gap, in bundle rows: none. Reading through a gap only pays when a request costs
+ * more than the gap's bytes (HTTP with high latency); by default the loader reads exactly the selected
+ * rows, so the bytes loaded are density × FFN bytes. Raise it with open({ gapBytes }) / eval --gap.
+ */
+export const DEFAULT_GAP_ROWS = 0;
+
 /** Largest request planned (bytes): bounds one read's staging buffer. */
 export const MAX_REQUEST_BYTES = 8 << 20;
 

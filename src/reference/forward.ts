@@ -50,6 +50,8 @@ export class ReferenceForward {
   private readonly t = new Map<string, Tensor>();
   private readonly f32 = new Map<string, Float32Array>();
   private readonly kCache: Float32Array[] = [];
+  /** Per layer: the FFN neurons in use (null = all). */
+  private readonly masks: (Int32Array | null)[] = [];
   private readonly vCache: Float32Array[] = [];
 
   private constructor(readonly spec: ModelSpec) {
@@ -99,6 +101,11 @@ export class ReferenceForward {
     return out;
   }
 
+  /** Restricts layer l's FFN to neurons `ids` (bundle rows / hidden units), or all with null. */
+  setMask(l: number, ids: ArrayLike<number> | null): void {
+    this.masks[l] = ids ? Int32Array.from(ids) : null;
+  }
+
   /** The logits after token `id` at position `pos` (positions must come in order from 0). */
   forward(id: number, pos: number): Float32Array {
     const c = this.spec.config;
@@ -132,16 +139,32 @@ export class ReferenceForward {
 
       rmsnormF32(xb, x, this.vec(b + 'ffn_norm.weight'), dim, c.normEps);
       const bundle = this.t.get(b + 'ffn_bundle');
+      const mask = this.masks[l] ?? null;
       if (bundle) {
-        const k = bundle.ref.dims[1]!;
-        if (bundle.ref.type === QUANT.Q8_0) ffnSwigluMaskedQ8_0(x, bundle.bytes, q8(xb), k, dim, 1);
-        else if (bundle.ref.type === QUANT.Q4_0) ffnSwigluMaskedQ4_0(x, bundle.bytes, q8(xb), k, dim, 1);
-        else ffnSwigluMaskedF32(x, this.vec(b + 'ffn_bundle'), xb, k, dim, 1);
+        const rows = bundle.ref.dims[1]!;
+        const ids = mask ?? Int32Array.from({ length: rows }, (_, j) => j);
+        if (bundle.ref.type === QUANT.F32 || bundle.ref.type === QUANT.F16) {
+          const all = this.vec(b + 'ffn_bundle');
+          const packed = new Float32Array(ids.length * 3 * dim);
+          ids.forEach((r, i) => packed.set(all.subarray(r * 3 * dim, (r + 1) * 3 * dim), i * 3 * dim));
+          ffnSwigluMaskedF32(x, packed, xb, ids.length, dim, 1);
+        } else {
+          const rb = rowBytes(bundle.ref.type, 3 * dim);
+          const packed = new Uint8Array(ids.length * rb);
+          ids.forEach((r, i) => packed.set(bundle.bytes.subarray(r * rb, (r + 1) * rb), i * rb));
+          if (bundle.ref.type === QUANT.Q8_0) ffnSwigluMaskedQ8_0(x, packed, q8(xb), ids.length, dim, 1);
+          else ffnSwigluMaskedQ4_0(x, packed, q8(xb), ids.length, dim, 1);
+        }
       } else {
         const h1 = this.matvec(b + 'ffn_gate.weight', xb);
         const h3 = this.matvec(b + 'ffn_up.weight', xb);
         siluF32(h1, h1.length);
         mulF32(h1, h3, h1.length);
+        if (mask) {
+          const keep = new Uint8Array(h1.length);
+          for (const j of mask) keep[j] = 1;
+          for (let j = 0; j < h1.length; j++) if (!keep[j]) h1[j] = 0;
+        }
         addF32(x, this.matvec(b + 'ffn_down.weight', h1), dim);
       }
     }
