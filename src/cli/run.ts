@@ -35,6 +35,10 @@ export const RUN: CommandInfo = {
     { name: 'stop', kind: 'string', value: 'STR', multiple: true, help: 'stop when the text contains STR (repeatable; STR is not printed)' },
     { name: 'kernels', kind: 'string', value: 'BUILD', help: 'kernel build: auto, simd or scalar (default auto)' },
     { name: 'context', short: 'c', kind: 'string', value: 'N', help: "context length to allocate (default: the model's, at most 4096)" },
+    { name: 'density', kind: 'string', value: 'D', help: 'prune the FFN for this prompt: keep a share D in (0, 1] of each layer\'s neurons' },
+    { name: 'policy', kind: 'string', value: 'P', help: 'who picks the neurons: learned, static, prompt or dense (default: learned if the model has a predictor, else static, else prompt)' },
+    { name: 'selective', kind: 'boolean', help: 'load only the core, then only the chosen neurons (ifprune bundled models; default with --density)' },
+    { name: 'memory-budget', kind: 'string', value: 'BYTES', help: 'wasm memory for cached neuron bundles (selective; default: all of them)' },
     { name: 'json', kind: 'boolean', help: 'print one JSON object {prompt, ids, text, stats} instead of text' },
     { name: 'help', short: 'h', kind: 'boolean', help: 'show this help' },
   ],
@@ -51,6 +55,8 @@ interface RunArgs {
   kernels?: 'auto' | 'simd' | 'scalar';
   contextLength?: number;
   generate: GenerateOptions;
+  selective: boolean;
+  memoryBudget?: number;
   json: boolean;
 }
 
@@ -80,7 +86,11 @@ export function parseRunArgs(argv: string[]): RunArgs | 'help' {
       topK: intOption(args, 'top-k', { min: 0 }, 'run'),
       seed: intOption(args, 'seed', { min: 0 }, 'run'),
       stop: stop.length ? stop : undefined,
+      density: numberOption(args, 'density', { min: 0, minExclusive: true, max: 1 }, 'run'),
+      policy: choiceOption(args, 'policy', ['learned', 'static', 'prompt', 'dense'] as const, 'run'),
     },
+    selective: flagOption(args, 'selective') || numberOption(args, 'density', { min: 0, minExclusive: true, max: 1 }, 'run') !== undefined,
+    memoryBudget: intOption(args, 'memory-budget', { min: 1 }, 'run'),
     json: flagOption(args, 'json'),
   };
 }
@@ -121,7 +131,14 @@ export async function runCommand(argv: string[]): Promise<number> {
   let interrupted = false;
   try {
     try {
-      const m = await open(a.model, { tokenizer: a.tokenizer, kernels: a.kernels, contextLength: a.contextLength, signal: controller.signal });
+      const selective = a.selective && (await isBundledModel(a.model));
+      const m = await open(a.model, {
+        tokenizer: a.tokenizer,
+        kernels: a.kernels,
+        contextLength: a.contextLength,
+        signal: controller.signal,
+        ...(selective ? { ffn: 'selective' as const, memoryBudget: a.memoryBudget } : {}),
+      });
       model = m;
       for await (const token of m.generate(a.prompt, { ...a.generate, signal: controller.signal })) {
         ids.push(token.id);
@@ -164,6 +181,25 @@ export function formatStats(s: Stats): string {
   return (
     `${s.generatedTokens} tokens (prompt ${s.promptTokens}, end: ${s.finishReason}), TTFT ${ms(s.ttftMs)}, ` +
     `prefill ${rate(s.prefillTokPerS)}, decode ${rate(s.decodeTokPerS)}\n` +
-    `load ${ms(s.loadMs)}, read ${formatBytes(s.bytesRead)}, kernels ${s.kernels}, context ${s.contextLength}`
+    `load ${ms(s.loadMs)}, read ${formatBytes(s.bytesRead)}, kernels ${s.kernels}, context ${s.contextLength}` +
+    (s.density < 1 || s.ffnBytesTotal > 0
+      ? `\nFFN ${s.policy} at density ${s.density.toFixed(2)}: loaded ${formatBytes(s.neuronBytesRead)} of ${formatBytes(s.ffnBytesTotal)} in ${s.neuronRequests} requests ` +
+        `(${s.neuronCacheHits} neurons cached); TTFT = tokenize ${ms(s.tokenizeMs)} + predict ${ms(s.predictMs)} + load ${ms(s.loadNeuronsMs)} + prefill ${ms(s.prefillMs)}`
+      : '')
   );
+}
+
+/** Whether a model file is an ifprune bundled GGUF (selective loading applies), from its header. */
+async function isBundledModel(path: string): Promise<boolean> {
+  const { fileSource } = await import('../sources/file.ts');
+  const { openModel } = await import('../formats/model.ts');
+  const src = await fileSource(path);
+  try {
+    const spec = await openModel(src);
+    return spec.tensors.has('blk.0.ffn_bundle');
+  } catch {
+    return false; // open() reports what is wrong with the file
+  } finally {
+    await src.close?.();
+  }
 }

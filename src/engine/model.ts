@@ -89,14 +89,14 @@ export class EngineModel implements Model {
    * GRIFFIN-style scores: mean |h| over the prompt in a dense pass (every neuron active first). Leaves
    * the prompt in the KV cache and returns its last logits (a copy), so generation can go on from it.
    */
-  private async promptScores(ids: number[], signal?: AbortSignal): Promise<{ scores: Float32Array[]; logits: Float32Array; ms: number }> {
-    await this.pruner.activate(this.pruner.all(), signal);
+  private async promptScores(ids: number[], signal?: AbortSignal): Promise<{ scores: Float32Array[]; logits: Float32Array; ms: number; load: LoadReport }> {
+    const load = await this.pruner.activate(this.pruner.all(), signal);
     this.loaded = true;
     const t0 = now();
     const ps = new PromptScores(this.config.nLayers, this.config.hiddenDim);
     this.engine.reset();
     const logits = Float32Array.from(this.engine.forwardObserved(ids, ps.observe, signal));
-    return { scores: ps.means(), logits, ms: now() - t0 };
+    return { scores: ps.means(), logits, ms: now() - t0, load };
   }
 
   async close(): Promise<void> {
@@ -162,16 +162,20 @@ export class EngineModel implements Model {
           prefilled = p.logits;
           s.prefillMs = p.ms;
           neurons = this.pruner.select(policy, density, ids, p.scores);
-          s.predictMs = now() - tq - p.ms;
+          // The dense pass needed every neuron: its load counts as this generation's loading.
+          s.loadNeuronsMs += p.load.ms;
+          s.neuronBytesRead += p.load.bytesRead;
+          s.neuronRequests += p.load.requests;
+          s.predictMs = now() - tq - p.ms - p.load.ms;
         } else {
           neurons = this.pruner.select(policy, density, ids);
           s.predictMs = now() - tq;
         }
         const r = await this.pruner.activate(neurons, signal);
         this.loaded = true;
-        s.loadNeuronsMs = r.ms;
-        s.neuronBytesRead = r.bytesRead;
-        s.neuronRequests = r.requests;
+        s.loadNeuronsMs += r.ms;
+        s.neuronBytesRead += r.bytesRead;
+        s.neuronRequests += r.requests;
         s.neuronCacheHits = r.cacheHits;
         s.density = this.pruner.density(neurons);
         s.policy = policy;
