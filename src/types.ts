@@ -77,10 +77,14 @@ export interface Instruction {
 
 /** What one load of neurons did. */
 export interface LoadReport {
+  /** Rows (neurons) selected over all layers. */
   rows: number;
+  /** Rows that were already in the neuron cache. */
   cacheHits: number;
+  /** Rows read now. */
   rowsRead: number;
   requests: number;
+  /** Bytes read from the source (read-through gaps included). */
   bytesRead: number;
   ms: number;
 }

@@ -14,6 +14,7 @@ import { Engine, TILE } from '../src/engine/engine.ts';
 import { ReferenceForward } from '../src/reference/forward.ts';
 import { loadKernels, open } from '../src/platform/node.ts';
 import { BUILDS } from './kernel-harness.ts';
+import { relErr } from './helpers.ts';
 
 const MODELS = fileURLToPath(new URL('../models/stories260K/', import.meta.url));
 interface Case { prompt: string; prompt_ids: number[]; steps: number; ids: number[] }
@@ -25,16 +26,6 @@ const argmax = (a: ArrayLike<number>) => {
   return b;
 };
 
-/** max |a - b| / max |b|: the error relative to the logits' scale. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  let d = 0;
-  for (let i = 0; i < b.length; i++) {
-    m = Math.max(m, Math.abs(b[i]!));
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  }
-  return d / m;
-}
 
 // --- run.c parity on the bundled real model ------------------------------------------------------
 

@@ -76,3 +76,14 @@ export async function assertThrowsCode(fn: () => unknown, code: string, label = 
   assert.unreachable(`${label}: expected IfpruneError ${code}, nothing was thrown`);
   throw new Error('unreachable');
 }
+
+/** max |a - b| / max |b|: the error relative to the logits' scale. */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  let d = 0;
+  for (let i = 0; i < b.length; i++) {
+    m = Math.max(m, Math.abs(b[i]!));
+    d = Math.max(d, Math.abs(a[i]! - b[i]!));
+  }
+  return d / m;
+}

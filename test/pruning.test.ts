@@ -23,7 +23,7 @@ import { calibrate } from '../src/pruning/calibrate.ts';
 import { readCalibration, writeCalibratedModel } from '../src/pruning/predictor-file.ts';
 import { httpSource } from '../src/sources/http.ts';
 import type { Example } from '../src/pruning/activations.ts';
-import { assertThrowsCode } from './helpers.ts';
+import { assertThrowsCode, relErr } from './helpers.ts';
 
 const SHAPE = { dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 96, vocabSize: 320, seqLen: 128 };
 const NFF = SHAPE.hiddenDim;
@@ -52,15 +52,6 @@ function randomSets(r: () => number, k: number): Int32Array[] {
   });
 }
 
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  let d = 0;
-  for (let i = 0; i < b.length; i++) {
-    m = Math.max(m, Math.abs(b[i]!));
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  }
-  return d / m;
-}
 
 const PROMPT = Array.from({ length: 21 }, (_, i) => (i * 29 + 3) % SHAPE.vocabSize);
 

@@ -15,6 +15,7 @@
  */
 import { IfpruneError } from '../errors.ts';
 import type { Engine } from '../engine/engine.ts';
+import type { LoadReport } from '../types.ts';
 import { readRanges, type RangeRead, type RangeSource } from '../sources/ranges.ts';
 import { DEFAULT_GAP_ROWS, MAX_REQUEST_BYTES, type BundleLayout } from './plan.ts';
 
@@ -27,18 +28,8 @@ export interface NeuronLoaderOptions {
   verify?: (layer: number, offsetInTensor: number, bytes: Uint8Array) => void;
 }
 
-export interface LoadStats {
-  /** Rows selected over all layers. */
-  rows: number;
-  /** Rows that were already cached. */
-  cacheHits: number;
-  /** Rows read now. */
-  rowsRead: number;
-  requests: number;
-  /** Bytes read from the source (read-through gaps included). */
-  bytesRead: number;
-  ms: number;
-}
+/** What one load did (rows, cache hits, requests, bytes, time): the public LoadReport. */
+export type LoadStats = LoadReport;
 
 interface LayerCache {
   capacity: number;
