@@ -253,6 +253,24 @@ api('calibrate → write → read back: static, shared and learned survive; inst
   await model.close();
 });
 
+api('inspect shows the layout: core bytes, bundle bytes per layer, bytes per neuron, share loaded per density', async () => {
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { inspectModel, formatInspect } = await import('../src/cli/inspect.ts');
+  const path = join(mkdtempSync(join(tmpdir(), 'ifprune-')), 'm.gguf');
+  const bytes = await bundled('q8_0');
+  writeFileSync(path, bytes);
+  const r = await inspectModel(path);
+  const f = r.ifprune!;
+  assert.is(f.layout, 'bundled');
+  assert.is(f.bytesPerNeuron, 3 * 68);
+  assert.equal(f.bundleBytesPerLayer, [NFF * 204, NFF * 204]);
+  assert.is(f.coreBytes, bytes.length - 2 * NFF * 204);
+  assert.ok(Math.abs(f.fractionAt!['0.25']! - (f.coreBytes! + 0.25 * 2 * NFF * 204) / bytes.length) < 1e-12);
+  assert.match(formatInspect(r), /204 bytes per neuron/);
+});
+
 api('pruning options are checked', async () => {
   const model = await open(memorySource(await bundled('q8_0')), { ffn: 'selective' });
   await assertThrowsCode(() => model.instruct('x', { density: 0 }), 'bad_option');

@@ -5,6 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { readIfpruneInfo, summarizeLayout } from '../formats/ifprune.ts';
+import { PRED } from '../pruning/predictor-file.ts';
 import { IfpruneError } from '../errors.ts';
 import { fileSource } from '../sources/file.ts';
 import { detectFormat, openModel } from '../formats/model.ts';
@@ -49,7 +51,22 @@ export interface InspectResult {
   tensors: TensorRow[];
   bytesByType: Record<string, { tensors: number; bytes: number }>;
   tensorBytes: number;
+  /** ifprune files: version, layout, type, and for bundled files what selective loading reads. */
+  ifprune?: {
+    version: string;
+    layout: string;
+    type: string;
+    reordered: boolean;
+    calibrated: { static: boolean; learned: boolean; sharedNeurons: number };
+    coreBytes?: number;
+    bundleBytesPerLayer?: number[];
+    bytesPerNeuron?: number;
+    /** Share of the file a load at each density reads (core + density × bundles). */
+    fractionAt?: Record<string, number>;
+  };
 }
+
+const DENSITIES = [0.1, 0.25, 0.5, 1];
 
 export async function inspectCommand(argv: string[]): Promise<number> {
   const args = parseArgs(argv, INSPECT.options, 'inspect');
@@ -81,7 +98,31 @@ export async function inspectModel(path: string): Promise<InspectResult> {
       e.bytes += t.bytes;
     }
     const tok = spec.tokenizer;
+    const info = readIfpruneInfo({ metadata: spec.metadata, tensors: spec.tensors }, path);
+    let ifprune: InspectResult['ifprune'];
+    if (info) {
+      const m = spec.metadata;
+      ifprune = {
+        version: `${info.version.major}.${info.version.minor}`,
+        layout: info.layout,
+        type: info.type,
+        reordered: info.perms.some((p) => p !== null),
+        calibrated: {
+          static: spec.tensors.has(PRED.static),
+          learned: m[PRED.kind] !== undefined,
+          sharedNeurons: Array.from({ length: spec.config.nLayers }, (_, l) => ((m[PRED.shared(l)] as ArrayLike<number> | undefined)?.length ?? 0)).reduce((a, b) => a + b, 0),
+        },
+      };
+      if (info.bundles.length) {
+        const sum = summarizeLayout(info, src.size);
+        ifprune.coreBytes = sum.coreBytes;
+        ifprune.bundleBytesPerLayer = sum.bundleBytesPerLayer;
+        ifprune.bytesPerNeuron = sum.bytesPerNeuron[0];
+        ifprune.fractionAt = Object.fromEntries(DENSITIES.map((d) => [String(d), sum.fractionAt(d)]));
+      }
+    }
     return {
+      ifprune,
       path,
       format: spec.format,
       fileBytes: src.size,
@@ -243,5 +284,17 @@ export function formatInspect(r: InspectResult): string {
       [false, true, true, true],
     ),
   );
+  if (r.ifprune) {
+    const f = r.ifprune;
+    out.push('');
+    out.push(`ifprune: format ${f.version}, ${f.layout} layout, ${f.type}${f.reordered ? ', neurons reordered' : ''}; calibration: ` +
+      (f.calibrated.static || f.calibrated.learned ? `${[f.calibrated.static && 'static ranking', f.calibrated.learned && 'learned predictor'].filter(Boolean).join(', ')}, ${f.calibrated.sharedNeurons} always-on neurons` : 'none (run ifprune calibrate)'));
+    if (f.coreBytes !== undefined) {
+      const layers = f.bundleBytesPerLayer!;
+      out.push(`  core (header, embeddings, attention, norms, classifier, predictor): ${num(f.coreBytes)} bytes (${formatBytes(f.coreBytes)})`);
+      out.push(`  neuron bundles: ${layers.length} layers × ${num(layers[0]!)} bytes (${formatBytes(layers[0]!)}), ${num(f.bytesPerNeuron!)} bytes per neuron`);
+      out.push(`  a load at density ${DENSITIES.map((d) => `${d}: ${(f.fractionAt![String(d)]! * 100).toFixed(1)}%`).join(', ')} of the file`);
+    }
+  }
   return out.join('\n') + '\n';
 }
