@@ -2,7 +2,7 @@
 // one row = cols/32 blocks for Q8_0/Q4_0, cols f16 or f32 otherwise. For quantized weights the
 // activations are Q8_0 rows (quantize_row_q8_0), dotted with integer SIMD (see dot.ts).
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
-import { x_lanes, w_lanes_centered, row_dot_q, row_dot_f, hsum, f16x4_to_f32x4, dot4_q, touch_ahead, sum4_i32x4, scales4 } from './dot';
+import { x_lanes, q4_centered, row_dot_q, row_dot_f, hsum, f16x4_to_f32x4, dot4_q, touch_ahead, sum4_i32x4, scales4 } from './dot';
 
 // ---------------------------------------------------------------------------------------------
 // matvec: out (rows) f32 = W (rows, cols) · x (cols)
@@ -46,8 +46,9 @@ export function matvec_f16(out: usize, w: usize, x: usize, rows: i32, cols: i32)
 }
 
 // ---------------------------------------------------------------------------------------------
-// matmul (prefill): out (T, rows) f32 = X (T, cols) · Wᵀ. Each weight row is read once per tile of
-// 4 tokens and each widened weight block is reused for the 4 tokens.
+// matmul (prefill): out (T, rows) f32 = X (T, cols) · Wᵀ. Quantized weights: 2-row × 4-token register
+// tiles (tile2x4_q), each widened weight block reused by 4 tokens and each widened activation block
+// by 2 rows; float weights: each weight row read once per tile of 4 tokens.
 
 /** W: (rows, cols/32) Q8_0 blocks; X: (T, cols/32) Q8_0 blocks. */
 export function matmul_q8_0_q8_0(out: usize, w: usize, x: usize, rows: i32, cols: i32, T: i32): void {
@@ -69,59 +70,171 @@ export function matmul_f16(out: usize, w: usize, x: usize, rows: i32, cols: i32,
   matmul_f(out, w, x, rows, cols, T, true);
 }
 
-/** Σ_j w_j·x_j of widened weights (w0..w3) and the activation block at px, as 4 i32 partial sums. */
-// @ts-ignore: decorator
-@inline function dot_x_block(px: usize, w0: v128, w1: v128, w2: v128, w3: v128): v128 {
-  const s0 = i32x4.dot_i16x8_s(x_lanes(px, 0), w0);
-  const s1 = i32x4.dot_i16x8_s(x_lanes(px, 1), w1);
-  const s2 = i32x4.dot_i16x8_s(x_lanes(px, 2), w2);
-  const s3 = i32x4.dot_i16x8_s(x_lanes(px, 3), w3);
-  return i32x4.add(i32x4.add(s0, s1), i32x4.add(s2, s3));
-}
-
 // @ts-ignore: decorator
 @inline function matmul_q(out: usize, w: usize, x: usize, rows: i32, cols: i32, T: i32, q4: bool): void {
   const nb = cols / QK;
-  const wb: usize = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
-  const rowBytes: usize = <usize>nb * wb;
+  const rowBytes: usize = <usize>nb * (q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES);
   const xRowBytes: usize = <usize>nb * Q8_0_BLOCK_BYTES;
   const outStride: usize = <usize>rows << 2;
-  for (let r = 0; r < rows; r++) {
-    const wr = w + <usize>r * rowBytes;
-    const o = out + (<usize>r << 2);
-    let t = 0;
-    if (ASC_FEATURE_SIMD) {
-      // A tile of 4 tokens shares each widened weight block; their 4 block sums are reduced
-      // together and scaled with one vector multiply (lane i = token t + i).
+  let r = 0;
+  if (ASC_FEATURE_SIMD) {
+    // Groups of 4 rows: tiles of 4 tokens as two 2×4 register tiles, then each leftover token
+    // (T mod 4) as a matvec over the 4 rows (dot4_q), while the rows are in cache.
+    for (; r + 4 <= rows; r += 4) {
+      const wr = w + <usize>r * rowBytes;
+      const o = out + (<usize>r << 2);
+      let t = 0;
       for (; t + 4 <= T; t += 4) {
-        let acc = f32x4.splat(0);
-        let px0 = x + <usize>t * xRowBytes;
-        let px1 = px0 + xRowBytes;
-        let px2 = px1 + xRowBytes;
-        let px3 = px2 + xRowBytes;
-        let pw = wr;
-        for (let b = 0; b < nb; b++) {
-          const w0 = w_lanes_centered(pw, 0, q4);
-          const w1 = w_lanes_centered(pw, 1, q4);
-          const w2 = w_lanes_centered(pw, 2, q4);
-          const w3 = w_lanes_centered(pw, 3, q4);
-          const s = sum4_i32x4(dot_x_block(px0, w0, w1, w2, w3), dot_x_block(px1, w0, w1, w2, w3), dot_x_block(px2, w0, w1, w2, w3), dot_x_block(px3, w0, w1, w2, w3));
-          const d = f32x4.mul(scales4(px0, px1, px2, px3), f32x4.splat(f16_to_f32(load<u16>(pw))));
-          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), d));
-          px0 += Q8_0_BLOCK_BYTES;
-          px1 += Q8_0_BLOCK_BYTES;
-          px2 += Q8_0_BLOCK_BYTES;
-          px3 += Q8_0_BLOCK_BYTES;
-          pw += wb;
-        }
+        const px = x + <usize>t * xRowBytes;
         const ot = o + <usize>t * outStride;
-        store<f32>(ot, f32x4.extract_lane(acc, 0));
-        store<f32>(ot + outStride, f32x4.extract_lane(acc, 1));
-        store<f32>(ot + 2 * outStride, f32x4.extract_lane(acc, 2));
-        store<f32>(ot + 3 * outStride, f32x4.extract_lane(acc, 3));
+        tile2x4_q(ot, outStride, wr, wr + rowBytes, true, px, xRowBytes, nb, q4);
+        tile2x4_q(ot + 8, outStride, wr + 2 * rowBytes, wr + 3 * rowBytes, true, px, xRowBytes, nb, q4);
+      }
+      for (; t < T; t++) v128.store(o + <usize>t * outStride, dot4_q(wr, rowBytes, x + <usize>t * xRowBytes, nb, q4, false, 0, 0));
+    }
+    // 1 to 3 rows left: pairs, then a last row as a pair with itself (only its own sums stored)
+    for (; r < rows; r += 2) {
+      const wr = w + <usize>r * rowBytes;
+      const pair = r + 2 <= rows;
+      const o = out + (<usize>r << 2);
+      let t = 0;
+      for (; t + 4 <= T; t += 4) tile2x4_q(o + <usize>t * outStride, outStride, wr, pair ? wr + rowBytes : wr, pair, x + <usize>t * xRowBytes, xRowBytes, nb, q4);
+      for (; t < T; t++) {
+        const px = x + <usize>t * xRowBytes;
+        store<f32>(o + <usize>t * outStride, row_dot_q(wr, px, nb, q4));
+        if (pair) store<f32>(o + <usize>t * outStride, row_dot_q(wr + rowBytes, px, nb, q4), 4);
       }
     }
-    for (; t < T; t++) store<f32>(o + <usize>t * outStride, row_dot_q(wr, x + <usize>t * xRowBytes, nb, q4));
+  } else {
+    for (; r < rows; r++) {
+      for (let t = 0; t < T; t++) store<f32>(out + <usize>t * outStride + (<usize>r << 2), row_dot_q(w + <usize>r * rowBytes, x + <usize>t * xRowBytes, nb, q4));
+    }
+  }
+}
+
+/** acc + Σ w·x of 8 int16 pairs (4 i32 partial sums). */
+// @ts-ignore: decorator
+@inline function mac(acc: v128, w: v128, x: v128): v128 {
+  return i32x4.add(acc, i32x4.dot_i16x8_s(w, x));
+}
+
+/** Widened weight lanes e (elements 8e..8e+7) of the block at p; for Q4_0 from c, the block's centered
+ * low (e < 2) or high (e ≥ 2) nibbles (q4_centered), so each 16-byte load is centered once. */
+// @ts-ignore: decorator
+@inline function w_lanes_from(p: usize, e: i32, q4: bool, c: v128): v128 {
+  if (!q4) return x_lanes(p, e);
+  return (e & 1) == 0 ? i16x8.extend_low_i8x16_s(c) : i16x8.extend_high_i8x16_s(c);
+}
+
+/**
+ * A 2-row × 4-token register tile of the matmul: rows a, b (weights at pa, pb) × tokens 0..3 (Q8_0
+ * activation rows at px, px + xStride, ...), stored at o + t·outStride (row a) and o + 4 + t·outStride
+ * (row b, if storeB). Per block, each widened weight vector is used by 4 tokens and each widened
+ * activation vector by both rows: 8 i32x4 sums (a0..a3, b0..b3), reduced once per block with two
+ * transpose-adds and scaled by d_w[row]·d_x[t0..t3] in one f32x4 multiply per row.
+ */
+// @ts-ignore: decorator
+@inline function tile2x4_q(o: usize, outStride: usize, pa: usize, pb: usize, storeB: bool, px: usize, xStride: usize, nb: i32, q4: bool): void {
+  const wb: usize = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
+  let px0 = px;
+  let px1 = px0 + xStride;
+  let px2 = px1 + xStride;
+  let px3 = px2 + xStride;
+  let accA = f32x4.splat(0);
+  let accB = f32x4.splat(0);
+  for (let blk = 0; blk < nb; blk++) {
+    let ca = v128.splat<i32>(0);
+    let cb = v128.splat<i32>(0);
+    if (q4) {
+      ca = q4_centered(pa, false);
+      cb = q4_centered(pb, false);
+    }
+    // e = 0 (elements 0..7)
+    let wa = w_lanes_from(pa, 0, q4, ca);
+    let wb_ = w_lanes_from(pb, 0, q4, cb);
+    let xv = x_lanes(px0, 0);
+    let a0 = i32x4.dot_i16x8_s(wa, xv);
+    let b0 = i32x4.dot_i16x8_s(wb_, xv);
+    xv = x_lanes(px1, 0);
+    let a1 = i32x4.dot_i16x8_s(wa, xv);
+    let b1 = i32x4.dot_i16x8_s(wb_, xv);
+    xv = x_lanes(px2, 0);
+    let a2 = i32x4.dot_i16x8_s(wa, xv);
+    let b2 = i32x4.dot_i16x8_s(wb_, xv);
+    xv = x_lanes(px3, 0);
+    let a3 = i32x4.dot_i16x8_s(wa, xv);
+    let b3 = i32x4.dot_i16x8_s(wb_, xv);
+    // e = 1 (elements 8..15)
+    wa = w_lanes_from(pa, 1, q4, ca);
+    wb_ = w_lanes_from(pb, 1, q4, cb);
+    xv = x_lanes(px0, 1);
+    a0 = mac(a0, wa, xv);
+    b0 = mac(b0, wb_, xv);
+    xv = x_lanes(px1, 1);
+    a1 = mac(a1, wa, xv);
+    b1 = mac(b1, wb_, xv);
+    xv = x_lanes(px2, 1);
+    a2 = mac(a2, wa, xv);
+    b2 = mac(b2, wb_, xv);
+    xv = x_lanes(px3, 1);
+    a3 = mac(a3, wa, xv);
+    b3 = mac(b3, wb_, xv);
+    if (q4) {
+      ca = q4_centered(pa, true);
+      cb = q4_centered(pb, true);
+    }
+    // e = 2 (elements 16..23)
+    wa = w_lanes_from(pa, 2, q4, ca);
+    wb_ = w_lanes_from(pb, 2, q4, cb);
+    xv = x_lanes(px0, 2);
+    a0 = mac(a0, wa, xv);
+    b0 = mac(b0, wb_, xv);
+    xv = x_lanes(px1, 2);
+    a1 = mac(a1, wa, xv);
+    b1 = mac(b1, wb_, xv);
+    xv = x_lanes(px2, 2);
+    a2 = mac(a2, wa, xv);
+    b2 = mac(b2, wb_, xv);
+    xv = x_lanes(px3, 2);
+    a3 = mac(a3, wa, xv);
+    b3 = mac(b3, wb_, xv);
+    // e = 3 (elements 24..31)
+    wa = w_lanes_from(pa, 3, q4, ca);
+    wb_ = w_lanes_from(pb, 3, q4, cb);
+    xv = x_lanes(px0, 3);
+    a0 = mac(a0, wa, xv);
+    b0 = mac(b0, wb_, xv);
+    xv = x_lanes(px1, 3);
+    a1 = mac(a1, wa, xv);
+    b1 = mac(b1, wb_, xv);
+    xv = x_lanes(px2, 3);
+    a2 = mac(a2, wa, xv);
+    b2 = mac(b2, wb_, xv);
+    xv = x_lanes(px3, 3);
+    a3 = mac(a3, wa, xv);
+    b3 = mac(b3, wb_, xv);
+    // lane t = token t; scales d_w[row]·d_x[t]
+    const dx = scales4(px0, px1, px2, px3);
+    const da = f32x4.mul(dx, f32x4.splat(f16_to_f32(load<u16>(pa))));
+    const db = f32x4.mul(dx, f32x4.splat(f16_to_f32(load<u16>(pb))));
+    accA = f32x4.add(accA, f32x4.mul(f32x4.convert_i32x4_s(sum4_i32x4(a0, a1, a2, a3)), da));
+    accB = f32x4.add(accB, f32x4.mul(f32x4.convert_i32x4_s(sum4_i32x4(b0, b1, b2, b3)), db));
+    px0 += Q8_0_BLOCK_BYTES;
+    px1 += Q8_0_BLOCK_BYTES;
+    px2 += Q8_0_BLOCK_BYTES;
+    px3 += Q8_0_BLOCK_BYTES;
+    pa += wb;
+    pb += wb;
+  }
+  store<f32>(o, f32x4.extract_lane(accA, 0));
+  store<f32>(o + outStride, f32x4.extract_lane(accA, 1));
+  store<f32>(o + 2 * outStride, f32x4.extract_lane(accA, 2));
+  store<f32>(o + 3 * outStride, f32x4.extract_lane(accA, 3));
+  if (storeB) {
+    store<f32>(o, f32x4.extract_lane(accB, 0), 4);
+    store<f32>(o + outStride, f32x4.extract_lane(accB, 1), 4);
+    store<f32>(o + 2 * outStride, f32x4.extract_lane(accB, 2), 4);
+    store<f32>(o + 3 * outStride, f32x4.extract_lane(accB, 3), 4);
   }
 }
 

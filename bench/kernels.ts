@@ -211,15 +211,15 @@ for (const m of MATVEC) {
   }
 }
 
-// --- prefill matmul, T = 32, against matvec on the same weights (weights reused across tokens)
+// --- prefill matmul, T = 32 (and T = 7: a partial token tile), against matvec on the same weights
+// (weights reused across tokens)
 for (const m of [
   { type: QUANT.Q8_0, matmul: 'matmul_q8_0_q8_0', matvec: 'matvec_q8_0_q8_0' },
   { type: QUANT.Q4_0, matmul: 'matmul_q4_0_q8_0', matvec: 'matvec_q4_0_q8_0' },
   { type: QUANT.F32, matmul: 'matmul_f32', matvec: 'matvec_f32' },
 ] as const) {
   if (FILTER && !m.matmul.includes(FILTER)) continue;
-  const T = 32;
-  for (const [R, C] of [[896, 4864], [576, 1536]] as const) {
+  for (const [R, C, T] of [[896, 4864, 32], [576, 1536, 32], [896, 4864, 7]] as const) {
     const shape = `${R}×${C} T=${T}`;
     const marks = [simd.mark(), scalar.mark()];
     const fns: (() => unknown)[] = [simd, scalar].map((K) => {
