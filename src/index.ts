@@ -53,6 +53,7 @@ export async function open(source: SourceLike, opts: OpenOptions = {}): Promise<
     const K = await Kernels.create(opts.module);
     const engine = await Engine.load(K, spec, { contextLength: opts.contextLength, signal: opts.signal, verify, ffn: selective ? 'none' : 'dense' });
     const calibration = await readCalibration(spec, info, opts.signal);
+    calibration.learned?.useKernels?.(K);
     const layout = info?.bundles.length ? { offsets: info.bundles.map((b) => b.offset), rowBytes: info.bundles[0]!.rowBytes, rows: info.bundles[0]!.nFF } : null;
     const gapBytes = opts.gapBytes ?? (layout ? DEFAULT_GAP_ROWS * layout.rowBytes : 0);
     const loader = selective

@@ -233,6 +233,12 @@ api('calibrate → write → read back: static, shared and learned survive; inst
   const p = 'ha ba ko 3 ';
   assert.equal(Array.from(back.learned!.predict(tok.encode(p))[0]!), Array.from(calibration.learned!.predict(tok.encode(p))[0]!));
 
+  // The wasm path of the predictor gives the JS path's scores (matvec_f32 sums in another order).
+  const js = back.learned!.predict(tok.encode(p));
+  back.learned!.useKernels!(await Kernels.create(await loadKernels('simd')));
+  const viaWasm = back.learned!.predict(tok.encode(p));
+  js.forEach((a, l) => assert.ok(relErr(viaWasm[l]!, a) < 1e-5, `layer ${l}`));
+
   const model = await open(memorySource(out), { ffn: 'selective' });
   const ins = await model.instruct(p, { density: 0.25 });
   assert.is(ins.policy, 'learned');
