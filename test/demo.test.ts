@@ -33,7 +33,8 @@ async function dense() {
 }
 
 test('dense response NLL of the Q8_0 file is within 1.5% of the f32 source on every domain', async () => {
-  const { engine, tok } = await dense();
+  const { spec, engine, tok } = await dense();
+  await spec.source.close?.();
   for (const d of DOMAINS) {
     let nll = 0;
     let n = 0;
@@ -51,6 +52,7 @@ test('dense response NLL of the Q8_0 file is within 1.5% of the f32 source on ev
 test('eval on a subset: oracle recall 1, bytes = density × FFN, learned far below static', async () => {
   const { spec, engine, tok, info } = await dense();
   const calibration = await readCalibration(spec, info);
+  await spec.source.close?.();
   assert.ok(calibration.static && calibration.learned, 'the bundled demo carries a static ranking and a learned predictor');
   const layout = { offsets: info.bundles.map((b) => b.offset), rowBytes: info.bundles[0]!.rowBytes, rows: info.bundles[0]!.nFF };
   const rows = evaluate(engine, tok, new Map(DOMAINS.map((d) => [d, sample(d, 2)])), {
