@@ -129,6 +129,9 @@ export class Scatter {
   }
 }
 
+/** Reads in flight at once when a source has no readRanges of its own. */
+export const READ_CONCURRENCY = 8;
+
 /** A source that can serve many ranges at once (HTTP coalesces them into few requests). */
 export interface RangeSource {
   readInto(offset: number, target: Uint8Array, signal?: AbortSignal): Promise<void>;
@@ -148,15 +151,21 @@ export async function readRanges(src: RangeSource, ranges: readonly RangeRead[],
     await src.readRanges(ranges, signal);
     return { requests: planned.length, bytes };
   }
-  for (const q of planned) {
-    // A request with one part that is the whole body reads straight into its target.
-    if (q.parts.length === 1 && q.parts[0]!.at === 0 && q.parts[0]!.target.length === q.length) {
-      await src.readInto(q.offset, q.parts[0]!.target, signal);
-      continue;
+  // Requests run a few at a time: a file source's positioned reads overlap in the I/O thread pool.
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < planned.length; i = next++) {
+      const q = planned[i]!;
+      // A request with one part that is the whole body reads straight into its target.
+      if (q.parts.length === 1 && q.parts[0]!.at === 0 && q.parts[0]!.target.length === q.length) {
+        await src.readInto(q.offset, q.parts[0]!.target, signal);
+        continue;
+      }
+      const staging = new Uint8Array(q.length);
+      await src.readInto(q.offset, staging, signal);
+      new Scatter(q.parts).write(0, staging);
     }
-    const staging = new Uint8Array(q.length);
-    await src.readInto(q.offset, staging, signal);
-    new Scatter(q.parts).write(0, staging);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, planned.length) }, worker));
   return { requests: planned.length, bytes };
 }
