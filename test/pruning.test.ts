@@ -231,7 +231,11 @@ api('calibrate → write → read back: static, shared and learned survive; inst
   assert.equal(Array.from(back.static![1]!), Array.from(calibration.static![1]!));
   assert.equal(back.shared!.map((s) => Array.from(s)), calibration.shared!.map((s) => Array.from(s)));
   const p = 'ha ba ko 3 ';
-  assert.equal(Array.from(back.learned!.predict(tok.encode(p))[0]!), Array.from(calibration.learned!.predict(tok.encode(p))[0]!));
+  // E and W1 are stored as F16, W2 as Q8_0: the scores move by the rounding, not more.
+  const before = calibration.learned!.predict(tok.encode(p));
+  back.learned!.predict(tok.encode(p)).forEach((a, l) => assert.ok(relErr(a, before[l]!) < 0.05, `layer ${l}: ${relErr(a, before[l]!)}`));
+  const t = spec2.tensors;
+  assert.equal([t.get('ifprune.pred.E')!.type.name, t.get('ifprune.pred.W1')!.type.name, t.get('ifprune.pred.W2')!.type.name], ['F16', 'F16', 'Q8_0'], 'E and W1 as F16; W2 (rows of U = 32, one block) as Q8_0');
 
   // The wasm path of the predictor gives the JS path's scores (matvec_f32 sums in another order).
   const js = back.learned!.predict(tok.encode(p));

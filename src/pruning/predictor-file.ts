@@ -3,9 +3,12 @@
  * `open` reads.
  *
  *   ifprune.static              F32 [n_ff, n_layers]   static ranking scores (mean |h| on calibration text)
- *   ifprune.pred.E              F32 [H, vocab]         learned predictor: token vectors
- *   ifprune.pred.W1 / .b1       F32 [2H, U] / [U]      head layer 1
- *   ifprune.pred.W2 / .b2       F32 [U, L·n_ff] / [L·n_ff]  head layer 2 (neuron scores)
+ *   ifprune.pred.E              F16 [H, vocab]         learned predictor: token vectors
+ *   ifprune.pred.W1 / .b1       F16 [2H, U] / F32 [U]  head layer 1
+ *   ifprune.pred.W2 / .b2       Q8_0 [U, L·n_ff] / F32 [L·n_ff]  head layer 2 (neuron scores); F16
+ *                               when U is not a whole number of 32-weight blocks
+ * The big matrices are stored compactly (the predictor is read at open, before any FFN neuron) and
+ * become f32 when read; F32 is read too.
  *   ifprune.shared.N            UINT32 array           always-on neuron rows of layer N (may be empty)
  *   ifprune.pred.kind           "deepsets-mlp"; ifprune.pred.{token_dim, hidden, window, examples} UINT32;
  *   ifprune.pred.heldout_recall FLOAT32 (recall of the oracle top-25% on held-out calibration examples)
@@ -15,7 +18,8 @@
 import { IfpruneError } from '../errors.ts';
 import type { ByteSource } from '../sources/types.ts';
 import { readAt } from '../sources/read.ts';
-import { QUANT } from '../formats/quant.ts';
+import { QUANT, rowBytes, type QuantType } from '../formats/quant.ts';
+import { dequantizeRowF16, dequantizeRowQ8_0, quantizeRowF16, quantizeRowQ8_0 } from '../reference/quant.ts';
 import { GGUFValueType as T, type GGUFFile } from '../formats/gguf.ts';
 import { encodeGGUFHeader, type GGUFKVInput, type GGUFTensorDesc } from '../formats/gguf-write.ts';
 import type { ModelSpec } from '../formats/model-spec.ts';
@@ -42,6 +46,25 @@ export const PRED = {
 } as const;
 export const PRED_KIND = 'deepsets-mlp';
 
+/** Types the predictor tensors may be stored in. */
+const STORED_TYPES: QuantType[] = [QUANT.F32, QUANT.F16, QUANT.Q8_0];
+
+function toF32(type: QuantType, bytes: Uint8Array, n: number): Float32Array {
+  if (type === QUANT.F32) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + n * 4));
+  const out = new Float32Array(n);
+  if (type === QUANT.F16) dequantizeRowF16(out, bytes, n);
+  else dequantizeRowQ8_0(out, bytes, n);
+  return out;
+}
+
+function fromF32(type: QuantType, data: Float32Array): Uint8Array {
+  if (type === QUANT.F32) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const out = new Uint8Array(rowBytes(type, data.length));
+  if (type === QUANT.F16) quantizeRowF16(out, data, data.length);
+  else quantizeRowQ8_0(out, data, data.length);
+  return out;
+}
+
 const isPredKey = (k: string) => k.startsWith('ifprune.pred.') || k.startsWith('ifprune.shared.') || k === PRED.static;
 const isPredTensor = (name: string) => name === PRED.static || name.startsWith('ifprune.pred.');
 
@@ -57,10 +80,13 @@ export async function readCalibration(spec: ModelSpec, info: IfpruneInfo | null,
   const f32 = async (name: string, n: number): Promise<Float32Array | undefined> => {
     const t = spec.tensors.get(name);
     if (!t) return undefined;
-    if (t.type !== QUANT.F32 || t.bytes !== n * 4) throw new IfpruneError('corrupt', `${spec.source.name}: tensor ${name} should be ${n} F32 values; found ${t.type.name} of ${t.bytes} bytes`);
+    const elems = t.dims.reduce((a, b) => a * b, 1);
+    if (!STORED_TYPES.includes(t.type) || elems !== n) {
+      throw new IfpruneError('corrupt', `${spec.source.name}: tensor ${name} should hold ${n} F32, F16 or Q8_0 values; found ${t.type.name} [${t.dims}]`);
+    }
     const bytes = await readAt(spec.source, t.offset, t.bytes, name, signal);
     if (info) verifyTensorBytes(info, name, 0, bytes);
-    return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+    return toF32(t.type, bytes, n);
   };
   const out: Calibration = {};
   const st = await f32(PRED.static, c.nLayers * c.hiddenDim);
@@ -108,7 +134,11 @@ export async function writeCalibratedModel(src: ByteSource, file: GGUFFile, cal:
   }
   type Out = GGUFTensorDesc & ({ copyFrom: number; bytes: number } | { data: Uint8Array });
   const fresh: Out[] = [];
-  const addF32 = (name: string, dims: number[], data: Float32Array) => fresh.push({ name, type: QUANT.F32, dims, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+  const add = (name: string, dims: number[], data: Float32Array, type: QuantType = QUANT.F32) => {
+    if (type.blockElems > 1 && dims[0]! % type.blockElems !== 0) type = QUANT.F16;
+    fresh.push({ name, type, dims, data: fromF32(type, data) });
+  };
+  const addF32 = (name: string, dims: number[], data: Float32Array) => add(name, dims, data);
   const nLayers = file.tensors.filter((t) => isBundleName(t.name)).length;
   if (cal.static) {
     const nff = cal.static[0]!.length;
@@ -119,10 +149,10 @@ export async function writeCalibratedModel(src: ByteSource, file: GGUFFile, cal:
   if (cal.learned) {
     const m = cal.learned as MlpPredictor;
     const { tokenDim: H, hidden: U, vocab, nLayers: L, nff, window } = m.shape;
-    addF32(PRED.E, [H, vocab], m.p.E);
-    addF32(PRED.W1, [2 * H, U], m.p.W1);
+    add(PRED.E, [H, vocab], m.p.E, QUANT.F16);
+    add(PRED.W1, [2 * H, U], m.p.W1, QUANT.F16);
     addF32(PRED.b1, [U], m.p.b1);
-    addF32(PRED.W2, [U, L * nff], m.p.W2);
+    add(PRED.W2, [U, L * nff], m.p.W2, QUANT.Q8_0);
     addF32(PRED.b2, [L * nff], m.p.b2);
     kvs.push({ key: PRED.kind, type: T.STRING, value: PRED_KIND });
     kvs.push({ key: PRED.tokenDim, type: T.UINT32, value: H });
