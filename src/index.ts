@@ -51,13 +51,20 @@ export async function open(source: SourceLike, opts: OpenOptions = {}): Promise<
     }
     const verify = info ? (tensor: string, offset: number, bytes: Uint8Array) => verifyTensorBytes(info, tensor, offset, bytes) : undefined;
     const K = await Kernels.create(opts.module);
-    const engine = await Engine.load(K, spec, { contextLength: opts.contextLength, signal: opts.signal, verify, ffn: selective ? 'none' : 'dense' });
+    if (opts.memoryBudget !== undefined && !(Number.isSafeInteger(opts.memoryBudget) && opts.memoryBudget > 0)) {
+      throw new IfpruneError('bad_option', `memoryBudget = ${opts.memoryBudget}: expected a positive number of bytes`);
+    }
+    const engine = await Engine.load(K, spec, { contextLength: opts.contextLength, signal: opts.signal, verify, ffn: selective ? 'none' : 'dense', maxBytes: opts.memoryBudget });
     const calibration = await readCalibration(spec, info, opts.signal);
     calibration.learned?.useKernels?.(K);
+    const coreBytes = K.mark();
+    if (opts.memoryBudget !== undefined && coreBytes > opts.memoryBudget) {
+      throw new IfpruneError('out_of_memory', `${spec.source.name}: the core and predictor need ${(coreBytes / 2 ** 20).toFixed(1)} MiB of wasm memory but the memory budget is ${(opts.memoryBudget / 2 ** 20).toFixed(1)} MiB; raise memoryBudget or lower contextLength`);
+    }
     const layout = info?.bundles.length ? { offsets: info.bundles.map((b) => b.offset), rowBytes: info.bundles[0]!.rowBytes, rows: info.bundles[0]!.nFF } : null;
     const gapBytes = opts.gapBytes ?? (layout ? DEFAULT_GAP_ROWS * layout.rowBytes : 0);
     const loader = selective
-      ? new NeuronLoader(engine, counted.source, layout!, { memoryBudget: opts.memoryBudget, gapBytes, verify: (l, off, bytes) => verifyTensorBytes(info!, info!.bundles[l]!.name, off, bytes) })
+      ? new NeuronLoader(engine, counted.source, layout!, { memoryBudget: opts.memoryBudget === undefined ? undefined : Math.max(0, opts.memoryBudget - coreBytes), gapBytes, verify: (l, off, bytes) => verifyTensorBytes(info!, info!.bundles[l]!.name, off, bytes) })
       : null;
     const pruner = new Pruner(engine, calibration, loader, layout, gapBytes);
     return new EngineModel(engine, tokenizer, pruner, {

@@ -19,7 +19,11 @@ export interface OpenOptions {
    * density) into a neuron cache.
    */
   ffn?: 'dense' | 'selective';
-  /** Bytes of wasm memory for cached neuron bundles (selective; default: room for all of them). */
+  /**
+   * Bytes of wasm memory the model may use in all: the core (weights read at open, KV cache, scratch)
+   * must fit, or open fails before reading weights; with ffn 'selective' the rest holds the neuron
+   * cache (default: no limit).
+   */
   memoryBudget?: number;
   /** Gaps up to this many bytes between needed neuron rows are read through (default 0: exactly the selected rows). */
   gapBytes?: number;
@@ -127,6 +131,8 @@ export interface Stats {
   neuronCacheHits: number;
   /** Bytes of all FFN bundles in the file (0 for standard layouts). */
   ffnBytesTotal: number;
+  /** Bytes of wasm memory in use: weights, KV cache, scratch, predictor, neuron cache. */
+  memoryBytes: number;
 }
 
 /** eos: the model ended the text (EOS or BOS); stop: a stop string; length: maxTokens; context: the

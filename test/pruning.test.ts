@@ -281,6 +281,33 @@ api('inspect shows the layout: core bytes, bundle bytes per layer, bytes per neu
   assert.match(formatInspect(r), /204 bytes per neuron/);
 });
 
+api('memoryBudget: a core that does not fit fails before reading weights; the rest bounds the neuron cache', async () => {
+  const bytes = await bundled('q8_0');
+  const counted = (read: { n: number }) => {
+    const m = memorySource(bytes);
+    return { size: m.size, name: 'm.gguf', readInto: async (o: number, t: Uint8Array) => ((read.n += t.length), m.readInto(o, t)) };
+  };
+  const parseOnly = { n: 0 };
+  await openModel(counted(parseOnly));
+  const failed = { n: 0 };
+  const e = await assertThrowsCode(() => open(counted(failed), { ffn: 'selective', memoryBudget: 64 * 1024 }), 'out_of_memory');
+  assert.match(e.message, /core needs [\d.]+ MiB/);
+  assert.ok(failed.n <= parseOnly.n + 64, `read ${failed.n} bytes; parsing the header alone reads ${parseOnly.n}`);
+
+  const probe = await open(memorySource(bytes), { ffn: 'selective' });
+  const core = probe.stats().memoryBytes;
+  await probe.close();
+  const perRow = 2 * 204 * SHAPE.nLayers; // a cache slot and a packed slot per layer
+  const tight = await open(memorySource(bytes), { ffn: 'selective', memoryBudget: core + 30 * perRow + 100 });
+  const err = await assertThrowsCode(async () => tight.load(await tight.instruct('x', { density: 0.5, policy: 'dense' })), 'out_of_memory');
+  assert.match(err.message, /allows 30 per layer/);
+  const sets = randomSets(rnd(8), 30);
+  const r = await tight.load({ ...(await tight.instruct('x', { density: 0.25, policy: 'dense' })), neurons: sets });
+  assert.is(r.rowsRead, 60);
+  assert.ok(tight.stats().memoryBytes <= core + 30 * perRow + 100 + 64 * SHAPE.nLayers);
+  await tight.close();
+});
+
 api('pruning options are checked', async () => {
   const model = await open(memorySource(await bundled('q8_0')), { ffn: 'selective' });
   await assertThrowsCode(() => model.instruct('x', { density: 0 }), 'bad_option');

@@ -89,6 +89,8 @@ export interface EngineOptions {
   ffn?: 'dense' | 'none';
   /** Checks each tensor read against the file's chunk hashes (ifprune files). */
   verify?: (tensor: string, offsetInTensor: number, bytes: Uint8Array) => void;
+  /** Refuse (before reading any weight) when the planned arena would exceed this many bytes. */
+  maxBytes?: number;
 }
 
 export class Engine {
@@ -198,6 +200,16 @@ export class Engine {
     const outNorm = vector('output_norm.weight');
     const cls = c.tiedEmbeddings ? embd : weight('output.weight');
     const engine = new Engine(K, c, contextLength, loader.totalBytes, { layers, embd, cls, outNorm });
+    const planned = K.mark();
+    if (opts.maxBytes !== undefined && planned > opts.maxBytes) {
+      const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+      const kv = c.nLayers * 2 * contextLength * kvDim * 4;
+      throw new IfpruneError(
+        'out_of_memory',
+        `${spec.source.name}: the model's core needs ${mib(planned)} of wasm memory (weights ${mib(loader.totalBytes)}, KV cache for ${contextLength} positions ${mib(kv)}, scratch) ` +
+          `but the memory budget is ${mib(opts.maxBytes)}; raise memoryBudget, lower contextLength, or use a smaller quantization (Q4_0)`,
+      );
+    }
     await loader.readAll(opts.onProgress);
     return engine;
   }

@@ -15,7 +15,7 @@ import { StopMatcher } from './stop.ts';
 
 export const DEFAULT_MAX_TOKENS = 256;
 
-type RunStats = Omit<Stats, 'loadMs' | 'bytesRead' | 'kernels' | 'contextLength' | 'ffnBytesTotal'>;
+type RunStats = Omit<Stats, 'loadMs' | 'bytesRead' | 'kernels' | 'contextLength' | 'ffnBytesTotal' | 'memoryBytes'>;
 
 function freshStats(): RunStats {
   return {
@@ -62,6 +62,7 @@ export class EngineModel implements Model {
       kernels: this.info.kernels,
       contextLength: this.engine.contextLength,
       ffnBytesTotal: layout ? layout.offsets.length * layout.rows * layout.rowBytes : 0,
+      memoryBytes: this.engine.kernels.mark(),
     };
   }
 
