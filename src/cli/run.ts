@@ -38,7 +38,7 @@ export const RUN: CommandInfo = {
     { name: 'density', kind: 'string', value: 'D', help: 'prune the FFN for this prompt: keep a share D in (0, 1] of each layer\'s neurons' },
     { name: 'policy', kind: 'string', value: 'P', help: 'who picks the neurons: learned, static, prompt or dense (default: learned if the model has a predictor, else static, else prompt)' },
     { name: 'selective', kind: 'boolean', help: 'load only the core, then only the chosen neurons (ifprune bundled models; default with --density)' },
-    { name: 'memory-budget', kind: 'string', value: 'BYTES', help: 'wasm memory for cached neuron bundles (selective; default: all of them)' },
+    { name: 'memory-budget', kind: 'string', value: 'BYTES', help: 'wasm memory the model may use in all; what the core leaves holds the neuron cache (default: no limit)' },
     { name: 'json', kind: 'boolean', help: 'print one JSON object {prompt, ids, text, stats} instead of text' },
     { name: 'help', short: 'h', kind: 'boolean', help: 'show this help' },
   ],
