@@ -13,6 +13,8 @@ import { IfpruneError } from '../errors.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { CoSelection } from './reorder.ts';
+import { NeuronImportance } from '../pruning/activations.ts';
+import { topK } from '../pruning/select.ts';
 
 export type CalibrationExample = { prompt: string; response: string; id?: string; domain?: string } | { text: string };
 
@@ -51,13 +53,6 @@ export function spreadSample<T>(all: T[], n: number): T[] {
   return Array.from({ length: n }, (_, i) => all[Math.floor((i * all.length) / n)]!);
 }
 
-/** Indices of the k largest values (ties: lower index first). */
-export function topK(values: Float32Array | Float64Array, k: number): Uint32Array {
-  const idx = Uint32Array.from({ length: values.length }, (_, i) => i);
-  idx.sort((a, b) => values[b]! - values[a]! || a - b);
-  return idx.slice(0, k);
-}
-
 export interface CoSelectionOptions {
   density?: number;
   signal?: AbortSignal;
@@ -74,7 +69,6 @@ export async function collectCoSelection(engine: Engine, tokenizer: Tokenizer, e
   if (!(density > 0 && density < 1)) throw new IfpruneError('bad_option', `reorder density ${density} must be in (0, 1)`);
   const k = Math.max(1, Math.round(density * c.hiddenDim));
   const stats = Array.from({ length: c.nLayers }, () => new CoSelection(c.hiddenDim));
-  const importance = Array.from({ length: c.nLayers }, () => new Float64Array(c.hiddenDim));
   for (const [e, ex] of examples.entries()) {
     opts.signal?.throwIfAborted();
     let ids: number[];
@@ -91,24 +85,10 @@ export async function collectCoSelection(engine: Engine, tokenizer: Tokenizer, e
       to = ids.length - 2;
     }
     if (to < from) continue; // nothing to score (an empty response or text)
-    for (const imp of importance) imp.fill(0);
-    let base = 0;
+    const importance = new NeuronImportance(c.nLayers, c.hiddenDim, [[from, to]]);
     engine.reset();
-    engine.forwardObserved(
-      ids,
-      (layer, h, T) => {
-        const imp = importance[layer]!;
-        const nFF = c.hiddenDim;
-        for (let t = 0; t < T; t++) {
-          const pos = base + t;
-          if (pos < from || pos > to) continue;
-          for (let j = 0; j < nFF; j++) imp[j] += Math.abs(h[t * nFF + j]!);
-        }
-        if (layer === c.nLayers - 1) base += T;
-      },
-      opts.signal,
-    );
-    for (let l = 0; l < c.nLayers; l++) stats[l]!.add(topK(importance[l]!, k));
+    engine.forwardObserved(ids, importance.observe, opts.signal);
+    for (let l = 0; l < c.nLayers; l++) stats[l]!.add(topK(importance.sums[0]![l]!, k));
     opts.onProgress?.(e + 1, examples.length);
     if ((e & 7) === 7) await new Promise((r) => setTimeout(r, 0)); // let progress output and signals through
   }

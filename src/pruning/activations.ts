@@ -10,7 +10,7 @@
  * h = silu(gate·x)·(up·x) per FFN neuron, per layer.
  */
 import { IfpruneError } from '../errors.ts';
-import type { Engine } from '../engine/engine.ts';
+import type { Engine, FfnObserver } from '../engine/engine.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 
 export interface Example {
@@ -63,44 +63,66 @@ export function responseNll(all: Float32Array, vocab: number, ids: number[], fro
   return out;
 }
 
+/**
+ * Sums of |h| per layer and neuron over windows of positions, fed by an engine FfnObserver (`observe`).
+ * A window is [from, to], inclusive, in positions counted from the first token the engine runs after
+ * reset(). The one place that turns FFN activations into neuron importance: calibration, evaluation,
+ * the prompt policy and neuron reordering all use it.
+ */
+export class NeuronImportance {
+  /** [window][layer] → n_ff sums of |h| (f64: long texts add many small values). */
+  readonly sums: Float64Array[][];
+  /** Positions seen in each window. */
+  readonly counts: number[];
+  private base = 0; // position of the current tile's first token
+
+  constructor(
+    private readonly nLayers: number,
+    private readonly nff: number,
+    private readonly windows: readonly (readonly [from: number, to: number])[],
+  ) {
+    this.sums = windows.map(() => Array.from({ length: nLayers }, () => new Float64Array(nff)));
+    this.counts = windows.map(() => 0);
+  }
+
+  readonly observe: FfnObserver = (l, h, T) => {
+    const nff = this.nff;
+    const active: Float64Array[] = [];
+    for (let t = 0; t < T; t++) {
+      const pos = this.base + t;
+      active.length = 0;
+      this.windows.forEach(([from, to], w) => {
+        if (pos >= from && pos <= to) {
+          active.push(this.sums[w]![l]!);
+          if (l === this.nLayers - 1) this.counts[w]!++;
+        }
+      });
+      if (active.length === 0) continue;
+      for (let j = 0; j < nff; j++) {
+        const v = Math.abs(h[t * nff + j]!);
+        for (const a of active) a[j] += v;
+      }
+    }
+    if (l === this.nLayers - 1) this.base += T;
+  };
+
+  /** Window w's mean |h| per layer (sums over the positions it saw). */
+  means(w: number): Float32Array[] {
+    const n = Math.max(1, this.counts[w]!);
+    return this.sums[w]!.map((s) => Float32Array.from(s, (v) => v / n));
+  }
+}
+
 /** One dense pass over an example collecting its neuron statistics and dense response NLL. */
 export function collectExample(engine: Engine, t: ExampleTokens): ExampleStats {
   const c = engine.config;
-  const nff = c.hiddenDim;
   const { ids, promptLen: P } = t;
   const N = ids.length;
-  const mk = () => Array.from({ length: c.nLayers }, () => new Float32Array(nff));
-  const prompt = mk();
-  const oracle = mk();
-  const allSum = mk();
-  let base = 0; // position of the tile's first token
+  // prompt tokens after BOS; the scored positions; all text after BOS
+  const imp = new NeuronImportance(c.nLayers, c.hiddenDim, [[1, P - 1], [P - 1, N - 2], [1, N - 1]]);
   engine.reset();
-  const logits = engine.forwardAll(ids, {
-    observe: (l, h, T) => {
-      for (let t = 0; t < T; t++) {
-        const pos = base + t;
-        if (pos === 0) continue; // BOS
-        const row = h.subarray(t * nff, (t + 1) * nff);
-        const inPrompt = pos <= P - 1;
-        const scored = pos >= P - 1 && pos <= N - 2;
-        const a = allSum[l]!;
-        const pr = prompt[l]!;
-        const or = oracle[l]!;
-        for (let j = 0; j < nff; j++) {
-          const v = Math.abs(row[j]!);
-          a[j] += v;
-          if (inPrompt) pr[j] += v;
-          if (scored) or[j] += v;
-        }
-      }
-      if (l === c.nLayers - 1) base += T;
-    },
-  });
-  for (let l = 0; l < c.nLayers; l++) {
-    scale(prompt[l]!, 1 / Math.max(1, P - 1));
-    scale(oracle[l]!, 1 / (N - P));
-  }
-  return { ...t, prompt, oracle, allSum, denseNll: responseNll(logits.subarray((P - 1) * c.vocabSize), c.vocabSize, ids, P - 1) };
+  const logits = engine.forwardAll(ids, { observe: imp.observe });
+  return { ...t, prompt: imp.means(0), oracle: imp.means(1), allSum: imp.sums[2]!.map((s) => Float32Array.from(s)), denseNll: responseNll(logits.subarray((P - 1) * c.vocabSize), c.vocabSize, ids, P - 1) };
 }
 
 /**
@@ -118,8 +140,4 @@ export function maskedNll(engine: Engine, t: ExampleTokens, sets: ArrayLike<numb
   } finally {
     for (let l = 0; l < sets.length; l++) engine.setNeuronMask(l, null);
   }
-}
-
-function scale(a: Float32Array, f: number): void {
-  for (let i = 0; i < a.length; i++) a[i] *= f;
 }

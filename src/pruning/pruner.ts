@@ -35,9 +35,6 @@ export class Pruner {
   check(policy: PolicyName, density: number): void {
     if (!RUNTIME_POLICIES.includes(policy)) throw new IfpruneError('bad_option', `policy "${policy}" is not one of ${RUNTIME_POLICIES.join(', ')}`);
     if (!(density > 0 && density <= 1)) throw new IfpruneError('bad_option', `density = ${density}: expected a number in (0, 1]`);
-    if (!this.layout && policy !== 'dense' && !this.engine.bundled) {
-      // split FFNs prune by masking (exact, no speed-up); allowed.
-    }
     if (policy === 'static' && !this.calibration.static) throw new IfpruneError('bad_option', 'the static policy needs a calibrated model file: run `ifprune calibrate` first');
     if (policy === 'learned' && !this.calibration.learned) throw new IfpruneError('bad_option', 'the learned policy needs a calibrated model file with a predictor: run `ifprune calibrate` first');
   }
@@ -79,33 +76,5 @@ export class Pruner {
   /** Mean share of neurons kept per layer. */
   density(sets: Int32Array[]): number {
     return sets.reduce((s, a) => s + a.length, 0) / sets.length / this.engine.config.hiddenDim;
-  }
-}
-
-/** Mean |h| per neuron over positions ≥ 1 of a prompt, from an engine observer (GRIFFIN-style scores). */
-export class PromptScores {
-  readonly sums: Float32Array[];
-  private base = 0;
-  private count = 0;
-  constructor(private readonly nLayers: number, private readonly nff: number) {
-    this.sums = Array.from({ length: nLayers }, () => new Float32Array(nff));
-  }
-
-  readonly observe = (l: number, h: Float32Array, T: number): void => {
-    const nff = this.nff;
-    const s = this.sums[l]!;
-    for (let t = 0; t < T; t++) {
-      if (this.base + t === 0) continue; // BOS
-      for (let j = 0; j < nff; j++) s[j] += Math.abs(h[t * nff + j]!);
-    }
-    if (l === this.nLayers - 1) {
-      this.count += this.base === 0 ? T - 1 : T;
-      this.base += T;
-    }
-  };
-
-  means(): Float32Array[] {
-    const n = Math.max(1, this.count);
-    return this.sums.map((s) => s.map((v) => v / n));
   }
 }
