@@ -7,7 +7,8 @@ import { IfpruneError } from '../errors.ts';
 import type { ModelConfig } from '../formats/model-spec.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import type { GenerateOptions, Model, Stats, Token, FinishReason, InstructOptions, Instruction, LoadReport, PolicyName } from '../types.ts';
-import { PromptScores, type Pruner } from '../pruning/pruner.ts';
+import type { Pruner } from '../pruning/pruner.ts';
+import { NeuronImportance } from '../pruning/activations.ts';
 import { TILE, type Engine } from './engine.ts';
 import type { KernelBuild } from './simd.ts';
 import { Sampler, DEFAULT_SAMPLING } from './sampler.ts';
@@ -31,8 +32,17 @@ const now = () => performance.now();
  * end, because awaiting our own promises only runs microtasks. */
 const YIELD_EVERY_MS = 16;
 const g = globalThis as { setImmediate?: (f: () => void) => void };
-/** A macrotask turn: setImmediate where it exists (Node, Deno, workerd), else setTimeout(0). */
-const macrotask = (): Promise<void> => new Promise((resolve) => (g.setImmediate ? g.setImmediate(resolve) : setTimeout(resolve, 0)));
+const immediate = (): Promise<void> => new Promise((resolve) => g.setImmediate!(resolve));
+/**
+ * A full event-loop turn, timers included: setImmediate where it exists (Node, Deno, workerd), twice —
+ * an immediate queued from the check phase runs in the next loop iteration, after its timers phase,
+ * while a single one may resume before any timer has run; else setTimeout(0).
+ */
+const macrotask = async (): Promise<void> => {
+  if (!g.setImmediate) return new Promise((resolve) => setTimeout(resolve, 0));
+  await immediate();
+  await immediate();
+};
 
 export class EngineModel implements Model {
   readonly config: ModelConfig;
@@ -94,10 +104,10 @@ export class EngineModel implements Model {
     const load = await this.pruner.activate(this.pruner.all(), signal);
     this.loaded = true;
     const t0 = now();
-    const ps = new PromptScores(this.config.nLayers, this.config.hiddenDim);
+    const imp = new NeuronImportance(this.config.nLayers, this.config.hiddenDim, [[1, Infinity]]); // after BOS
     this.engine.reset();
-    const logits = Float32Array.from(this.engine.forwardObserved(ids, ps.observe, signal));
-    return { scores: ps.means(), logits, ms: now() - t0, load };
+    const logits = Float32Array.from(this.engine.forwardObserved(ids, imp.observe, signal));
+    return { scores: imp.means(0), logits, ms: now() - t0, load };
   }
 
   async close(): Promise<void> {
