@@ -14,7 +14,7 @@ import { ggufToModelSpec, parseGGUF, type GGUFFile } from '../formats/gguf.ts';
 import { QUANT, rowBytes } from '../formats/quant.ts';
 import { parseTokenizerBin } from '../formats/tokenizer-bin.ts';
 import { readIfpruneInfo, verifyTensorBytes, type IfpruneInfo } from '../formats/ifprune.ts';
-import { dequantizeRowF16, dequantizeRowQ4_0, dequantizeRowQ8_0 } from '../reference/quant.ts';
+import { toF32 } from '../reference/quant.ts';
 import { createTokenizer, type Tokenizer } from '../tokenizer/index.ts';
 import { Kernels } from '../engine/kernels.ts';
 import { Engine } from '../engine/engine.ts';
@@ -105,20 +105,13 @@ export async function loadDenseEngine(m: OpenedModel): Promise<Engine> {
   return Engine.load(await Kernels.create(await loadKernels()), m.spec, { verify });
 }
 
-/** A tensor's values as f32 (F32, F16, Q8_0 or Q4_0 in the file), hash-checked in an ifprune file. */
+/** A tensor's values as f32 (F32, F16, BF16, Q8_0 or Q4_0 in the file), hash-checked in an ifprune file. */
 export async function readTensorF32(m: OpenedModel, name: string): Promise<Float32Array> {
   const t = m.spec.tensors.get(name);
   if (!t) throw new IfpruneError('corrupt', `${m.spec.source.name}: tensor ${name} is missing`);
   const bytes = await readAt(m.spec.source, t.offset, t.bytes, name);
   if (m.info) verifyTensorBytes(m.info, name, 0, bytes);
-  const n = t.dims.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
-  if (t.type === QUANT.F32) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n));
-  else if (t.type === QUANT.F16) dequantizeRowF16(out, bytes, n);
-  else if (t.type === QUANT.Q8_0) dequantizeRowQ8_0(out, bytes, n);
-  else if (t.type === QUANT.Q4_0) dequantizeRowQ4_0(out, bytes, n);
-  else throw new IfpruneError('unsupported', `${m.spec.source.name}: tensor ${name} has type ${t.type.name}; expected F32, F16, Q8_0 or Q4_0`);
-  return out;
+  return toF32(t.type, bytes, t.dims.reduce((a, b) => a * b, 1), undefined, `${m.spec.source.name}: tensor ${name}`);
 }
 
 export interface LayoutChoice {

@@ -23,7 +23,7 @@
 import { IfpruneError } from '../errors.ts';
 import { QUANT, rowBytes, type QuantType } from '../formats/quant.ts';
 import type { ModelConfig, ModelSpec, TensorRef } from '../formats/model-spec.ts';
-import { f16ToF32 } from '../reference/quant.ts';
+import { toF32 } from '../reference/quant.ts';
 import type { Kernels, KernelName } from './kernels.ts';
 
 /** Tokens per prefill tile: bounds the scratch memory; the matmul kernels work in 4-token groups. */
@@ -521,20 +521,6 @@ class TensorLoader {
 
   private toF32(t: TensorRef, bytes: Uint8Array, ptr: number): void {
     const n = t.dims.reduce((a, b) => a * b, 1);
-    const out = this.K.f32(ptr, n);
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (t.type === QUANT.F16) for (let i = 0; i < n; i++) out[i] = f16ToF32(dv.getUint16(2 * i, true));
-    else if (t.type === QUANT.BF16) {
-      const bits = new Uint32Array(out.buffer, out.byteOffset, n); // bf16 is the top half of an f32
-      for (let i = 0; i < n; i++) bits[i] = dv.getUint16(2 * i, true) << 16;
-    }
-    else if (DEQUANT[t.type.name]) {
-      // A quantized vector (rare): dequantize in wasm through a staging copy.
-      const mark = this.K.mark();
-      const src = this.K.alloc(bytes.length);
-      this.K.u8(src, bytes.length).set(bytes);
-      this.K.call(DEQUANT[t.type.name]!, ptr, src, n);
-      this.K.release(mark);
-    } else throw new IfpruneError('unsupported', `${this.spec.source.name}: tensor ${t.name} has type ${t.type.name}, which ifprune cannot read as f32`);
+    toF32(t.type, bytes, n, this.K.f32(ptr, n), `${this.spec.source.name}: tensor ${t.name}`);
   }
 }

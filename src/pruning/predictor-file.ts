@@ -19,7 +19,7 @@ import { IfpruneError } from '../errors.ts';
 import type { ByteSource } from '../sources/types.ts';
 import { readAt } from '../sources/read.ts';
 import { QUANT, rowBytes, type QuantType } from '../formats/quant.ts';
-import { dequantizeRowF16, dequantizeRowQ8_0, quantizeRowF16, quantizeRowQ8_0 } from '../reference/quant.ts';
+import { quantizeRowF16, quantizeRowQ8_0, toF32 } from '../reference/quant.ts';
 import { GGUFValueType as T, type GGUFFile } from '../formats/gguf.ts';
 import { encodeGGUFHeader, type GGUFKVInput, type GGUFTensorDesc } from '../formats/gguf-write.ts';
 import type { ModelSpec } from '../formats/model-spec.ts';
@@ -48,14 +48,6 @@ export const PRED_KIND = 'deepsets-mlp';
 
 /** Types the predictor tensors may be stored in. */
 const STORED_TYPES: QuantType[] = [QUANT.F32, QUANT.F16, QUANT.Q8_0];
-
-function toF32(type: QuantType, bytes: Uint8Array, n: number): Float32Array {
-  if (type === QUANT.F32) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + n * 4));
-  const out = new Float32Array(n);
-  if (type === QUANT.F16) dequantizeRowF16(out, bytes, n);
-  else dequantizeRowQ8_0(out, bytes, n);
-  return out;
-}
 
 function fromF32(type: QuantType, data: Float32Array): Uint8Array {
   if (type === QUANT.F32) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -86,7 +78,7 @@ export async function readCalibration(spec: ModelSpec, info: IfpruneInfo | null,
     }
     const bytes = await readAt(spec.source, t.offset, t.bytes, name, signal);
     if (info) verifyTensorBytes(info, name, 0, bytes);
-    return toF32(t.type, bytes, n);
+    return toF32(t.type, bytes, n, undefined, `${spec.source.name}: tensor ${name}`);
   };
   const out: Calibration = {};
   const st = await f32(PRED.static, c.nLayers * c.hiddenDim);

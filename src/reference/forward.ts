@@ -11,7 +11,7 @@ import type { ModelSpec, TensorRef } from '../formats/model-spec.ts';
 import { QUANT, rowBytes } from '../formats/quant.ts';
 import { readAt } from '../sources/read.ts';
 import { matvecF32, matvecF16, matvecQ8_0Q8_0, matvecQ4_0Q8_0 } from './matvec.ts';
-import { quantizeRowQ8_0, dequantizeRowF16, dequantizeRowQ8_0, dequantizeRowQ4_0 } from './quant.ts';
+import { quantizeRowQ8_0, toF32 } from './quant.ts';
 import { rmsnormF32, ropeF32, attentionF32, siluF32, mulF32, addF32 } from './ops.ts';
 import { ffnSwigluMaskedF32, ffnSwigluMaskedQ8_0, ffnSwigluMaskedQ4_0 } from './ffn.ts';
 
@@ -20,30 +20,9 @@ interface Tensor {
   bytes: Uint8Array;
 }
 
-/** Reads tensor bytes; F16/BF16 vectors and norms become f32 when asked. */
+/** A tensor's values as f32. */
 function asF32(t: Tensor): Float32Array {
-  const n = t.ref.dims.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
-  const b = t.bytes;
-  switch (t.ref.type) {
-    case QUANT.F32:
-      return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + n * 4));
-    case QUANT.F16:
-      dequantizeRowF16(out, b, n);
-      return out;
-    case QUANT.BF16: {
-      const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < n; i++) bits[i] = (b[2 * i]! | (b[2 * i + 1]! << 8)) << 16;
-      return out;
-    }
-    case QUANT.Q8_0:
-      dequantizeRowQ8_0(out, b, n);
-      return out;
-    case QUANT.Q4_0:
-      dequantizeRowQ4_0(out, b, n);
-      return out;
-  }
-  throw new Error(`reference forward: tensor ${t.ref.name} has unsupported type ${t.ref.type.name}`);
+  return toF32(t.ref.type, t.bytes, t.ref.dims.reduce((a, b) => a * b, 1), undefined, `reference forward: tensor ${t.ref.name}`);
 }
 
 export class ReferenceForward {

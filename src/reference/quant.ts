@@ -3,7 +3,8 @@
  * with ggml-quants.c quantize_row_q8_0_ref / quantize_row_q4_0_ref. Every f32 operation is rounded
  * with Math.fround so the arithmetic is the C code's, step for step.
  */
-import { QUANT } from '../formats/quant.ts';
+import { QUANT, type QuantType } from '../formats/quant.ts';
+import { IfpruneError } from '../errors.ts';
 
 const f = Math.fround;
 const QK = 32;
@@ -112,4 +113,33 @@ export function dequantizeRowQ4_0(dst: Float32Array, src: Uint8Array, n: number)
       dst[b * QK + 16 + j] = d * ((byte >> 4) - 8);
     }
   }
+}
+
+/**
+ * `n` values stored as `type` (F32, F16, BF16, Q8_0 or Q4_0) as f32, into `out` (default: a new array).
+ * The one reader of stored values for code that wants f32: the reference forward pass, the engine's
+ * norms and BF16 matrices, predictor tensors, the CLI's embedding reads. `what` names the tensor in
+ * the error for any other type.
+ */
+export function toF32(type: QuantType, bytes: Uint8Array, n: number, out: Float32Array = new Float32Array(n), what = 'tensor'): Float32Array {
+  switch (type) {
+    case QUANT.F32:
+      out.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + n * 4)));
+      return out;
+    case QUANT.F16:
+      dequantizeRowF16(out, bytes, n);
+      return out;
+    case QUANT.BF16: {
+      const bits = new Uint32Array(out.buffer, out.byteOffset, n); // bf16 is the top half of an f32
+      for (let i = 0; i < n; i++) bits[i] = (bytes[2 * i]! | (bytes[2 * i + 1]! << 8)) << 16;
+      return out;
+    }
+    case QUANT.Q8_0:
+      dequantizeRowQ8_0(out, bytes, n);
+      return out;
+    case QUANT.Q4_0:
+      dequantizeRowQ4_0(out, bytes, n);
+      return out;
+  }
+  throw new IfpruneError('unsupported', `${what} has type ${type.name}, which ifprune cannot read as f32 (F32, F16, BF16, Q8_0 and Q4_0 can be)`);
 }
