@@ -44,8 +44,8 @@ export async function open(source: SourceLike, opts: OpenOptions = {}): Promise<
     const spec = await openModel(counted.source, { config: opts.config, signal: opts.signal });
     const tokenizer = await resolveTokenizer(spec, opts);
     const info = readIfpruneInfo({ metadata: spec.metadata, tensors: spec.tensors }, spec.source.name);
-    const selective = opts.ffn === 'selective';
-    if (opts.ffn !== undefined && opts.ffn !== 'dense' && !selective) throw new IfpruneError('bad_option', `ffn = ${String(opts.ffn)}: expected 'dense' or 'selective'`);
+    if (opts.ffn !== undefined && !['dense', 'selective', 'auto'].includes(opts.ffn)) throw new IfpruneError('bad_option', `ffn = ${String(opts.ffn)}: expected 'dense', 'selective' or 'auto'`);
+    const selective = opts.ffn === 'selective' || (opts.ffn === 'auto' && info?.layout === 'bundled');
     if (selective && (!info || info.layout !== 'bundled')) {
       throw new IfpruneError('bad_option', `${spec.source.name} is not an ifprune bundled model; selective loading needs one: convert it with \`ifprune convert MODEL -o model.gguf\``);
     }

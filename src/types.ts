@@ -16,9 +16,9 @@ export interface OpenOptions {
   /**
    * 'dense' (default): load every weight. 'selective' (ifprune bundled files): load the core and the
    * predictor only; FFN neuron bundles are fetched per instruction (instruct + load, or generate with a
-   * density) into a neuron cache.
+   * density) into a neuron cache. 'auto': selective for ifprune bundled files, dense otherwise.
    */
-  ffn?: 'dense' | 'selective';
+  ffn?: 'dense' | 'selective' | 'auto';
   /**
    * Bytes of wasm memory the model may use in all: the core (weights read at open, KV cache, scratch)
    * must fit, or open fails before reading weights; with ffn 'selective' the rest holds the neuron

@@ -308,6 +308,20 @@ api('memoryBudget: a core that does not fit fails before reading weights; the re
   await tight.close();
 });
 
+api("ffn 'auto' is selective for an ifprune bundled file and dense for anything else", async () => {
+  const { fileURLToPath } = await import('node:url');
+  const sel = await open(memorySource(await bundled('q8_0')), { ffn: 'auto' });
+  const before = sel.stats().bytesRead;
+  await sel.load(await sel.instruct('x', { density: 0.25, policy: 'dense' }));
+  assert.ok(sel.stats().bytesRead > before, 'neurons are read on load: the model was opened selectively');
+  await sel.close();
+  const dense = await open(fileURLToPath(new URL('../models/stories260K/stories260K.bin', import.meta.url)), { ffn: 'auto' });
+  let n = 0;
+  for await (const _ of dense.generate('', { temperature: 0, maxTokens: 3 })) n++;
+  assert.is(n, 3);
+  await dense.close();
+});
+
 api('pruning options are checked', async () => {
   const model = await open(memorySource(await bundled('q8_0')), { ffn: 'selective' });
   await assertThrowsCode(() => model.instruct('x', { density: 0 }), 'bad_option');

@@ -131,13 +131,14 @@ export async function runCommand(argv: string[]): Promise<number> {
   let interrupted = false;
   try {
     try {
-      const selective = a.selective && (await isBundledModel(a.model));
       const m = await open(a.model, {
         tokenizer: a.tokenizer,
         kernels: a.kernels,
         contextLength: a.contextLength,
         signal: controller.signal,
-        ...(selective ? { ffn: 'selective' as const, memoryBudget: a.memoryBudget } : {}),
+        // Selective where the file allows it (ifprune bundled), dense otherwise: decided from the header open() reads anyway.
+        ...(a.selective ? { ffn: 'auto' as const } : {}),
+        memoryBudget: a.memoryBudget,
       });
       model = m;
       for await (const token of m.generate(a.prompt, { ...a.generate, signal: controller.signal })) {
@@ -187,19 +188,4 @@ export function formatStats(s: Stats): string {
         `(${s.neuronCacheHits} neurons cached); TTFT = tokenize ${ms(s.tokenizeMs)} + predict ${ms(s.predictMs)} + load ${ms(s.loadNeuronsMs)} + prefill ${ms(s.prefillMs)}`
       : '')
   );
-}
-
-/** Whether a model file is an ifprune bundled GGUF (selective loading applies), from its header. */
-async function isBundledModel(path: string): Promise<boolean> {
-  const { fileSource } = await import('../sources/file.ts');
-  const { openModel } = await import('../formats/model.ts');
-  const src = await fileSource(path);
-  try {
-    const spec = await openModel(src);
-    return spec.tensors.has('blk.0.ffn_bundle');
-  } catch {
-    return false; // open() reports what is wrong with the file
-  } finally {
-    await src.close?.();
-  }
 }
