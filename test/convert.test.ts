@@ -1,6 +1,5 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -26,7 +25,7 @@ import { createTokenizer } from '../src/tokenizer/index.ts';
 import { loadKernels } from '../src/platform/node.ts';
 import { open } from '../src/index.ts';
 import { makeRandomModel, type RandomModelOptions } from '../tools/random-model.ts';
-import { assertBytes, assertClose, assertThrowsCode, randomF32, rng } from './helpers.ts';
+import { assertBytes, assertClose, assertThrowsCode, randomF32, rng, runCli } from './helpers.ts';
 import { TINY, tinySafetensors } from './format-fixtures.ts';
 
 /** FFN outputs of permuted vs original bundles differ only in the order of the Σ_j: f32 rounding. */
@@ -598,20 +597,9 @@ hf.run();
 
 const cliSuite = suite('convertCommand');
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const TMP = mkdtempSync(join(tmpdir(), 'ifprune-convert-cli-'));
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/ifprune.js'), 'convert', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', IFPRUNE_DEBUG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli(['convert', ...args]);
 
 cliSuite('converts a llama2.c checkpoint (tokenizer found beside it) with a summary on stdout and progress lines on stderr', async () => {
   const out = join(TMP, 'stories-q8.gguf');

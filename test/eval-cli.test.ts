@@ -6,7 +6,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
+import { runCli, type CliResult } from './helpers.ts';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,29 +19,11 @@ import { POLICIES, type EvalRow, type Policy } from '../src/pruning/eval.ts';
 import { logTicks, plotSvg } from '../src/pruning/plot.ts';
 import { STORIES_BIN, STORIES_GGUF } from './format-fixtures.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin/ifprune.js');
 const TMP = mkdtempSync(join(tmpdir(), 'ifprune-eval-cli-'));
 /** stories260K's n_ff: one neuron is 1/172 of a layer, the rounding of density → k. */
 const NFF = 172;
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', IFPRUNE_DEBUG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 /** A failure: the given exit status, nothing on stdout, exactly one `ifprune: ...` line on stderr. */
 function assertOneLineError(r: CliResult, code: number, mentions: string[]): void {

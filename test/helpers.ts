@@ -1,5 +1,8 @@
 /** Shared test helpers: seeded randomness, approximate comparison, NMSE. */
 import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** mulberry32: a tiny seeded PRNG so every test case is reproducible from its seed. */
 export function rng(seed: number): () => number {
@@ -86,4 +89,29 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     d = Math.max(d, Math.abs(a[i]! - b[i]!));
   }
   return d / m;
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node bin/ifprune.js ...args` from the repository root; `onStdout` sees each stdout chunk
+ * (with the child, to signal it). */
+export function runCli(args: string[], onStdout?: (chunk: string, child: ChildProcess) => void): Promise<CliResult> {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, 'bin/ifprune.js'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', IFPRUNE_DEBUG: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      onStdout?.(d, child);
+    });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
 }
