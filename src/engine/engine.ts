@@ -25,6 +25,12 @@ import { QUANT, rowBytes, type QuantType } from '../formats/quant.ts';
 import type { ModelConfig, ModelSpec, TensorRef } from '../formats/model-spec.ts';
 import { toF32 } from '../reference/quant.ts';
 import type { Kernels, KernelName } from './kernels.ts';
+import { MAX_REQUEST_BYTES, readRanges, type RangeSource } from '../sources/ranges.ts';
+
+/** Bytes of tensors read per batch at load (progress granularity; staging memory for converted ones). */
+const READ_BATCH_BYTES = 32 << 20;
+/** Padding between tensors (GGUF alignment) is read through rather than split into requests. */
+const READ_GAP_BYTES = 4096;
 
 /** Tokens per prefill tile: bounds the scratch memory; the matmul kernels work in 4-token groups. */
 export const TILE = 32;
@@ -457,8 +463,15 @@ export class Engine {
  * Plans where each tensor goes in the arena (alloc) and then reads them all. Tensors are read as stored,
  * except that vectors (norms, biases) and types without a kernel become f32 on the way in.
  */
+/** A tensor to read: where it goes in wasm memory and the type it is kept as. */
+interface ReadJob {
+  t: TensorRef;
+  ptr: number;
+  to: QuantType;
+}
+
 class TensorLoader {
-  private readonly jobs: { t: TensorRef; ptr: number; to: QuantType }[] = [];
+  private readonly jobs: ReadJob[] = [];
   constructor(
     private readonly K: Kernels,
     private readonly spec: ModelSpec,
@@ -500,24 +513,34 @@ class TensorLoader {
     return ptr;
   }
 
+  /**
+   * Reads every planned tensor: tensors kept as stored go straight into their place in wasm memory,
+   * others through a staging copy that is converted to f32. Reads go in batches of about
+   * READ_BATCH_BYTES through readRanges, so neighbouring tensors (the core is contiguous in an
+   * ifprune file) become few requests, several in flight; each tensor is verified before use.
+   */
   async readAll(onProgress?: (done: number, total: number) => void): Promise<void> {
     const total = this.totalBytes;
     let done = 0;
-    for (const { t, ptr, to } of this.jobs) {
+    for (let i = 0; i < this.jobs.length; ) {
       if (this.signal?.aborted) throw new IfpruneError('aborted', 'loading was aborted');
-      if (t.type === to) {
-        await this.spec.source.readInto(t.offset, this.K.u8(ptr, t.bytes), this.signal);
-        this.verify?.(t.name, 0, this.K.u8(ptr, t.bytes));
-      } else {
-        const bytes = new Uint8Array(t.bytes);
-        await this.spec.source.readInto(t.offset, bytes, this.signal);
-        this.verify?.(t.name, 0, bytes);
-        this.toF32(t, bytes, ptr);
+      const batch: { job: ReadJob; bytes: Uint8Array }[] = [];
+      for (let size = 0; i < this.jobs.length && (batch.length === 0 || size < READ_BATCH_BYTES); i++) {
+        const job = this.jobs[i]!;
+        batch.push({ job, bytes: job.t.type === job.to ? this.K.u8(job.ptr, job.t.bytes) : new Uint8Array(job.t.bytes) });
+        size += job.t.bytes;
       }
-      done += t.bytes;
+      const ranges = batch.map(({ job, bytes }) => ({ offset: job.t.offset, length: job.t.bytes, target: bytes }));
+      await readRanges(this.spec.source as RangeSource, ranges, { gapBytes: READ_GAP_BYTES, maxRequestBytes: MAX_REQUEST_BYTES }, this.signal);
+      for (const { job, bytes } of batch) {
+        this.verify?.(job.t.name, 0, bytes);
+        if (job.t.type !== job.to) this.toF32(job.t, bytes, job.ptr);
+        done += job.t.bytes;
+      }
       onProgress?.(done, total);
     }
   }
+
 
   private toF32(t: TensorRef, bytes: Uint8Array, ptr: number): void {
     const n = t.dims.reduce((a, b) => a * b, 1);

@@ -6,7 +6,7 @@
  * range each, and ranges separated by at most `gapBytes` are read through as one request
  * (src/sources/ranges.ts planRequests: the same merging the loader's reads use).
  */
-import { planRequests, type RangeRead } from '../sources/ranges.ts';
+import { MAX_REQUEST_BYTES, planRequests, type RangeRead } from '../sources/ranges.ts';
 
 export interface BundleLayout {
   /** Absolute byte offset of each layer's ffn_bundle tensor in the file. */
@@ -40,8 +40,6 @@ export interface LoadPlan {
  */
 export const DEFAULT_GAP_ROWS = 0;
 
-/** Largest request planned (bytes): bounds one read's staging buffer. */
-export const MAX_REQUEST_BYTES = 8 << 20;
 
 /** Runs of adjacent rows in each layer's (sorted) selection. */
 export function rowRuns(sets: ArrayLike<number>[]): RowRun[] {

@@ -32,7 +32,7 @@
 import { IfpruneError } from '../errors.ts';
 import type { ByteSource } from './types.ts';
 import { checkRange } from './read.ts';
-import { Scatter, checkTargets, planRequests, type RangeRead } from './ranges.ts';
+import { MAX_REQUEST_BYTES, Scatter, checkTargets, planRequests, type RangeRead } from './ranges.ts';
 
 export type { RangeRead } from './ranges.ts';
 
@@ -99,7 +99,7 @@ export async function httpSource(
     backoffMs = 200,
     maxBackoffMs = 10_000,
     gapBytes = 16 << 10,
-    maxRequestBytes = 8 << 20,
+    maxRequestBytes = MAX_REQUEST_BYTES,
     concurrency = 4,
     signal: openSignal,
   }: HttpSourceOptions = {},

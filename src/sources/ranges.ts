@@ -129,6 +129,9 @@ export class Scatter {
   }
 }
 
+/** Largest span of one planned request (bytes): bounds a read's staging buffer. */
+export const MAX_REQUEST_BYTES = 8 << 20;
+
 /** Reads in flight at once when a source has no readRanges of its own. */
 export const READ_CONCURRENCY = 8;
 
