@@ -80,11 +80,20 @@ export class EngineModel implements Model {
     const policy = opts.policy ?? this.pruner.defaultPolicy();
     this.pruner.check(policy, opts.density);
     const ids = this.encode(prompt, opts);
+    const c = await this.choose(ids, policy, opts.density);
+    return this.pruner.instruction(policy, opts.density, c.neurons, ids, c.predictMs);
+  }
+
+  /**
+   * The neurons `policy` picks for prompt `ids`. The prompt policy needs a dense pass over the prompt
+   * first (`dense`: its logits, time and the load of every neuron), which leaves the prompt in the KV cache.
+   */
+  private async choose(ids: number[], policy: PolicyName, density: number, signal?: AbortSignal): Promise<{ neurons: Int32Array[]; predictMs: number; dense?: { logits: Float32Array; ms: number; load: LoadReport } }> {
     const t0 = now();
-    let scores: Float32Array[] | undefined;
-    if (policy === 'prompt' && opts.density < 1) scores = (await this.promptScores(ids)).scores;
-    const neurons = this.pruner.select(policy, opts.density, ids, scores);
-    return this.pruner.instruction(policy, opts.density, neurons, ids, now() - t0);
+    if (policy !== 'prompt' || density >= 1) return { neurons: this.pruner.select(policy, density, ids), predictMs: now() - t0 };
+    const dense = await this.promptScores(ids, signal);
+    const neurons = this.pruner.select(policy, density, ids, dense.scores);
+    return { neurons, predictMs: now() - t0 - dense.ms - dense.load.ms, dense };
   }
 
   async load(instruction: Instruction, signal?: AbortSignal): Promise<LoadReport> {
@@ -166,21 +175,15 @@ export class EngineModel implements Model {
       if (density !== undefined) {
         const policy: PolicyName = opts.policy ?? (density >= 1 ? 'dense' : this.pruner.defaultPolicy());
         this.pruner.check(policy, density);
-        const tq = now();
-        let neurons: Int32Array[];
-        if (policy === 'prompt' && density < 1) {
-          const p = await this.promptScores(ids, signal);
-          prefilled = p.logits;
-          s.prefillMs = p.ms;
-          neurons = this.pruner.select(policy, density, ids, p.scores);
+        const { neurons, predictMs, dense } = await this.choose(ids, policy, density, signal);
+        s.predictMs = predictMs;
+        if (dense) {
+          prefilled = dense.logits;
+          s.prefillMs = dense.ms;
           // The dense pass needed every neuron: its load counts as this generation's loading.
-          s.loadNeuronsMs += p.load.ms;
-          s.neuronBytesRead += p.load.bytesRead;
-          s.neuronRequests += p.load.requests;
-          s.predictMs = now() - tq - p.ms - p.load.ms;
-        } else {
-          neurons = this.pruner.select(policy, density, ids);
-          s.predictMs = now() - tq;
+          s.loadNeuronsMs += dense.load.ms;
+          s.neuronBytesRead += dense.load.bytesRead;
+          s.neuronRequests += dense.load.requests;
         }
         const r = await this.pruner.activate(neurons, signal);
         this.loaded = true;
