@@ -118,39 +118,49 @@ export class MlpPredictor implements LearnedPredictor {
     });
   }
 
+  /** u = relu(W1 z + b1); s = W2 u + b2, the products in wasm after useKernels, else in JS. */
   private forward(ids: number[], z: Float32Array, u: Float32Array, s: Float32Array): void {
     const { hidden: U, nLayers, nff, tokenDim: H } = this.shape;
     this.pool(ids, z);
-    const { W1, b1, W2, b2 } = this.p;
-    for (let i = 0; i < U; i++) {
-      let a = b1[i]!;
-      const row = i * 2 * H;
-      for (let j = 0; j < 2 * H; j++) a += W1[row + j]! * z[j]!;
-      u[i] = a > 0 ? a : 0;
+    this.affine(u, 'W1', this.p.b1, z, U, 2 * H);
+    for (let i = 0; i < U; i++) if (!(u[i]! > 0)) u[i] = 0;
+    this.affine(s, 'W2', this.p.b2, u, nLayers * nff, U);
+  }
+
+  /** out (rows) = W x + b, W (rows, cols) one of the two head matrices. */
+  private affine(out: Float32Array, W: 'W1' | 'W2', b: Float32Array, x: Float32Array, rows: number, cols: number): void {
+    const w = this.wasm;
+    if (w) {
+      w.K.f32(w.x, cols).set(x);
+      w.K.fn.matvec_f32(w.out, w[W], w.x, rows, cols);
+      out.set(w.K.f32(w.out, rows));
+      for (let o = 0; o < rows; o++) out[o] += b[o]!;
+      return;
     }
-    const n = nLayers * nff;
-    for (let o = 0; o < n; o++) {
-      let a = b2[o]!;
-      const row = o * U;
-      for (let i = 0; i < U; i++) a += W2[row + i]! * u[i]!;
-      s[o] = a;
+    const m = this.p[W];
+    for (let o = 0; o < rows; o++) {
+      let a = b[o]!;
+      const row = o * cols;
+      for (let i = 0; i < cols; i++) a += m[row + i]! * x[i]!;
+      out[o] = a;
     }
   }
+
 
   predict(promptIds: number[]): Float32Array[] {
     const { hidden: U, nLayers, nff, tokenDim: H } = this.shape;
     const s = new Float32Array(nLayers * nff);
-    if (this.wasm) this.forwardWasm(promptIds, s);
-    else this.forward(promptIds, new Float32Array(2 * H), new Float32Array(U), s);
+    this.forward(promptIds, new Float32Array(2 * H), new Float32Array(U), s);
     return Array.from({ length: nLayers }, (_, l) => s.subarray(l * nff, (l + 1) * nff));
   }
 
-  private wasm: { K: Kernels; W1: number; W2: number; z: number; u: number; s: number } | null = null;
+  private wasm: { K: Kernels; W1: number; W2: number; x: number; out: number } | null = null;
 
   /**
    * Runs the two matrix products of predict() in the wasm kernels (matvec_f32) from now on: the
    * weights are copied into wasm memory once. About 10× faster than the JS loops for the head's
-   * n_layers·n_ff × U product, which dominates the predictor's time. Training stays in JS.
+   * n_layers·n_ff × U product, which dominates the predictor's time. Call it after training: the
+   * wasm copies of W1 and W2 are not updated by train().
    */
   useKernels(K: Kernels): this {
     const { hidden: U, nLayers, nff, tokenDim: H } = this.shape;
@@ -159,24 +169,11 @@ export class MlpPredictor implements LearnedPredictor {
       K.f32(p, a.length).set(a);
       return p;
     };
-    this.wasm = { K, W1: put(this.p.W1), W2: put(this.p.W2), z: K.alloc(2 * H * 4), u: K.alloc(U * 4), s: K.alloc(nLayers * nff * 4) };
+    this.wasm = { K, W1: put(this.p.W1), W2: put(this.p.W2), x: K.alloc(Math.max(2 * H, U) * 4), out: K.alloc(Math.max(U, nLayers * nff) * 4) };
     return this;
   }
 
-  private forwardWasm(ids: number[], s: Float32Array): void {
-    const { hidden: U, nLayers, nff, tokenDim: H } = this.shape;
-    const w = this.wasm!;
-    const n = nLayers * nff;
-    const z = new Float32Array(2 * H);
-    this.pool(ids, z);
-    w.K.f32(w.z, 2 * H).set(z);
-    w.K.fn.matvec_f32(w.u, w.W1, w.z, U, 2 * H);
-    const u = w.K.f32(w.u, U);
-    for (let i = 0; i < U; i++) u[i] = Math.max(0, u[i]! + this.p.b1[i]!);
-    w.K.fn.matvec_f32(w.s, w.W2, w.u, n, U);
-    s.set(w.K.f32(w.s, n));
-    for (let o = 0; o < n; o++) s[o] += this.p.b2[o]!;
-  }
+
 
   /** Fits the predictor to examples (in place). Returns the final epoch's mean loss. */
   train(examples: TrainExample[], opts: TrainOptions = {}): number {
