@@ -55,21 +55,39 @@ export interface EvalOptions {
   onProgress?: (done: number, total: number, domain: string) => void;
 }
 
-/** The score vectors (per layer) a policy ranks neurons by, for one example. */
-export function policyScores(policy: Exclude<Policy, 'dense'>, stats: ExampleStats, cal: Calibration, rnd: () => number): Float32Array[] {
+/** Throws bad_option when `policy` needs calibration the model file lacks. */
+export function requireCalibration(policy: string, cal: Calibration): void {
+  if (policy === 'static' && !cal.static) throw new IfpruneError('bad_option', 'the static policy needs calibration statistics: run `ifprune calibrate` on the model first');
+  if (policy === 'learned' && !cal.learned) throw new IfpruneError('bad_option', 'the learned policy needs a trained predictor: run `ifprune calibrate` on the model first');
+}
+
+/** What a policy may read about one prompt: its ids (BOS included) and, from a dense pass, mean |h|. */
+export interface PromptEvidence {
+  promptIds: number[];
+  /** Mean |h| over the prompt tokens (the prompt policy). */
+  prompt?: Float32Array[];
+  /** Mean |h| over the response positions (the oracle; evaluation only). */
+  oracle?: Float32Array[];
+}
+
+/** The score vectors (per layer) a policy ranks neurons by: the one mapping used at run time and in eval. */
+export function policyScores(policy: Exclude<Policy, 'dense'>, ev: PromptEvidence, cal: Calibration, rnd: () => number = Math.random): Float32Array[] {
+  requireCalibration(policy, cal);
+  const need = (x: Float32Array[] | undefined, what: string) => {
+    if (!x) throw new IfpruneError('bad_option', `the ${policy} policy needs ${what}`);
+    return x;
+  };
   switch (policy) {
     case 'static':
-      if (!cal.static) throw new IfpruneError('bad_option', 'the static policy needs calibration statistics: run `ifprune calibrate` on the model first');
-      return cal.static;
-    case 'prompt':
-      return stats.prompt;
-    case 'oracle':
-      return stats.oracle;
+      return cal.static!;
     case 'learned':
-      if (!cal.learned) throw new IfpruneError('bad_option', 'the learned policy needs a trained predictor: run `ifprune calibrate` on the model first');
-      return cal.learned.predict(stats.ids.slice(0, stats.promptLen));
+      return cal.learned!.predict(ev.promptIds);
+    case 'prompt':
+      return need(ev.prompt, "the prompt's FFN activations (a dense prefill)");
+    case 'oracle':
+      return need(ev.oracle, "the response's FFN activations");
     case 'random':
-      return stats.prompt.map((s) => Float32Array.from(s, () => rnd()));
+      return need(ev.prompt, 'the layer shapes').map((s) => Float32Array.from(s, () => rnd()));
   }
 }
 
@@ -106,7 +124,7 @@ export function evaluate(engine: Engine, tok: Tokenizer, domains: Map<string, Ex
             lossSum = sum(stats.denseNll);
           } else {
             const shared = policy === 'oracle' || policy === 'random' ? undefined : opts.calibration.shared;
-            sets = selectLayers(policyScores(policy, stats, opts.calibration, rnd), k, shared);
+            sets = selectLayers(policyScores(policy, { promptIds: stats.ids.slice(0, stats.promptLen), prompt: stats.prompt, oracle: stats.oracle }, opts.calibration, rnd), k, shared);
             lossSum = sum(maskedNll(engine, t, sets));
           }
           a.nll += lossSum;

@@ -6,7 +6,7 @@
 import { IfpruneError } from '../errors.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { Instruction, LoadReport, PolicyName } from '../types.ts';
-import type { Calibration } from './eval.ts';
+import { policyScores, requireCalibration, type Calibration } from './eval.ts';
 import type { NeuronLoader } from './loader.ts';
 import { planLoad, type BundleLayout } from './plan.ts';
 import { neuronsAt, selectLayers } from './select.ts';
@@ -35,8 +35,7 @@ export class Pruner {
   check(policy: PolicyName, density: number): void {
     if (!RUNTIME_POLICIES.includes(policy)) throw new IfpruneError('bad_option', `policy "${policy}" is not one of ${RUNTIME_POLICIES.join(', ')}`);
     if (!(density > 0 && density <= 1)) throw new IfpruneError('bad_option', `density = ${density}: expected a number in (0, 1]`);
-    if (policy === 'static' && !this.calibration.static) throw new IfpruneError('bad_option', 'the static policy needs a calibrated model file: run `ifprune calibrate` first');
-    if (policy === 'learned' && !this.calibration.learned) throw new IfpruneError('bad_option', 'the learned policy needs a calibrated model file with a predictor: run `ifprune calibrate` first');
+    requireCalibration(policy, this.calibration);
   }
 
   /** All rows of every layer. */
@@ -49,13 +48,8 @@ export class Pruner {
   select(policy: PolicyName, density: number, promptIds: number[], promptScores?: Float32Array[]): Int32Array[] {
     const nff = this.engine.config.hiddenDim;
     if (policy === 'dense' || density >= 1) return this.all();
-    const k = neuronsAt(density, nff);
-    let scores: Float32Array[];
-    if (policy === 'static') scores = this.calibration.static!;
-    else if (policy === 'learned') scores = this.calibration.learned!.predict(promptIds);
-    else if (promptScores) scores = promptScores;
-    else throw new IfpruneError('bad_option', 'the prompt policy needs the prompt\'s FFN activations (a dense prefill)');
-    return selectLayers(scores, k, this.calibration.shared);
+    const scores = policyScores(policy, { promptIds, prompt: promptScores }, this.calibration);
+    return selectLayers(scores, neuronsAt(density, nff), this.calibration.shared);
   }
 
   instruction(policy: PolicyName, density: number, neurons: Int32Array[], promptIds: number[], predictMs: number): Instruction {
