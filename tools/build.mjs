@@ -1,18 +1,44 @@
 #!/usr/bin/env node
-// Builds the kernel modules: build/kernels.simd.wasm (wasm SIMD128) and build/kernels.scalar.wasm
-// (the fallback for runtimes without SIMD), both from assembly/index.ts (asconfig.json targets).
-// Skips a target whose output is newer than every file in assembly/ and asconfig.json.
+// Builds the wasm modules from assembly/ (one AssemblyScript source tree, several builds):
+//   kernels.{simd,scalar}.wasm       the flat kernel ABI alone (stub runtime; kernel tests and benchmarks)
+//   ifprune.{simd,scalar}.wasm       the whole sans-I/O runtime for JS hosts (assembly/runtime.ts)
+//   ifprune.wasi.wasm, ifprune.wasi.scalar.wasm   the WASI command (assembly/wasi/main.ts)
+//   rt-test.wasm                     the runtime plus test-only exports (assembly/testing.ts)
+// Usage: node tools/build.mjs [--force] [TARGET...]   (default: every target). Skips a target whose
+// output is newer than every file in assembly/, this script and asconfig.json.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync, existsSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const targets = ['simd', 'scalar'];
-const force = process.argv.includes('--force');
+const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
+const wasiShim = join('node_modules', '@assemblyscript', 'wasi-shim', 'asconfig.json');
+const RUNTIME = ['--runtime', 'incremental', '-O3', '--noAssert'];
+
+/** name → output file and asc arguments. */
+const TARGETS = {
+  'kernels.simd': { out: 'build/kernels.simd.wasm', args: ['--config', 'asconfig.json', '--target', 'simd'] },
+  'kernels.scalar': { out: 'build/kernels.scalar.wasm', args: ['--config', 'asconfig.json', '--target', 'scalar'] },
+  'ifprune.simd': { out: 'build/ifprune.simd.wasm', args: ['assembly/runtime.ts', ...RUNTIME, '--enable', 'simd', '-o', 'build/ifprune.simd.wasm'] },
+  'ifprune.scalar': { out: 'build/ifprune.scalar.wasm', args: ['assembly/runtime.ts', ...RUNTIME, '-o', 'build/ifprune.scalar.wasm'] },
+  'ifprune.wasi': { out: 'build/ifprune.wasi.wasm', args: ['assembly/wasi/main.ts', '--config', wasiShim, ...RUNTIME, '--enable', 'simd', '-o', 'build/ifprune.wasi.wasm'] },
+  'ifprune.wasi.scalar': { out: 'build/ifprune.wasi.scalar.wasm', args: ['assembly/wasi/main.ts', '--config', wasiShim, ...RUNTIME, '-o', 'build/ifprune.wasi.scalar.wasm'] },
+  'rt-test': { out: 'build/rt-test.wasm', args: ['assembly/testing.ts', ...RUNTIME, '--enable', 'simd', '-o', 'build/rt-test.wasm'] },
+};
+
+const argv = process.argv.slice(2);
+const force = argv.includes('--force');
+const asked = argv.filter((a) => !a.startsWith('--'));
+for (const a of asked) {
+  if (!TARGETS[a]) {
+    process.stderr.write(`unknown build target ${a}; targets: ${Object.keys(TARGETS).join(', ')}\n`);
+    process.exit(2);
+  }
+}
 
 function newestInput() {
-  let t = statSync(join(root, 'asconfig.json')).mtimeMs;
+  let t = Math.max(statSync(join(root, 'asconfig.json')).mtimeMs, statSync(fileURLToPath(import.meta.url)).mtimeMs);
   const walk = (d) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
@@ -24,23 +50,31 @@ function newestInput() {
   return t;
 }
 
-function run(target) {
+function run(name) {
   return new Promise((resolve, reject) => {
-    const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
-    const p = spawn(process.execPath, [asc, '--config', 'asconfig.json', '--target', target], { cwd: root, stdio: 'inherit' });
-    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`asc --target ${target} failed (exit ${code})`))));
+    const p = spawn(process.execPath, [asc, ...TARGETS[name].args], { cwd: root, stdio: 'inherit' });
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`asc (${name}) failed (exit ${code})`))));
   });
+}
+
+/** Runs at most `n` builds at once (asc is single-threaded; the CI machine has 2 cores). */
+async function pool(names, n) {
+  const queue = [...names];
+  const workers = Array.from({ length: Math.min(n, queue.length) }, async () => {
+    while (queue.length) await run(queue.shift());
+  });
+  await Promise.all(workers);
 }
 
 mkdirSync(join(root, 'build'), { recursive: true });
 const inputTime = newestInput();
-const stale = targets.filter((t) => {
-  const out = join(root, 'build', `kernels.${t}.wasm`);
+const stale = (asked.length ? asked : Object.keys(TARGETS)).filter((name) => {
+  const out = join(root, TARGETS[name].out);
   return force || !existsSync(out) || statSync(out).mtimeMs < inputTime;
 });
 try {
-  await Promise.all(stale.map(run));
-  if (stale.length) process.stderr.write(`built ${stale.map((t) => `build/kernels.${t}.wasm`).join(', ')}\n`);
+  await pool(stale, 2);
+  if (stale.length) process.stderr.write(`built ${stale.map((t) => TARGETS[t].out).join(', ')}\n`);
 } catch (e) {
   process.stderr.write(`${e.message}\n`);
   process.exit(1);
