@@ -30,7 +30,11 @@ const TARGETS = {
 const argv = process.argv.slice(2);
 const force = argv.includes('--force');
 const asked = argv.filter((a) => !a.startsWith('--'));
+// rt-test:PART builds assembly/rt/testing/PART.ts alone into build/rt-test-PART.wasm (one part's tests
+// do not wait on another part compiling).
 for (const a of asked) {
+  const part = /^rt-test:([a-z]+)$/.exec(a);
+  if (part) TARGETS[a] = { out: `build/rt-test-${part[1]}.wasm`, args: [`assembly/rt/testing/${part[1]}.ts`, ...RUNTIME, '--enable', 'simd', '-o', `build/rt-test-${part[1]}.wasm`] };
   if (!TARGETS[a]) {
     process.stderr.write(`unknown build target ${a}; targets: ${Object.keys(TARGETS).join(', ')}\n`);
     process.exit(2);

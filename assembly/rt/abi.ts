@@ -1,7 +1,7 @@
 // Exports every runtime build shares with its JS host (and the test build): memory for the host to write
 // into, the error channel, and the need list. Strings cross as UTF-8 in buffers the runtime allocates
 // with heap.alloc (never moved or collected): a "str" is a pointer to [u32 byte length | bytes].
-import { errCode, errMessage } from './error';
+import { errCode, errMessage, clearError } from './error';
 import { needs, clearNeeds } from './io';
 
 /** Allocates n bytes (16-byte aligned, never collected) for the host to fill; rt_free releases them. */
@@ -55,4 +55,8 @@ export function rt_need_dest(i: i32): usize {
 }
 export function rt_clear_needs(): void {
   clearNeeds();
+}
+
+export function rt_clear_error(): void {
+  clearError();
 }

@@ -98,3 +98,62 @@ export class ModelSpec {
   /** Bytes of header the parser consumed (the tensor table ends here). */
   headerBytes: u64 = 0;
 }
+
+// ---- ifprune files (docs/format.md; filled by ifprune.ts from the ifprune.* metadata) ---------------
+
+/** XXH64 hashes of fixed-size chunks of one tensor. */
+export class TensorChunks {
+  tensor: string = '';
+  /** Absolute offset of the tensor in the file, and its bytes. */
+  offset: u64 = 0;
+  bytes: u64 = 0;
+  chunkBytes: u32 = 0;
+  /** One XXH64 per chunk. */
+  hashes: Array<u64> = [];
+}
+
+/** Layer `layer`'s neuron bundles: rows of [gate_j | up_j | down_j]. */
+export class BundleInfo {
+  layer: i32 = 0;
+  name: string = '';
+  /** GGML type id of the rows. */
+  type: i32 = 0;
+  dim: i32 = 0;
+  /** Rows = neurons. */
+  nFF: i32 = 0;
+  /** Bytes of one neuron's bundle (3 × partBytes). */
+  rowBytes: i32 = 0;
+  partBytes: i32 = 0;
+  /** Absolute offset of row 0 in the file. */
+  offset: u64 = 0;
+  bytes: u64 = 0;
+}
+
+/** The learned predictor's description (ifprune.pred.* keys; docs/format.md). */
+export class PredictorInfo {
+  kind: string = '';
+  tokenDim: i32 = 0;
+  hidden: i32 = 0;
+  window: i32 = 0;
+}
+
+export class IfpruneInfo {
+  versionMajor: i32 = 0;
+  versionMinor: i32 = 0;
+  /** 'bundled' or 'standard'. */
+  layout: string = '';
+  /** 'f32', 'f16', 'q8_0', 'q4_0'. */
+  type: string = '';
+  converter: string = '';
+  /** Per tensor, by GGUF name. */
+  chunks: Map<string, TensorChunks> = new Map();
+  /** Bundled layout: one per layer, in layer order; standard: empty. */
+  bundles: Array<BundleInfo> = [];
+  /** Per layer: row r holds source neuron perms[l][r]; empty arrays when not reordered. */
+  perms: Array<Array<u32>> = [];
+  /** Calibration carried by the file: the predictor (null when none), always-on neurons per layer
+   * (empty when none; sorted), and whether the static ranking tensor ifprune.static exists. */
+  predictor: PredictorInfo | null = null;
+  shared: Array<Array<i32>> = [];
+  hasStatic: bool = false;
+}

@@ -1,2 +1,2 @@
-// Test-only exports for assembly/rt (engine); prefix every export with the part's prefix.
-export const __engine_placeholder: i32 = 0;
+// Test-only exports for assembly/rt (engine) (build: node tools/build.mjs rt-test:engine). Prefix every export.
+export * from '../abi';

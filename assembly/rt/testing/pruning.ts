@@ -1,2 +1,2 @@
-// Test-only exports for assembly/rt (pruning); prefix every export with the part's prefix.
-export const __pruning_placeholder: i32 = 0;
+// Test-only exports for assembly/rt (pruning) (build: node tools/build.mjs rt-test:pruning). Prefix every export.
+export * from '../abi';

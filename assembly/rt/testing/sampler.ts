@@ -1,2 +1,2 @@
-// Test-only exports for assembly/rt (sampler); prefix every export with the part's prefix.
-export const __sampler_placeholder: i32 = 0;
+// Test-only exports for assembly/rt (sampler) (build: node tools/build.mjs rt-test:sampler). Prefix every export.
+export * from '../abi';

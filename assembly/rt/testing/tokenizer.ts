@@ -1,2 +1,2 @@
-// Test-only exports for assembly/rt (tokenizer); prefix every export with the part's prefix.
-export const __tokenizer_placeholder: i32 = 0;
+// Test-only exports for assembly/rt (tokenizer) (build: node tools/build.mjs rt-test:tokenizer). Prefix every export.
+export * from '../abi';
