@@ -246,6 +246,20 @@ encode('byte tokens never merge, and text cannot produce control or byte tokens'
   assert.equal(tok.encode('üs', { bos: false }), [259, 0xc3 + 3, 0xbc + 3, 261]);
 });
 
+encode('characters that are no pieces merge first; only what stays unmerged falls back to bytes', () => {
+  // SentencePiece's rule, on a vocabulary without "▁", "t" or "a" (ids from 259):
+  //   259 "▁t" -2, 260 "h" -5, 261 "e" -5, 262 "he" -1, 263 "▁the" 0, 264 "▁ü" -3
+  const tok = smallLlama([[' t', -2], ['h', -5], ['e', -5], ['he', -1], [' the', 0], [' ü', -3]]);
+  // "▁the▁tea": merge "he" (-1), then "▁t" (-2, leftmost of two), then "▁t"+"he" = "▁the" (0), then the
+  // second "▁t"; "▁t"+"e", "e"+"a" are no pieces, and "a" alone is none: byte 0x61 → id 0x61 + 3
+  assert.equal(tok.encode('the tea', { bos: false }), [263, 259, 261, 0x61 + 3]);
+  assert.is(tok.decode(tok.encode('the tea')), 'the tea');
+  // "ü" is no piece, but "▁ü" is: both merge into it instead of five byte tokens
+  assert.equal(tok.encode('ü ü', { bos: false }), [264, 264]);
+  // a character in no piece at all keeps its bytes, between merged neighbours
+  assert.equal(tok.encode('tßhe', { bos: false }), [259, 0xc3 + 3, 0x9f + 3, 262]);
+});
+
 encode('ties go to the leftmost pair, as run.c\'s strict > does', () => {
   const tok = smallLlama([['a', -9], ['b', -9], ['ab', 1], ['ba', 1]]);
   // "▁" is not a piece here, so the dummy prefix is the bytes of U+2581; "ab" and "ba" tie: "ab" wins

@@ -1,18 +1,25 @@
 /**
- * SentencePiece BPE with byte fallback, as llama2.c run.c `encode` and llama.cpp's llm_tokenizer_spm
- * do it:
+ * SentencePiece BPE with byte fallback, as SentencePiece's bpe_model.cc and llama.cpp's
+ * llm_tokenizer_spm do it:
  *
  *   1. prepend "▁" (the dummy prefix) when addSpacePrefix and the text is not empty; spaces → "▁"
- *   2. split into characters; a character that is a piece becomes its id, any other becomes the
- *      "<0xNN>" tokens of its UTF-8 bytes (which never merge)
+ *   2. split into characters, pieces or not
  *   3. repeatedly merge the adjacent pair whose concatenation is a piece with the highest score,
  *      the leftmost on ties, until none is
+ *   4. map each symbol to its piece id; a symbol that is no piece (always a single character, since
+ *      merges only make pieces) becomes the "<0xNN>" tokens of its UTF-8 bytes
+ *
+ * Byte fallback comes last, as in SentencePiece (bpe_model.cc) and llama.cpp (llm_tokenizer_spm
+ * `resegment`): a character that is not a piece itself still merges into a piece that contains it
+ * ("▁" + "t" → "▁t" in a vocabulary holding neither "▁" nor "t").
  *
  * Decoding maps "▁" back to a space and "<0xNN>" to the raw byte; the first piece of a text (the start,
  * or right after BOS) loses one leading space, the dummy prefix, as run.c `decode` does after BOS.
  *
- * Run.c differs in one case only: a literal U+2581 in the input is a space here (as in SentencePiece and
- * llama.cpp), while run.c, whose vocabulary holds spaces, byte-encodes it.
+ * Run.c differs in two cases: it byte-encodes a character that is not a piece before merging (the same
+ * result whenever every character of the text is a piece, as in the bundled models), and a literal
+ * U+2581 in the input is a space here (as in SentencePiece and llama.cpp), while run.c, whose
+ * vocabulary holds spaces, byte-encodes it.
  */
 import { IfpruneError } from '../errors.ts';
 import type { TokenizerData } from './types.ts';
@@ -78,20 +85,11 @@ export class LlamaBpe implements TokenModel {
     if (text === '') return [];
     const normalized = (this.addSpacePrefix ? ' ' + text : text).replaceAll(' ', SPACE_MARK);
     const ids: number[] = [];
-    let run: string[] = []; // characters that are pieces, merged together
-    const flushRun = (): void => {
-      for (const piece of mergeByRank(run, this.rankOf)) ids.push(this.pieceIds.get(piece)!);
-      run = [];
-    };
-    for (const ch of normalized) {
-      if (this.pieceIds.has(ch)) {
-        run.push(ch);
-        continue;
-      }
-      flushRun();
-      for (const byte of utf8.encode(ch)) ids.push(this.byteId(byte));
+    for (const symbol of mergeByRank(Array.from(normalized), this.rankOf)) {
+      const id = this.pieceIds.get(symbol);
+      if (id !== undefined) ids.push(id);
+      else for (const byte of utf8.encode(symbol)) ids.push(this.byteId(byte));
     }
-    flushRun();
     return ids;
   }
 
