@@ -1,0 +1,366 @@
+/**
+ * The JS host of the wasm runtime (build/ifprune.{simd,scalar}.wasm, assembly/runtime.ts): everything a
+ * model does — parse the file, tokenize, predict, plan loads, cache neurons, run the forward pass, sample,
+ * match stop strings — happens in wasm. This file only does I/O and glue: it reads the byte ranges the
+ * runtime asks for from a ByteSource (file, HTTP Range, R2, memory) straight into wasm memory, resumes
+ * it, and presents the public Model interface (src/types.ts). A new host is this loop in another
+ * language: see docs/architecture.md, "Writing a host".
+ */
+import { IfpruneError, type IfpruneErrorCode } from './errors.ts';
+import type { ByteSource } from './sources/types.ts';
+import { MAX_REQUEST_BYTES, readRanges, type RangeRead, type RangeSource } from './sources/ranges.ts';
+import type { ModelConfig } from './formats/model-spec.ts';
+import type { Tokenizer, StreamDecoder, EncodeOptions, DecodeOptions } from './tokenizer/index.ts';
+import type { GenerateOptions, InstructOptions, Instruction, LoadReport, Model, OpenOptions, PolicyName, Stats, Token } from './types.ts';
+
+/** Phase status codes (assembly/rt/io.ts). */
+const DONE = 0;
+const NEED_IO = 1;
+const FAILED = -1;
+const STEP_MORE = 1;
+
+/** Longest stretch of synchronous compute before generation lets the host's event loop run (timers,
+ * AbortSignals, I/O, a UI): without it a signal fired by a timer or Ctrl-C could not land until the end. */
+const YIELD_EVERY_MS = 16;
+const g = globalThis as { setImmediate?: (f: () => void) => void };
+const immediate = (): Promise<void> => new Promise((resolve) => g.setImmediate!(resolve));
+/**
+ * A full event-loop turn, timers included: setImmediate where it exists (Node, Deno, workerd), twice —
+ * an immediate queued from the check phase runs in the next loop iteration, after its timers phase,
+ * while a single one may resume before any timer has run; else setTimeout(0).
+ */
+const macrotask = async (): Promise<void> => {
+  if (!g.setImmediate) return new Promise((resolve) => setTimeout(resolve, 0));
+  await immediate();
+  await immediate();
+};
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Fn = (...a: any[]) => number;
+type RuntimeExports = Record<string, Fn> & { memory: WebAssembly.Memory };
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** One instance of the runtime module: the exports plus string and array transfer. */
+class Runtime {
+  readonly ex: RuntimeExports;
+  constructor(instance: WebAssembly.Instance) {
+    this.ex = instance.exports as unknown as RuntimeExports;
+  }
+
+  static async create(module: WebAssembly.Module): Promise<Runtime> {
+    const names = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
+    if (!names.has('rt_open')) {
+      throw new IfpruneError('no_wasm', 'the module passed as { module } is not the ifprune runtime (it lacks rt_open): pass build/ifprune.simd.wasm or build/ifprune.scalar.wasm (the platform entry points load it for you)');
+    }
+    let rt: Runtime | undefined;
+    const instance = await WebAssembly.instantiate(module, {
+      env: {
+        now: () => performance.now(),
+        abort: (msg: number, file: number, line: number, col: number) => {
+          const s = (p: number) => (p && rt ? rt.utf16(p) : '?');
+          throw new IfpruneError('corrupt', `the wasm runtime stopped on an internal check (${s(msg)} at ${s(file)}:${line}:${col}); please report this with the model file`);
+        },
+        trace: () => {},
+        seed: () => Date.now(),
+      },
+    });
+    rt = new Runtime(instance);
+    return rt;
+  }
+
+  get memory(): ArrayBuffer {
+    return this.ex.memory.buffer;
+  }
+
+  /** Copies bytes into a fresh runtime buffer; returns [ptr, length] (free with rt_free). */
+  putBytes(b: Uint8Array): [number, number] {
+    const p = this.ex.rt_alloc(Math.max(1, b.length)) >>> 0;
+    new Uint8Array(this.memory, p, b.length).set(b);
+    return [p, b.length];
+  }
+
+  /** Runs f with a string copied into wasm memory as UTF-8 (ptr, length). */
+  withString<T>(s: string, f: (p: number, n: number) => T): T {
+    const [p, n] = this.putBytes(enc.encode(s));
+    try {
+      return f(p, n);
+    } finally {
+      this.ex.rt_free(p);
+    }
+  }
+
+  /** Reads a runtime "str": [u32 byte length | UTF-8]. */
+  str(p: number): string {
+    p >>>= 0;
+    const n = new DataView(this.memory).getUint32(p, true);
+    return dec.decode(new Uint8Array(this.memory, p + 4, n));
+  }
+
+  json<T>(p: number): T {
+    return JSON.parse(this.str(p)) as T;
+  }
+
+  i32s(p: number, n: number): Int32Array {
+    return new Int32Array(this.memory.slice(p >>> 0, (p >>> 0) + n * 4));
+  }
+
+  /** An AssemblyScript string (UTF-16, byte length at p - 4): abort messages. */
+  utf16(p: number): string {
+    const n = new Uint32Array(this.memory, p - 4, 1)[0]! >>> 1;
+    return String.fromCharCode(...new Uint16Array(this.memory, p, n));
+  }
+
+  /** The runtime's error as an IfpruneError. */
+  error(): IfpruneError {
+    const code = this.str(this.ex.rt_error_code()) as IfpruneErrorCode;
+    const message = this.str(this.ex.rt_error_message());
+    this.ex.rt_clear_error();
+    return new IfpruneError(code || 'corrupt', message || 'the wasm runtime failed without a message');
+  }
+
+  /**
+   * Drives a phase to completion: while it returns NEED_IO, reads every listed range from its file
+   * straight into wasm memory (merged and several in flight, through readRanges) and resumes.
+   */
+  async drive(status: number, files: (ByteSource | undefined)[], signal?: AbortSignal): Promise<{ requests: number; bytes: number }> {
+    const io = { requests: 0, bytes: 0 };
+    const ex = this.ex;
+    while (status === NEED_IO) {
+      if (signal?.aborted) throw new IfpruneError('aborted', 'loading was aborted');
+      const byFile = new Map<number, RangeRead[]>();
+      const n = ex.rt_need_count();
+      for (let i = 0; i < n; i++) {
+        const file = ex.rt_need_file(i);
+        const list = byFile.get(file) ?? [];
+        list.push({ offset: ex.rt_need_offset(i), length: ex.rt_need_length(i) >>> 0, target: new Uint8Array(this.memory, ex.rt_need_dest(i) >>> 0, ex.rt_need_length(i) >>> 0) });
+        byFile.set(file, list);
+      }
+      for (const [file, ranges] of byFile) {
+        const src = files[file];
+        if (!src) throw new IfpruneError('bad_option', `the runtime asked for file ${file}, which this host was not given`);
+        const r = await readRanges(src as RangeSource, ranges, { gapBytes: 0, maxRequestBytes: MAX_REQUEST_BYTES }, signal);
+        io.requests += r.requests;
+        io.bytes += r.bytes;
+      }
+      status = ex.rt_resume();
+    }
+    if (status === FAILED) throw this.error();
+    return io;
+  }
+}
+
+interface ModelJson {
+  format: 'gguf' | 'llama2c';
+  config: ModelConfig;
+  tokenizer: { model: 'llama' | 'gpt2'; vocabSize: number; bosId: number; eosId: number };
+  selective: boolean;
+  defaultPolicy: PolicyName;
+  layout?: { rowBytes: number; rows: number; offsets: number[] };
+}
+
+const FFN_MODES = { dense: 0, selective: 1, auto: 2 } as const;
+
+/**
+ * Opens a model on the wasm runtime: `module` is the compiled runtime (build/ifprune.*.wasm), `source`
+ * the model bytes, `tokenizer` a llama2.c tokenizer.bin for checkpoints without a vocabulary.
+ */
+export async function openRuntime(module: WebAssembly.Module, source: ByteSource, opts: OpenOptions & { tokenizerSource?: ByteSource } = {}): Promise<Model> {
+  const t0 = performance.now();
+  if (opts.ffn !== undefined && !(opts.ffn in FFN_MODES)) throw new IfpruneError('bad_option', `ffn = ${String(opts.ffn)}: expected 'dense', 'selective' or 'auto'`);
+  if (opts.memoryBudget !== undefined && !(Number.isSafeInteger(opts.memoryBudget) && opts.memoryBudget > 0)) {
+    throw new IfpruneError('bad_option', `memoryBudget = ${opts.memoryBudget}: expected a positive number of bytes`);
+  }
+  if (opts.contextLength !== undefined && !(Number.isInteger(opts.contextLength) && opts.contextLength >= 1)) {
+    throw new IfpruneError('bad_option', `contextLength = ${opts.contextLength}: expected a positive integer`);
+  }
+  if (opts.gapBytes !== undefined && !(Number.isInteger(opts.gapBytes) && opts.gapBytes >= 0)) {
+    throw new IfpruneError('bad_option', `gapBytes = ${opts.gapBytes}: expected an integer ≥ 0`);
+  }
+  const rt = await Runtime.create(module);
+  const files = [source, opts.tokenizerSource];
+  const status = rt.withString(source.name, (p, n) =>
+    rt.ex.rt_open(source.size, p, n, opts.contextLength ?? 0, FFN_MODES[opts.ffn ?? 'dense'], opts.memoryBudget ?? 0, opts.gapBytes ?? -1, opts.tokenizerSource?.size ?? 0),
+  );
+  await rt.drive(status, files, opts.signal);
+  const info = rt.json<ModelJson>(rt.ex.rt_model_json());
+  return new RuntimeModel(rt, files, info, performance.now() - t0);
+}
+
+class RuntimeModel implements Model {
+  readonly config: ModelConfig;
+  readonly tokenizer: Tokenizer;
+  private busy = false;
+  private closed = false;
+  private readonly loadMs: number;
+
+  constructor(
+    private readonly rt: Runtime,
+    private readonly files: (ByteSource | undefined)[],
+    private readonly info: ModelJson,
+    loadMs: number,
+  ) {
+    this.config = info.config;
+    this.tokenizer = new RuntimeTokenizer(rt, info.tokenizer);
+    this.loadMs = loadMs;
+  }
+
+  stats(): Stats {
+    const s = this.rt.json<Stats>(this.rt.ex.rt_stats_json());
+    return { ...s, loadMs: this.loadMs };
+  }
+
+  async instruct(prompt: string, opts: InstructOptions): Promise<Instruction> {
+    if (typeof prompt !== 'string') throw new IfpruneError('bad_option', `prompt must be a string, got ${typeof prompt}`);
+    this.idle('choose neurons');
+    const { rt } = this;
+    const status = rt.withString(prompt, (p, n) => rt.withString(opts.policy ?? '', (pp, pn) => rt.ex.rt_instruct(p, n, opts.density, pp, pn, bosArg(opts.bos))));
+    this.busy = true;
+    try {
+      await rt.drive(status, this.files);
+    } finally {
+      this.busy = false;
+    }
+    const ins = rt.json<Omit<Instruction, 'neurons'>>(rt.ex.rt_instruction_json());
+    const neurons: Int32Array[] = [];
+    for (let l = 0; l < this.config.nLayers; l++) {
+      const k = rt.ex.rt_instruction_layer(l);
+      neurons.push(rt.i32s(rt.ex.rt_ids(), k));
+    }
+    return { ...ins, neurons };
+  }
+
+  async load(instruction: Instruction, signal?: AbortSignal): Promise<LoadReport> {
+    if (this.busy) throw new IfpruneError('bad_option', 'cannot load neurons while generating');
+    this.idle('load neurons');
+    const { rt } = this;
+    instruction.neurons.forEach((ids, l) => {
+      const [p] = rt.putBytes(new Uint8Array(Int32Array.from(ids).buffer));
+      rt.ex.rt_load_layer(l, p, ids.length);
+      rt.ex.rt_free(p);
+    });
+    const status = rt.withString(instruction.policy, (p, n) => rt.ex.rt_load(p, n));
+    this.busy = true;
+    try {
+      await rt.drive(status, this.files, signal);
+    } finally {
+      this.busy = false;
+    }
+    return rt.json<LoadReport>(rt.ex.rt_load_json());
+  }
+
+  generate(prompt: string, opts: GenerateOptions = {}): AsyncIterable<Token> {
+    if (typeof prompt !== 'string') throw new IfpruneError('bad_option', `prompt must be a string, got ${typeof prompt}`);
+    const maxTokens = opts.maxTokens ?? 256;
+    if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) throw new IfpruneError('bad_option', `maxTokens = ${maxTokens}: expected an integer ≥ 0`);
+    for (const [k, v] of [['temperature', opts.temperature], ['topP', opts.topP], ['seed', opts.seed], ['density', opts.density]] as const) {
+      if (v !== undefined && typeof v !== 'number') throw new IfpruneError('bad_option', `${k} = ${String(v)}: expected a number`);
+    }
+    if (opts.topK !== undefined && !(Number.isInteger(opts.topK) && opts.topK >= 0)) throw new IfpruneError('bad_option', `topK = ${opts.topK}: expected an integer ≥ 0`);
+    if (opts.stop !== undefined && !(Array.isArray(opts.stop) && opts.stop.every((s) => typeof s === 'string'))) throw new IfpruneError('bad_option', 'stop must be an array of strings');
+    return this.run(prompt, maxTokens, opts);
+  }
+
+  private async *run(prompt: string, maxTokens: number, opts: GenerateOptions): AsyncGenerator<Token> {
+    this.idle('generate');
+    if (this.busy) throw new IfpruneError('bad_option', 'this model is already generating; finish or break out of the other generate() loop first (one generation at a time per model)');
+    this.busy = true;
+    const { rt } = this;
+    const ex = rt.ex;
+    const signal = opts.signal;
+    let ended = false;
+    try {
+      for (const s of opts.stop ?? []) rt.withString(s, (p, n) => ex.rt_add_stop(p, n));
+      const status = rt.withString(prompt, (p, n) =>
+        rt.withString(opts.policy ?? '', (pp, pn) =>
+          ex.rt_begin(p, n, maxTokens, opts.temperature ?? NaN, opts.topP ?? NaN, opts.topK ?? -1, opts.seed ?? NaN, bosArg(opts.bos), opts.density ?? NaN, pp, pn),
+        ),
+      );
+      await rt.drive(status, this.files, signal);
+      let lastYield = performance.now();
+      for (;;) {
+        if (signal?.aborted) throw new IfpruneError('aborted', 'generation was aborted');
+        const st = ex.rt_step();
+        if (st === FAILED) throw rt.error();
+        const n = ex.rt_emitted_count();
+        for (let i = 0; i < n; i++) yield { id: ex.rt_emitted_id(i), text: rt.str(ex.rt_emitted_text(i)) };
+        if (st !== STEP_MORE) break;
+        if (performance.now() - lastYield >= YIELD_EVERY_MS) {
+          await macrotask();
+          lastYield = performance.now();
+        }
+      }
+      ended = true;
+    } catch (e) {
+      if (e instanceof IfpruneError && e.code === 'aborted') ex.rt_abort();
+      throw e;
+    } finally {
+      // A consumer that breaks out of the loop ends the generation where it is.
+      if (!ended) ex.rt_abort();
+      this.busy = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const f of this.files) await f?.close?.();
+  }
+
+  private idle(what: string): void {
+    if (this.closed) throw new IfpruneError('bad_option', `cannot ${what}: the model is closed`);
+  }
+}
+
+function bosArg(bos: boolean | undefined): number {
+  return bos === undefined ? -1 : bos ? 1 : 0;
+}
+
+/** The runtime's tokenizer behind the Tokenizer interface (src/tokenizer/index.ts). */
+class RuntimeTokenizer implements Tokenizer {
+  readonly model: 'llama' | 'gpt2';
+  readonly vocabSize: number;
+  readonly bosId: number;
+  readonly eosId: number;
+  constructor(
+    private readonly rt: Runtime,
+    t: ModelJson['tokenizer'],
+  ) {
+    this.model = t.model;
+    this.vocabSize = t.vocabSize;
+    this.bosId = t.bosId;
+    this.eosId = t.eosId;
+  }
+
+  encode(text: string, opts: EncodeOptions = {}): number[] {
+    const { rt } = this;
+    const n = rt.withString(text, (p, len) => rt.ex.rt_encode(p, len, bosArg(opts.bos)));
+    if (n < 0) throw rt.error();
+    return Array.from(rt.i32s(rt.ex.rt_ids(), n));
+  }
+
+  decode(ids: Iterable<number>, opts: DecodeOptions = {}): string {
+    const { rt } = this;
+    const a = Int32Array.from(ids);
+    for (const id of a) if (!(id >= 0 && id < this.vocabSize)) throw new IfpruneError('bad_option', `token id ${id} is outside the vocabulary of ${this.vocabSize}`);
+    const [p] = rt.putBytes(new Uint8Array(a.buffer));
+    try {
+      return rt.str(rt.ex.rt_decode(p, a.length, opts.atStart ?? true));
+    } finally {
+      rt.ex.rt_free(p);
+    }
+  }
+
+  streamDecoder(opts: DecodeOptions = {}): StreamDecoder {
+    const { rt } = this;
+    const h = rt.ex.rt_stream_new(opts.atStart ?? true);
+    return {
+      push: (id: number) => rt.str(rt.ex.rt_stream_push(h, id)),
+      flush: () => rt.str(rt.ex.rt_stream_flush(h)),
+    };
+  }
+
+  isControl(id: number): boolean {
+    return this.rt.ex.rt_is_control(id) !== 0;
+  }
+}
