@@ -17,30 +17,47 @@ import type { GenerateOptions, Model, OpenOptions, Token } from '../types.ts';
 export * from '../index.ts';
 export { fileSource } from '../sources/file.ts';
 
-const cache = new Map<KernelBuild, Promise<WebAssembly.Module>>();
+const cache = new Map<string, Promise<WebAssembly.Module>>();
 
-export function kernelPath(build: KernelBuild): string {
-  const name = `kernels.${build}.wasm`;
+/** A wasm module file shipped in build/ (or beside the bundle). */
+export function wasmPath(name: string): string {
   const candidates = [new URL(`./${name}`, import.meta.url), new URL(`../../build/${name}`, import.meta.url)];
   for (const u of candidates) {
     const p = fileURLToPath(u);
     if (existsSync(p)) return p;
   }
-  throw new IfpruneError('not_found', `kernel module ${name} not found next to ${fileURLToPath(import.meta.url)} or in build/; run \`npm run build\``);
+  throw new IfpruneError('not_found', `wasm module ${name} not found next to ${fileURLToPath(import.meta.url)} or in build/; run \`npm run build\``);
 }
 
-export function loadKernels(requested: KernelBuild | 'auto' = 'auto'): Promise<WebAssembly.Module> {
-  const build = chooseBuild(requested);
-  let m = cache.get(build);
+export function kernelPath(build: KernelBuild): string {
+  return wasmPath(`kernels.${build}.wasm`);
+}
+
+/** Compiles a wasm module file once per process. */
+function loadModule(name: string): Promise<WebAssembly.Module> {
+  let m = cache.get(name);
   if (!m) {
-    m = readFile(kernelPath(build)).then((bytes) => WebAssembly.compile(bytes)).catch((cause) => {
-      cache.delete(build);
-      if (cause instanceof IfpruneError) throw cause;
-      throw new IfpruneError('no_wasm', `could not compile ${build} kernel module: ${cause?.message ?? cause}`, { cause });
-    });
-    cache.set(build, m);
+    m = Promise.resolve()
+      .then(() => readFile(wasmPath(name)))
+      .then((bytes) => WebAssembly.compile(bytes))
+      .catch((cause) => {
+        cache.delete(name);
+        if (cause instanceof IfpruneError) throw cause;
+        throw new IfpruneError('no_wasm', `could not compile ${name}: ${cause?.message ?? cause}`, { cause });
+      });
+    cache.set(name, m);
   }
   return m;
+}
+
+/** The kernel module alone (build/kernels.*.wasm): kernel tests, benchmarks and the offline tools. */
+export function loadKernels(requested: KernelBuild | 'auto' = 'auto'): Promise<WebAssembly.Module> {
+  return loadModule(`kernels.${chooseBuild(requested)}.wasm`);
+}
+
+/** The whole runtime (build/ifprune.*.wasm): what open() runs models on. */
+export function loadRuntime(requested: KernelBuild | 'auto' = 'auto'): Promise<WebAssembly.Module> {
+  return loadModule(`ifprune.${chooseBuild(requested)}.wasm`);
 }
 
 // ---------------------------------------------------------------------------------------------------
