@@ -30,6 +30,8 @@ export type { IfpruneErrorCode } from './errors.ts';
 export type * from './types.ts';
 export type { ByteSource } from './sources/types.ts';
 export { memorySource } from './sources/memory.ts';
+export { httpSource } from './sources/http.ts';
+export type { HttpSource, HttpSourceOptions, HttpStats } from './sources/http.ts';
 
 export type SourceLike = ByteSource | Uint8Array | ArrayBuffer;
 

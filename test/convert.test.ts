@@ -15,7 +15,7 @@ import { parseTokenizerBin } from '../src/formats/tokenizer-bin.ts';
 import { IFPRUNE_KEYS, bundleTensorName, readIfpruneInfo, verifyTensorBytes, type IfpruneInfo } from '../src/formats/ifprune.ts';
 import {
   dequantizeRowF16, dequantizeRowQ4_0, dequantizeRowQ8_0, quantizeRowF16, quantizeRowQ4_0, quantizeRowQ8_0,
-} from '../src/reference/quant.ts';
+} from '../src/formats/quant-values.ts';
 import { ffnSwigluMaskedF32, ffnSwigluMaskedQ8_0 } from '../src/reference/ffn.ts';
 import { convert, type ConvertOptions, type ConvertProgress } from '../src/convert/convert.ts';
 import { memorySink, streamSink } from '../src/convert/sink.ts';

@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import type { Kernels, KernelName } from '../src/engine/kernels.ts';
 import { QUANT, rowBytes, type QuantType } from '../src/formats/quant.ts';
-import * as refq from '../src/reference/quant.ts';
+import * as refq from '../src/formats/quant-values.ts';
 import * as ref from '../src/reference/matvec.ts';
 import { BUILDS, kernelsFor, put, zeros, getF32 } from './kernel-harness.ts';
 import { rng, randomF32, assertClose, assertThrowsCode } from './helpers.ts';

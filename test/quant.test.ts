@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import type { Kernels } from '../src/engine/kernels.ts';
 import { QUANT, rowBytes } from '../src/formats/quant.ts';
-import * as ref from '../src/reference/quant.ts';
+import * as ref from '../src/formats/quant-values.ts';
 import { BUILDS, kernelsFor, put, getU8, getF32 } from './kernel-harness.ts';
 import { rng, randomF32, assertBytes, assertClose, assertThrowsCode } from './helpers.ts';
 

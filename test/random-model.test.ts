@@ -8,7 +8,7 @@ import { ggufToModelSpec, parseGGUF, type GGUFFile } from '../src/formats/gguf.t
 import type { ModelConfig, ModelSpec } from '../src/formats/model-spec.ts';
 import { QUANT, type QuantType } from '../src/formats/quant.ts';
 import { expectedTensorShapes } from '../src/formats/spec-check.ts';
-import { dequantizeRowQ8_0, quantizeRowQ8_0 } from '../src/reference/quant.ts';
+import { dequantizeRowQ8_0, quantizeRowQ8_0 } from '../src/formats/quant-values.ts';
 import { createTokenizer } from '../src/tokenizer/index.ts';
 import {
   EMBD_STD, MIN_VOCAB, NORM_MEAN, NORM_STD, SHAPES, makeRandomModel, planRandomModel, randomVocab, writeRandomModel,

@@ -14,7 +14,7 @@ import { ggufToModelSpec, parseGGUF, type GGUFFile } from '../formats/gguf.ts';
 import { QUANT, rowBytes } from '../formats/quant.ts';
 import { parseTokenizerBin } from '../formats/tokenizer-bin.ts';
 import { readIfpruneInfo, verifyTensorBytes, type IfpruneInfo } from '../formats/ifprune.ts';
-import { toF32 } from '../reference/quant.ts';
+import { toF32 } from '../formats/quant-values.ts';
 import { createTokenizer, type Tokenizer } from '../tokenizer/index.ts';
 import { Kernels } from '../engine/kernels.ts';
 import { Engine } from '../engine/engine.ts';

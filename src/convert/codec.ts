@@ -1,7 +1,7 @@
 /**
  * Row decoding (any source type → f32) and encoding (f32 → the output type) for the converter, over one
  * f32 staging buffer. With a compiled kernel module the work runs in the wasm kernels
- * (quantize_row_* / dequantize_row_*); without one, in the TS references of src/reference/quant.ts.
+ * (quantize_row_* / dequantize_row_*); without one, in the TS quantizers of src/formats/quant-values.ts.
  * Both are bit-exact with ggml-quants.c, so the output bytes are the same either way (a test checks).
  *
  *   staging   (stageElems) f32          rows being assembled (a bundle row = [gate | up | down column])
@@ -13,7 +13,7 @@ import { Kernels, type KernelName } from '../engine/kernels.ts';
 import { QUANT, rowBytes, type QuantType } from '../formats/quant.ts';
 import {
   dequantizeRowF16, dequantizeRowQ4_0, dequantizeRowQ8_0, f16ToF32, quantizeRowF16, quantizeRowQ4_0, quantizeRowQ8_0,
-} from '../reference/quant.ts';
+} from '../formats/quant-values.ts';
 
 type RefFn = (dst: Uint8Array | Float32Array, src: Uint8Array | Float32Array, n: number) => void;
 

@@ -23,7 +23,7 @@
 import { IfpruneError } from '../errors.ts';
 import { QUANT, rowBytes, type QuantType } from '../formats/quant.ts';
 import type { ModelConfig, ModelSpec, TensorRef } from '../formats/model-spec.ts';
-import { toF32 } from '../reference/quant.ts';
+import { toF32 } from '../formats/quant-values.ts';
 import type { Kernels, KernelName } from './kernels.ts';
 import { MAX_REQUEST_BYTES, readRanges, type RangeSource } from '../sources/ranges.ts';
 

@@ -19,7 +19,7 @@ import { IfpruneError } from '../errors.ts';
 import type { ByteSource } from '../sources/types.ts';
 import { readAt } from '../sources/read.ts';
 import { QUANT, rowBytes, type QuantType } from '../formats/quant.ts';
-import { quantizeRowF16, quantizeRowQ8_0, toF32 } from '../reference/quant.ts';
+import { quantizeRowF16, quantizeRowQ8_0, toF32 } from '../formats/quant-values.ts';
 import { GGUFValueType as T, type GGUFFile } from '../formats/gguf.ts';
 import { encodeGGUFHeader, type GGUFKVInput, type GGUFTensorDesc } from '../formats/gguf-write.ts';
 import type { ModelSpec } from '../formats/model-spec.ts';

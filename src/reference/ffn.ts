@@ -5,7 +5,7 @@
  */
 import { QUANT, rowBytes, type QuantType } from '../formats/quant.ts';
 import { dotF, dotQ } from './matvec.ts';
-import { dequantizeRowQ4_0, dequantizeRowQ8_0 } from './quant.ts';
+import { dequantizeRowQ4_0, dequantizeRowQ8_0 } from '../formats/quant-values.ts';
 
 const f = Math.fround;
 const silu = (g: number) => f(g / f(1 + Math.exp(-g)));

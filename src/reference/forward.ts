@@ -11,7 +11,7 @@ import type { ModelSpec, TensorRef } from '../formats/model-spec.ts';
 import { QUANT, rowBytes } from '../formats/quant.ts';
 import { readAt } from '../sources/read.ts';
 import { matvecF32, matvecF16, matvecQ8_0Q8_0, matvecQ4_0Q8_0 } from './matvec.ts';
-import { quantizeRowQ8_0, toF32 } from './quant.ts';
+import { quantizeRowQ8_0, toF32 } from '../formats/quant-values.ts';
 import { rmsnormF32, ropeF32, attentionF32, siluF32, mulF32, addF32 } from './ops.ts';
 import { ffnSwigluMaskedF32, ffnSwigluMaskedQ8_0, ffnSwigluMaskedQ4_0 } from './ffn.ts';
 

@@ -4,7 +4,7 @@
  * are dotted with a Q8_0 activation row in integers per block, then scaled, as the kernels do.
  */
 import { QUANT, type QuantType } from '../formats/quant.ts';
-import { f16ToF32 } from './quant.ts';
+import { f16ToF32 } from '../formats/quant-values.ts';
 
 const f = Math.fround;
 const QK = 32;

@@ -1,9 +1,10 @@
 /**
- * Plain-TypeScript twins of assembly/quant.ts and the f16 helpers of assembly/common.ts, bit-exact
+ * Quantized values in TypeScript (the converter's quantizers, the one stored-values-to-f32 reader), and the
+ * plain twins of assembly/quant.ts and the f16 helpers of assembly/common.ts, bit-exact
  * with ggml-quants.c quantize_row_q8_0_ref / quantize_row_q4_0_ref. Every f32 operation is rounded
  * with Math.fround so the arithmetic is the C code's, step for step.
  */
-import { QUANT, type QuantType } from '../formats/quant.ts';
+import { QUANT, type QuantType } from './quant.ts';
 import { IfpruneError } from '../errors.ts';
 
 const f = Math.fround;
