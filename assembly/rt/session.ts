@@ -267,7 +267,7 @@ export class Session {
 
   /** Continues the phase that returned NEED_IO, once the host has read every need. */
   resume(): i32 {
-    for (let i = 0; i < needs.length; i++) this.stats.bytesRead += <f64>needs[i].length;
+    for (let i = 0; i < needs.length; i++) if (needs[i].file == FILE_MODEL) this.stats.bytesRead += <f64>needs[i].length;
     clearNeeds();
     const p = this.phase;
     this.phase = P_IDLE;
