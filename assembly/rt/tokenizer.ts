@@ -1,0 +1,119 @@
+// One Tokenizer over both BPE variants (mirrors src/tokenizer/index.ts): Tokenizer.create(data) picks the
+// model (tokenizer-spm.ts: SentencePiece BPE, "llama"; tokenizer-gpt2.ts: byte-level BPE, "gpt2") and
+// adds what they share: BOS, id checks, and turning token bytes back into text with complete UTF-8
+// characters only, so a character split over several tokens prints whole.
+//
+// Failures (error.ts): create returns null; encode returns an empty array; decode, push and flush
+// return ""; each after fail(), so a caller tells them from an empty result with failed().
+import { fail } from './error';
+import { TokenizerData } from './spec';
+import { TokenModel } from './tokenizer-bpe';
+import { SpmModel } from './tokenizer-spm';
+import { Gpt2Model } from './tokenizer-gpt2';
+import { Utf8Decoder } from './utf8';
+
+export class Tokenizer {
+  /** 'llama' or 'gpt2'. */
+  model: string;
+  vocabSize: i32;
+  bosId: i32;
+  eosId: i32;
+  /** Prepend BOS when encoding with bos = -1. */
+  addBos: bool;
+  /** The BPE variant (package-private: StreamDecoder reads token bytes from it). */
+  tokens: TokenModel;
+
+  /** null with fail('corrupt', ...) when BOS/EOS/unknown ids are outside the vocabulary, scores or
+   * merges are missing; fail('unsupported', ...) for a model other than "llama" and "gpt2". */
+  static create(data: TokenizerData): Tokenizer | null {
+    const n = data.tokens.length;
+    if (!(data.bosId >= 0 && data.bosId < n && data.eosId >= 0 && data.eosId < n)) {
+      fail('corrupt', `tokenizer BOS id ${data.bosId.toString()} / EOS id ${data.eosId.toString()} are outside its ${n.toString()} tokens: the tokenizer section is damaged`);
+      return null;
+    }
+    if (data.unkId < -1 || data.unkId >= n) {
+      fail('corrupt', `tokenizer unknown-token id ${data.unkId.toString()} is outside its ${n.toString()} tokens: the tokenizer section is damaged`);
+      return null;
+    }
+    let tokens: TokenModel | null = null;
+    if (data.model == 'llama') tokens = SpmModel.create(data);
+    else if (data.model == 'gpt2') tokens = Gpt2Model.create(data);
+    else {
+      fail('unsupported', `tokenizer model "${data.model}" is not supported: ifprune reads "llama" (SentencePiece BPE) and "gpt2" (byte-level BPE)`);
+      return null;
+    }
+    if (tokens == null) return null;
+    return new Tokenizer(data, tokens);
+  }
+
+  private constructor(data: TokenizerData, tokens: TokenModel) {
+    this.model = data.model;
+    this.vocabSize = tokens.vocabSize;
+    this.bosId = data.bosId;
+    this.eosId = data.eosId;
+    this.addBos = data.addBos;
+    this.tokens = tokens;
+  }
+
+  /** Ids for text, BOS first per `bos` (-1: the tokenizer's addBos, 0: no, 1: yes). An empty array
+   * after fail('unsupported' | 'corrupt') when the vocabulary cannot spell the text. */
+  encode(text: string, bos: i32): Array<i32> {
+    const ids = this.tokens.encode(text);
+    if (ids.length == 0 && text.length > 0) return ids; // failed
+    if (bos == 1 || (bos < 0 && this.addBos)) ids.unshift(this.bosId);
+    return ids;
+  }
+
+  /** Control tokens (BOS, EOS, chat markers) decode to ""; false for an id outside the vocabulary. */
+  isControl(id: i32): bool {
+    return id >= 0 && id < this.vocabSize && this.tokens.isControl(id);
+  }
+
+  /** The text of ids. atStart: the ids begin a text, so the first piece loses the space the dummy
+   * prefix added (llama), as after a BOS; false for a continuation. "" after fail('bad_option') for an
+   * id outside the vocabulary. */
+  decode(ids: Array<i32>, atStart: bool): string {
+    const stream = new StreamDecoder(this, atStart);
+    const parts = new Array<string>();
+    for (let i = 0; i < ids.length; i++) {
+      parts.push(stream.push(ids[i]));
+      if (stream.failed) return '';
+    }
+    parts.push(stream.flush());
+    return parts.join('');
+  }
+}
+
+/** Token-by-token text with complete UTF-8 characters only: push returns what is complete so far,
+ * flush the rest (an unfinished character as U+FFFD). */
+export class StreamDecoder {
+  private utf8: Utf8Decoder = new Utf8Decoder();
+  /** Set when a push met an id outside the vocabulary (after fail('bad_option')). */
+  failed: bool = false;
+
+  constructor(private tok: Tokenizer, private atStart: bool) {}
+
+  push(id: i32): string {
+    const tok = this.tok;
+    if (!(id >= 0 && id < tok.vocabSize)) {
+      this.failed = true;
+      fail('bad_option', `token id ${id.toString()} is outside the vocabulary (0..${(tok.vocabSize - 1).toString()})`);
+      return '';
+    }
+    if (id == tok.bosId) {
+      this.atStart = true;
+      return '';
+    }
+    const model = tok.tokens;
+    if (model.isControl(id)) return '';
+    const start = unchecked(model.offsets[id]) + (this.atStart ? model.skipAtStart(id) : 0);
+    const end = unchecked(model.offsets[id + 1]);
+    this.atStart = false; // even when the piece was only the prefix space
+    return start == end ? '' : this.utf8.write(model.bytes, start, end);
+  }
+
+  /** Ends the stream: bytes of an unfinished character come out as U+FFFD. */
+  flush(): string {
+    return this.utf8.end();
+  }
+}
