@@ -107,8 +107,9 @@ function serveNeeds(file: Uint8Array, damage?: (offset: number, bytes: Uint8Arra
   return { reads: n, bytes };
 }
 
-/** Builds the AS ModelSpec tensor table and IfpruneInfo from what the TS readers found. */
-function loadSpec(spec: ModelSpec, info: IfpruneInfo | null, opts: { drop?: string; kind?: string; retype?: [string, number]; redim?: [string, number[]] } = {}): void {
+/** Builds the AS ModelSpec tensor table and IfpruneInfo from what the TS readers found, optionally
+ * damaged (the end-to-end tests use openFile instead). */
+function loadSpec(spec: ModelSpec, info: IfpruneInfo | null, opts: { drop?: string; kind?: string; retype?: [string, number]; redim?: [string, number[]]; uncalibrated?: boolean } = {}): void {
   const c = spec.config;
   ex.prn_spec_reset(c.vocabSize, c.nLayers, c.hiddenDim);
   for (const [name, t] of spec.tensors) {
@@ -120,15 +121,21 @@ function loadSpec(spec: ModelSpec, info: IfpruneInfo | null, opts: { drop?: stri
   ex.prn_info_reset(info !== null);
   if (!info) return;
   const meta = spec.metadata;
-  if (meta[PRED.kind] !== undefined) {
+  if (meta[PRED.kind] !== undefined && !opts.uncalibrated) {
     withString(opts.kind ?? String(meta[PRED.kind]), (p, n) => ex.prn_info_predictor(p, n, Number(meta[PRED.tokenDim]), Number(meta[PRED.hidden]), Number(meta[PRED.window])));
   }
-  ex.prn_info_static(spec.tensors.has(PRED.static));
+  ex.prn_info_static(spec.tensors.has(PRED.static) && !opts.uncalibrated);
   for (const b of info.bundles) withString(b.name, (p, n) => ex.prn_info_bundle(p, n, b.type.id, b.dim, b.nFF, b.rowBytes, b.offset, b.bytes));
   for (const [name, c] of info.chunks) {
     call((h) => withString(name, (p, n) => ex.prn_info_chunks(p, n, c.offset, c.bytes, c.chunkBytes, h, c.hashes.length)), c.hashes);
   }
 }
+
+/** End to end: the AS header parser and ifprune reader over the whole file (prn_open); its result. */
+function openFile(bytes: Uint8Array): number {
+  return call((p) => ex.prn_open(p, bytes.length), bytes);
+}
+const openDemo = () => assert.is(openFile(demoBytes), 1, rt.error());
 
 const lcg = (seed: number) => rng(seed);
 function randomSets(r: () => number, nLayers: number, nff: number, k: number): Int32Array[] {
@@ -242,7 +249,7 @@ function asPlan(gap: number): { requests: number; readBytes: number; selectedByt
 }
 
 plan('equals the TS requests and bytes for random sets and gaps on the demo layout', () => {
-  loadSpec(demoSpec, demoInfo);
+  openDemo();
   const r = lcg(4);
   for (const k of [0, 1, 7, 77, 192, 500, NFF]) {
     const sets = randomSets(r, LAYERS, NFF, k);
@@ -313,8 +320,8 @@ for (const domain of ['english', 'german', 'python', 'javascript', 'arithmetic',
   for (const n of [2, 3, 16, 17, 18, 33, 255]) prompts.push(Array.from({ length: n }, () => Math.floor(r() * demoSpec.config.vocabSize)));
 }
 
-pred('scores on the ifp-demo predictor are bit-identical to the TS predictor with kernels, for every prompt', () => {
-  loadSpec(demoSpec, demoInfo);
+pred('scores on the ifp-demo predictor (parsed, planned, read and verified in wasm) are bit-identical to the TS predictor with kernels, for every prompt', () => {
+  openDemo();
   assert.is(loadCalibration(), 3, 'a predictor and a static ranking');
   for (const ids of prompts) {
     const got = asPredict(ids)!;
@@ -330,6 +337,8 @@ pred('scores on the ifp-demo predictor are bit-identical to the TS predictor wit
 });
 
 pred('predict → selectLayers with the file\'s shared sets equals the TS selection', () => {
+  openDemo();
+  loadCalibration();
   const shared = demoCal.shared ?? [];
   setInputs({ shared });
   for (const ids of prompts.slice(4, 20)) {
@@ -342,6 +351,8 @@ pred('predict → selectLayers with the file\'s shared sets equals the TS select
 });
 
 pred('StaticRanking: the file\'s static scores, exactly', () => {
+  openDemo();
+  assert.is(loadCalibration(), 3);
   const p = ex.prn_static_scores() >>> 0;
   assert.equal(Array.from(rt.f32(p, LAYERS * NFF)), Array.from(flat(demoCal.static!)));
   ex.rt_free(p);
@@ -354,8 +365,12 @@ pred('a token id outside the vocabulary is bad_option, no scores', () => {
   }
 });
 
-pred('no predictor (plain GGUF, or no calibration) plans nothing and fails nothing', () => {
-  loadSpec(demoSpec, null);
+pred('no predictor (plain GGUF, or an ifprune file without calibration) plans nothing and fails nothing', () => {
+  assert.is(openFile(new Uint8Array(readFileSync(fileURLToPath(new URL('../models/stories260K/stories260K.gguf', import.meta.url))))), 0, rt.error());
+  assert.is(ex.prn_calibration_plan(), 0);
+  assert.is(rt.error(), '');
+  assert.is(ex.rt_need_count(), 0);
+  loadSpec(demoSpec, demoInfo, { uncalibrated: true });
   assert.is(ex.prn_calibration_plan(), 0);
   assert.is(rt.error(), '');
   assert.is(ex.rt_need_count(), 0);
@@ -438,7 +453,7 @@ for (const [name, budget, maxK, gap] of [
   ['a budget of 64 bundles per layer, gap 1000 bytes', 64 * 2 * 612 * 4 + 100, 64, 1000],
 ] as const) {
   cache(`${name}: rows, hits, rows read, requests and bytes equal NeuronLoader's; packed rows are the file's`, async () => {
-    loadSpec(demoSpec, demoInfo);
+    openDemo();
     ex.prn_cache_new(budget, gap);
     const ts = tsLoader({ memoryBudget: budget || undefined, gapBytes: gap });
     for (const l of [0, LAYERS - 1]) assert.is(ex.prn_cache_capacity(l), ts.capacity);
@@ -457,7 +472,7 @@ for (const [name, budget, maxK, gap] of [
 }
 
 cache('a selection over the budget is out_of_memory, as in TS, and the cache goes on unchanged', async () => {
-  loadSpec(demoSpec, demoInfo);
+  openDemo();
   const budget = 40 * 2 * 612 * 4;
   ex.prn_cache_new(budget, 0);
   const ts = tsLoader({ memoryBudget: budget, gapBytes: 0 });
@@ -479,7 +494,7 @@ cache('a selection over the budget is out_of_memory, as in TS, and the cache goe
 });
 
 cache('malformed sets are bad_option (as TS), and finish without a request is bad_option', async () => {
-  loadSpec(demoSpec, demoInfo);
+  openDemo();
   ex.prn_cache_new(0, 0);
   const ts = tsLoader({});
   const ok = randomSets(lcg(9), LAYERS, NFF, 5);
@@ -500,7 +515,7 @@ cache('malformed sets are bad_option (as TS), and finish without a request is ba
 });
 
 cache('a flipped byte in a row read: hash_mismatch naming the tensor; the rows from it on are not cached, as in TS', async () => {
-  loadSpec(demoSpec, demoInfo);
+  openDemo();
   ex.prn_cache_new(0, 0);
   const l = 2;
   const rowAt = demoInfo.bundles[l]!.offset + 17 * demoLayout.rowBytes;

@@ -79,8 +79,9 @@ export class NeuronCache {
     for (let l = 0; l < info.bundles.length; l++) this.layers.push(null);
   }
 
-  /** Rows of layer l the budget allows. */
+  /** Rows of layer l the budget allows (0 for a layer the file does not have). */
   capacity(l: i32): i32 {
+    if (l < 0 || l >= this.info.bundles.length) return 0;
     const b = this.info.bundles[l];
     if (this.budgetBytes <= 0 || b.rowBytes <= 0) return b.nFF;
     return <i32>min<f64>(<f64>b.nFF, Math.floor(this.budgetBytes / <f64>this.info.bundles.length / (2 * <f64>b.rowBytes)));
@@ -90,7 +91,7 @@ export class NeuronCache {
    * Emits needs (io.ts need(FILE_MODEL, …)) for the rows of `sets` (per layer, distinct bundle rows in
    * [0, n_ff)) not cached, merged as the TS loader merges them, into cache memory. false with
    * fail('bad_option') for malformed sets, fail('out_of_memory', …) when the budget (or wasm memory)
-   * cannot hold them; nothing is changed then.
+   * cannot hold them; the cache keeps its rows then (a load requested but not finished is dropped).
    */
   request(sets: Array<Int32Array>): bool {
     const bundles = this.info.bundles;

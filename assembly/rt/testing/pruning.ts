@@ -1,6 +1,7 @@
 // Test-only exports for assembly/rt (pruning) (build: node tools/build.mjs rt-test:pruning). Prefix every export with prn_.
-// test/rt-pruning.test.ts builds the inputs here (scores, shared and neuron sets, a ModelSpec's tensor
-// table, an IfpruneInfo) from what the TS code read, runs the AS functions, and reads the results back.
+// test/rt-pruning.test.ts builds the inputs here (scores, shared and neuron sets; a ModelSpec and its
+// IfpruneInfo parsed from a file with prn_open, or built from what the TS readers found to alter them),
+// runs the AS functions, and reads the results back.
 export * from '../abi';
 import { fromUtf8 } from '../abi';
 import { ModelSpec, TensorInfo, IfpruneInfo, PredictorInfo, BundleInfo, TensorChunks } from '../spec';
@@ -10,6 +11,8 @@ import { LoadPlan, planLoad } from '../plan';
 import { Predictor, StaticRanking } from '../predictor';
 import { NeuronCache } from '../neurons';
 import { failed } from '../error';
+import { parseModelHeader } from '../model-file';
+import { readIfpruneInfo } from '../ifprune';
 
 // ---- inputs -----------------------------------------------------------------------------------------
 
@@ -137,6 +140,17 @@ export function prn_info_chunks(name: usize, nameLen: i32, offset: f64, bytes: f
   c.chunkBytes = chunkBytes;
   for (let i = 0; i < n; i++) c.hashes.push(load<u64>(hashes + (<usize>i << 3)));
   info!.chunks.set(c.tensor, c);
+}
+
+/** End to end: parses the model header from the whole file at buf (len bytes) and reads its ifprune
+ * info, as the runtime's open does; 1 when it has ifprune info, 0 a plain file, -1 failed. */
+export function prn_open(buf: usize, len: i32): i32 {
+  const parsed = parseModelHeader(buf, <usize>len, <u64>len, FILE_NAME);
+  if (parsed === null) return -1;
+  spec = parsed;
+  info = readIfpruneInfo(parsed);
+  if (info === null) return failed() ? -1 : 0;
+  return 1;
 }
 
 // ---- predictor.ts -----------------------------------------------------------------------------------
