@@ -185,6 +185,21 @@ forward('rewind keeps the first positions: decoding after rewind equals the TS e
   assert.is(P.rt.ex.eng_rewind(21), 0, 'rewind past pos');
   assert.is(P.rt.errorCode(), 'bad_option');
 });
+forward('free releases the core: planning the model again reuses the memory; forward afterwards fails', async () => {
+  const bytes = await FIXTURES[6]!.bytes();
+  const spec = await openModel(memorySource(bytes));
+  const rt = await Rt.create(WASM);
+  const sizes: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    assert.ok(planAs(rt, spec, bytes, { contextLength: 64 }), rt.error());
+    asForward({ spec, bytes, rt, vocab: spec.config.vocabSize } as Pair, [1, 2, 3]);
+    rt.ex.eng_free();
+    sizes.push(rt.ex.memory.buffer.byteLength);
+  }
+  assert.is(sizes[3], sizes[1], `memory after each cycle: ${sizes}`);
+  assert.is(rt.ex.eng_forward(rt.put(Int32Array.from([1])), 1), 0);
+  assert.is(rt.errorCode(), 'bad_option');
+});
 forward.run();
 
 // --- forwardAll ------------------------------------------------------------------------------------

@@ -39,8 +39,8 @@ export const DEFAULT_CONTEXT: i32 = 2048;
 
 /** Largest single heap.alloc the runtime makes: the TLSF allocator aborts above 1 GiB (BLOCK_MAXSIZE). */
 const MAX_BLOCK_BYTES: i64 = (1 << 30) - 64;
-/** wasm32 linear memory ends at 4 GiB. */
-const ADDRESS_SPACE_BYTES: i64 = 1 << 32;
+/** wasm32 linear memory ends at 4 GiB; the core leaves 64 MiB of it to the rest of the runtime. */
+const ADDRESS_SPACE_BYTES: i64 = (1 << 32) - (64 << 20);
 
 /** A tensor in wasm memory: rows × cols of GGML type `type`, row-major (a vector: rows = 1). ptr is 0
  * until Engine.plan allocates it, and stays 0 for bundles left in the file (selective opening). */
@@ -407,6 +407,27 @@ export class Engine {
     return e;
   }
 
+  /** Releases every buffer the engine allocated (weights, KV cache, scratch, masks), after the loader
+   * finished; forward then fails ('the model is closed'). For a session that reopens the model. */
+  free(): void {
+    const weights: Array<Weight | null> = [this.embd, this.cls !== this.embd ? this.cls : null, this.outNorm];
+    const bufs: Array<usize> = [this.x, this.xb, this.xq, this.q, this.attOut, this.att, this.h1, this.h3, this.logits, this.gu];
+    for (let l = 0; l < this.layers.length; l++) {
+      const L = this.layers[l];
+      const lw: Array<Weight | null> = [L.attnNorm, L.wq, L.wk, L.wv, L.wo, L.bq, L.bk, L.bv, L.ffnNorm, L.w1, L.w3, L.w2, L.full];
+      for (let i = 0; i < lw.length; i++) weights.push(lw[i]);
+      const lb: Array<usize> = [L.kCache, L.vCache, L.packed, L.mask];
+      for (let i = 0; i < lb.length; i++) bufs.push(lb[i]);
+    }
+    for (let i = 0; i < weights.length; i++) {
+      const w = weights[i];
+      if (w != null) bufs.push(w.ptr);
+    }
+    for (let i = 0; i < bufs.length; i++) if (bufs[i] != 0) heap.free(bufs[i]);
+    this.layers = [];
+    this.pos = 0;
+  }
+
   /** Forgets the KV cache (the next forward starts at position 0). */
   reset(): void {
     this.pos = 0;
@@ -458,6 +479,7 @@ export class Engine {
 
   private run(ids: usize, n: i32, all: usize, observe: bool, fromPos: i32, sums: Array<Float64Array> | null): bool {
     const c = this.config;
+    if (this.layers.length == 0) return fail('bad_option', 'the model is closed');
     if (n <= 0) return fail('bad_option', 'forward needs at least one token');
     if (<i64>this.pos + n > <i64>this.contextLength) {
       return fail('context_overflow', (this.pos + n).toString() + ' tokens do not fit the context of ' + this.contextLength.toString() + ' (' + this.pos.toString() + ' already used, ' + n.toString() +

@@ -163,3 +163,8 @@ export function eng_set_active_bundles(l: i32, ptr: usize, k: i32): i32 {
 export function eng_active_neurons(l: i32): i32 {
   return eng().activeNeurons(l);
 }
+
+/** Engine.free() (the engine stays, closed). */
+export function eng_free(): void {
+  eng().free();
+}
