@@ -10,7 +10,7 @@
 // Decoding maps each piece's characters back to bytes.
 import { fail } from './error';
 import { TokenizerData } from './spec';
-import { TokenModel, Ranker, mergeByRank } from './tokenizer-bpe';
+import { TokenModel, Ranker, Merger, PieceMap } from './tokenizer-bpe';
 import { codePointAt, unitsOf, appendUtf8, appendUtf8Range } from './utf8';
 import { LETTER_RANGES, NUMBER_RANGES, SPACE_RANGES } from './unicode-classes';
 
@@ -35,10 +35,15 @@ const CHAR_TO_BYTE = new StaticArray<i32>(0x100 + 68).fill(-1);
 }
 
 export class Gpt2Model extends TokenModel {
-  private tokenIds: Map<string, i32>;
+  private tokenIds: PieceMap;
   private control: StaticArray<bool>;
   private unkId: i32;
-  private ranker: Gpt2Ranker;
+  private merger: Merger;
+  // buffers reused by encode
+  private symbols: Array<i32> = [];
+  private merged: Array<i32> = [];
+  private wordEnds: Array<i32> = [];
+  private textBytes: Array<u8> = [];
 
   /** null with fail('corrupt') without merges. */
   static create(data: TokenizerData): Gpt2Model | null {
@@ -53,14 +58,10 @@ export class Gpt2Model extends TokenModel {
     super();
     const tokens = data.tokens;
     const n = tokens.length;
-    const tokenIds = new Map<string, i32>(); // the first id of a piece wins
-    for (let id = 0; id < n; id++) {
-      if (!tokenIds.has(tokens[id])) tokenIds.set(tokens[id], id);
-    }
-    const mergeRanks = new Map<string, i32>(); // "left right" → rank (line in the merge list; the first wins)
-    for (let rank = 0; rank < data.merges.length; rank++) {
-      if (!mergeRanks.has(data.merges[rank])) mergeRanks.set(data.merges[rank], rank);
-    }
+    const tokenIds = new PieceMap(); // the first id of a piece wins
+    for (let id = 0; id < n; id++) tokenIds.add(tokens[id], id);
+    const mergeRanks = new PieceMap(); // "left right" → rank (line in the merge list; the first wins)
+    for (let rank = 0; rank < data.merges.length; rank++) mergeRanks.add(data.merges[rank], rank);
     const hasTypes = data.tokenTypes.length > 0;
     const control = new StaticArray<bool>(n);
     const perToken = new Array<Array<u8>>(n);
@@ -73,19 +74,46 @@ export class Gpt2Model extends TokenModel {
     this.tokenIds = tokenIds;
     this.control = control;
     this.unkId = data.unkId;
-    this.ranker = new Gpt2Ranker(mergeRanks);
+    this.merger = new Merger(new Gpt2Ranker(mergeRanks));
     this.setBytes(perToken);
   }
 
   encode(text: string): Array<i32> {
-    const ids = new Array<i32>();
-    const bytes = new Array<u8>();
+    // the words, as ends in the text's UTF-8 bytes
+    const bytes = this.textBytes;
+    const wordEnds = this.wordEnds;
+    bytes.length = 0;
+    wordEnds.length = 0;
     for (let start = 0; start < text.length; ) {
       const end = wordEnd(text, start);
-      bytes.length = 0;
       appendUtf8Range(bytes, text, start, end);
-      if (!this.encodeWord(bytes, ids)) return new Array<i32>();
+      wordEnds.push(bytes.length);
       start = end;
+    }
+    // the bytes as characters, each a symbol, merged word by word
+    const chars = new StaticArray<u16>(bytes.length);
+    for (let i = 0; i < bytes.length; i++) unchecked((chars[i] = BYTE_TO_CHAR[bytes[i]]));
+    const mapped = String.UTF16.decodeUnsafe(changetype<usize>(chars), <usize>bytes.length << 1);
+
+    const ids = new Array<i32>();
+    const symbols = this.symbols;
+    const merged = this.merged;
+    for (let w = 0; w < wordEnds.length; w++) {
+      symbols.length = 0;
+      for (let i = w > 0 ? wordEnds[w - 1] : 0; i <= wordEnds[w]; i++) symbols.push(i);
+      this.merger.merge(mapped, symbols, merged);
+      for (let s = 0; s + 1 < merged.length; s++) {
+        const id = this.tokenIds.find(mapped, merged[s], merged[s + 1]);
+        if (id >= 0) {
+          ids.push(id);
+        } else if (this.unkId >= 0) {
+          ids.push(this.unkId);
+        } else {
+          const piece = mapped.substring(merged[s], merged[s + 1]);
+          fail('corrupt', `gpt2 tokenizer merges produce "${piece}", which is not in its vocabulary: tokens and merges do not belong together`);
+          return new Array<i32>();
+        }
+      }
     }
     return ids;
   }
@@ -97,44 +125,18 @@ export class Gpt2Model extends TokenModel {
   skipAtStart(id: i32): i32 {
     return 0;
   }
-
-  /** Appends the ids of one word (its UTF-8 bytes); false after fail() when a piece is no token. */
-  private encodeWord(bytes: Array<u8>, ids: Array<i32>): bool {
-    // the word as byte characters, one symbol each
-    const chars = new StaticArray<u16>(bytes.length);
-    const bounds = new Array<i32>(bytes.length + 1);
-    for (let i = 0; i < bytes.length; i++) {
-      chars[i] = BYTE_TO_CHAR[bytes[i]];
-      bounds[i] = i;
-    }
-    bounds[bytes.length] = bytes.length;
-    const word = String.UTF16.decodeUnsafe(changetype<usize>(chars), <usize>bytes.length << 1);
-
-    const merged = mergeByRank(word, bounds, this.ranker);
-    for (let s = 0; s + 1 < merged.length; s++) {
-      const piece = word.substring(merged[s], merged[s + 1]);
-      if (this.tokenIds.has(piece)) {
-        ids.push(this.tokenIds.get(piece));
-      } else if (this.unkId >= 0) {
-        ids.push(this.unkId);
-      } else {
-        return fail('corrupt', `gpt2 tokenizer merges produce "${piece}", which is not in its vocabulary: tokens and merges do not belong together`);
-      }
-    }
-    return true;
-  }
 }
 
 /** Pairs merge by their line in the merge list ("left right"), earliest first. */
 class Gpt2Ranker extends Ranker {
-  constructor(private mergeRanks: Map<string, i32>) {
+  constructor(private mergeRanks: PieceMap) {
     super();
   }
 
   rank(text: string, a: i32, b: i32, c: i32): bool {
-    const merge = text.substring(a, b) + ' ' + text.substring(b, c);
-    if (!this.mergeRanks.has(merge)) return false;
-    this.value = <f64>this.mergeRanks.get(merge);
+    const rank = this.mergeRanks.findPair(text, a, b, c);
+    if (rank < 0) return false;
+    this.value = <f64>rank;
     return true;
   }
 }

@@ -12,7 +12,7 @@
 // or right after BOS) loses one leading space, the dummy prefix.
 import { fail } from './error';
 import { TokenizerData } from './spec';
-import { TokenModel, Ranker, mergeByRank } from './tokenizer-bpe';
+import { TokenModel, Ranker, Merger, PieceMap } from './tokenizer-bpe';
 import { codePointAt, unitsOf, appendUtf8, appendUtf8Range, utf8Bytes } from './utf8';
 
 /** GGUF token types (tokenizer.ggml.token_type). */
@@ -29,11 +29,15 @@ export class SpmModel extends TokenModel {
   private types: StaticArray<u8>;
   private scores: Array<f32>;
   /** Piece text → id, for the pieces text may produce (normal and user-defined; the first id wins). */
-  private pieceIds: Map<string, i32>;
+  private pieceIds: PieceMap;
   /** byte value → id of its "<0xNN>" token (the unknown id when the vocabulary lacks it; -1 without one). */
   private byteIds: StaticArray<i32>;
   private addSpacePrefix: bool;
-  private ranker: SpmRanker;
+  private merger: Merger;
+  // buffers reused by encode
+  private symbols: Array<i32> = [];
+  private merged: Array<i32> = [];
+  private fallback: Array<u8> = [];
 
   /** null with fail('corrupt') when the scores do not match the tokens. */
   static create(data: TokenizerData): SpmModel | null {
@@ -54,7 +58,7 @@ export class SpmModel extends TokenModel {
     for (let id = 0; id < n; id++) {
       types[id] = id < data.tokenTypes.length ? <u8>data.tokenTypes[id] : guessType(data, tokens[id], id);
     }
-    const pieceIds = new Map<string, i32>();
+    const pieceIds = new PieceMap();
     const byteIds = new StaticArray<i32>(256).fill(data.unkId >= 0 ? data.unkId : -1);
 
     // id → the bytes it decodes to
@@ -64,7 +68,7 @@ export class SpmModel extends TokenModel {
       let bytes = new Array<u8>();
       const type = types[id];
       if (type == TYPE_NORMAL || type == TYPE_USER_DEFINED) {
-        if (!pieceIds.has(piece)) pieceIds.set(piece, id);
+        pieceIds.add(piece, id);
         bytes = utf8Bytes(piece.replaceAll(SPACE_MARK, ' '));
       } else if (type == TYPE_BYTE) {
         const byte = bytePiece(piece);
@@ -87,7 +91,7 @@ export class SpmModel extends TokenModel {
     this.pieceIds = pieceIds;
     this.byteIds = byteIds;
     this.addSpacePrefix = data.addSpacePrefix;
-    this.ranker = new SpmRanker(pieceIds, data.scores);
+    this.merger = new Merger(new SpmRanker(pieceIds, data.scores));
     this.setBytes(perToken);
   }
 
@@ -96,27 +100,29 @@ export class SpmModel extends TokenModel {
     if (text.length == 0) return ids;
     const normalized = (this.addSpacePrefix ? ' ' + text : text).replaceAll(' ', SPACE_MARK);
     // one symbol per character
-    const bounds = new Array<i32>();
-    for (let i = 0; i < normalized.length; i += unitsOf(codePointAt(normalized, i))) bounds.push(i);
-    bounds.push(normalized.length);
+    const symbols = this.symbols;
+    symbols.length = 0;
+    for (let i = 0; i < normalized.length; i += unitsOf(codePointAt(normalized, i))) symbols.push(i);
+    symbols.push(normalized.length);
 
-    const merged = mergeByRank(normalized, bounds, this.ranker);
-    const bytes = new Array<u8>();
+    const merged = this.merged;
+    this.merger.merge(normalized, symbols, merged);
     for (let s = 0; s + 1 < merged.length; s++) {
-      const symbol = normalized.substring(merged[s], merged[s + 1]);
-      if (this.pieceIds.has(symbol)) {
-        ids.push(this.pieceIds.get(symbol));
+      const id = this.pieceIds.find(normalized, merged[s], merged[s + 1]);
+      if (id >= 0) {
+        ids.push(id);
         continue;
       }
+      const bytes = this.fallback;
       bytes.length = 0;
       appendUtf8Range(bytes, normalized, merged[s], merged[s + 1]);
       for (let j = 0; j < bytes.length; j++) {
-        const id = this.byteIds[bytes[j]];
-        if (id < 0) {
+        const byteId = this.byteIds[bytes[j]];
+        if (byteId < 0) {
           fail('unsupported', `the text needs byte 0x${hex2(bytes[j])}, but the vocabulary has no byte-fallback token for it and no unknown token`);
           return new Array<i32>();
         }
-        ids.push(id);
+        ids.push(byteId);
       }
     }
     return ids;
@@ -135,14 +141,14 @@ export class SpmModel extends TokenModel {
 
 /** Pairs merge by score, highest first: rank = -score. */
 class SpmRanker extends Ranker {
-  constructor(private pieceIds: Map<string, i32>, private scores: Array<f32>) {
+  constructor(private pieceIds: PieceMap, private scores: Array<f32>) {
     super();
   }
 
   rank(text: string, a: i32, b: i32, c: i32): bool {
-    const piece = text.substring(a, c);
-    if (!this.pieceIds.has(piece)) return false;
-    this.value = -(<f64>this.scores[this.pieceIds.get(piece)]);
+    const id = this.pieceIds.find(text, a, c);
+    if (id < 0) return false;
+    this.value = -(<f64>this.scores[id]);
     return true;
   }
 }

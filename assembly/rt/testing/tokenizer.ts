@@ -1,7 +1,7 @@
 // Test-only exports for assembly/rt (tokenizer) (build: node tools/build.mjs rt-test:tokenizer). Prefix every export.
 //
-// The test fills a TokenizerData from JS (tok_begin, tok_add per token, tok_add_merge per merge,
-// tok_finish), with the data the TypeScript parsers read, then encodes and decodes through handles.
+// The test fills a TokenizerData from JS (tok_begin, tok_add per token, tok_add_score / tok_add_type /
+// tok_add_merge per score, type and merge, tok_finish), with the data the TypeScript parsers read, then encodes and decodes through handles.
 export * from '../abi';
 import { fromUtf8, toStr } from '../abi';
 import { TokenizerData } from '../spec';
@@ -9,25 +9,29 @@ import { Tokenizer, StreamDecoder } from '../tokenizer';
 import { charClass } from '../tokenizer-gpt2';
 
 let data = new TokenizerData();
-let hasScores = false;
-let hasTypes = false;
 const tokenizers = new Array<Tokenizer>();
 const streams = new Array<StreamDecoder>();
 let idsBuf: usize = 0;
 
-/** Starts a TokenizerData for model (UTF-8 at p, n bytes); without scores / token types when 0. */
-export function tok_begin(p: usize, n: usize, withScores: i32, withTypes: i32): void {
+/** Starts a TokenizerData for model (UTF-8 at p, n bytes). */
+export function tok_begin(p: usize, n: usize): void {
   data = new TokenizerData();
   data.model = fromUtf8(p, n);
-  hasScores = withScores != 0;
-  hasTypes = withTypes != 0;
 }
 
-/** Appends a token: its piece (UTF-8), score and type (ignored when tok_begin said there are none). */
-export function tok_add(p: usize, n: usize, score: f32, type: i32): void {
+/** Appends a token's piece (UTF-8). */
+export function tok_add(p: usize, n: usize): void {
   data.tokens.push(fromUtf8(p, n));
-  if (hasScores) data.scores.push(score);
-  if (hasTypes) data.tokenTypes.push(type);
+}
+
+/** Appends a score (none added: the data has none). */
+export function tok_add_score(score: f32): void {
+  data.scores.push(score);
+}
+
+/** Appends a token type (none added: the data has none). */
+export function tok_add_type(type: i32): void {
+  data.tokenTypes.push(type);
 }
 
 /** Appends a merge "left right" (UTF-8). */
