@@ -5,7 +5,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { makeRandomModel, type RandomModelOptions } from '../tools/random-model.ts';
 import { memorySource } from '../src/sources/memory.ts';
@@ -20,8 +20,13 @@ import { loadKernels } from '../src/platform/node.ts';
 import { Rt } from './rt-harness.ts';
 import { assertThrowsCode, rng } from './helpers.ts';
 
-const WASM = 'build/rt-test-engine.wasm';
-const MODELS = fileURLToPath(new URL('../models/', import.meta.url));
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const MODELS = ROOT + 'models/';
+/** This part's test build (node tools/build.mjs rt-test:engine) or the whole test build that `npm test`
+ * makes (build/rt-test.wasm, every part's exports): whichever is newer. */
+const WASM = ['build/rt-test-engine.wasm', 'build/rt-test.wasm']
+  .filter((f) => existsSync(ROOT + f))
+  .sort((a, b) => statSync(ROOT + b).mtimeMs - statSync(ROOT + a).mtimeMs)[0] ?? 'build/rt-test-engine.wasm';
 /** Prompt lengths for prefill: one token, under one tile, just over one tile, over two tiles. */
 const PROMPT_LENGTHS = [1, 5, TILE + 1, 2 * TILE + 6];
 const DECODE_STEPS = 6;
