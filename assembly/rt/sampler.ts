@@ -14,7 +14,8 @@
 // too; probabilities are stored as f32 in place of the logits (TS writes them into the Float32Array);
 // mulberry32 is u32 arithmetic (wasm i32.mul is Math.imul); and exp is expFdlibm below, fdlibm's
 // algorithm, which is V8's Math.exp bit for bit (AssemblyScript's Math.exp is musl's table-driven exp,
-// which differs from it in the last f64 bit for about 1 input in 10).
+// which differs from it in the last f64 bit for about 1 input in 10). SIMD builds run the same exp two
+// lanes at a time (expNonPositiveF64x2): the exp loop is most of sample()'s time.
 import { fail } from './error';
 
 /** generate()'s defaults, as src/engine/sampler.ts DEFAULT_SAMPLING (llama2.c run.c's 0.8 / 0.9, top-k off, seed 42). */
@@ -139,6 +140,84 @@ export function expFdlibm(x: f64): f64 {
   return y * twopk * twom1000;
 }
 
+/**
+ * e^x for the two f64 lanes of x, each ≤ 0 and not NaN, rounded to f32 exactly as <f32>expFdlibm(x) is:
+ * fdlibm's operations lane by lane, its branches turned into lane selects. A lane takes
+ *   |x| < 2^-28                  1 + x
+ *   |x| ≤ ln2 / 2                k = 0   (hi = x, lo = 0 makes the k ≠ 0 formula fdlibm's k = 0 one)
+ *   |x| < 1.5 ln2                k = -1
+ *   otherwise                    k = trunc(x / ln2 - 0.5)
+ *   x < -104                     0       (e^-104 < 2^-150: every result there rounds to f32 0)
+ * The results are f64; the caller rounds them to f32 (only there is the x < -104 shortcut exact).
+ */
+// @ts-ignore: decorator
+@inline function expNonPositiveF64x2(x: v128): v128 {
+  const ln2HI = f64x2.splat(reinterpret<f64>(0x3fe62e42fee00000));
+  const ln2LO = f64x2.splat(reinterpret<f64>(0x3dea39ef35793c76));
+  const invln2 = f64x2.splat(reinterpret<f64>(0x3ff71547652b82fe));
+  const P1 = f64x2.splat(reinterpret<f64>(0x3fc555555555553e));
+  const P2 = f64x2.splat(reinterpret<f64>(0xbf66c16c16bebd93));
+  const P3 = f64x2.splat(reinterpret<f64>(0x3f11566aaf25de2c));
+  const P4 = f64x2.splat(reinterpret<f64>(0xbebbbd41c5d26bf1));
+  const P5 = f64x2.splat(reinterpret<f64>(0x3e66376972bea4d0));
+  const one = f64x2.splat(1.0);
+
+  // ---- which of fdlibm's branches each lane takes (the high-word tests as |x| bounds)
+  const ax = f64x2.abs(x);
+  const isTiny = f64x2.lt(ax, f64x2.splat(reinterpret<f64>(0x3e30000000000000))); // hx < 0x3e300000
+  const isReduced = f64x2.ge(ax, f64x2.splat(reinterpret<f64>(0x3fd62e4300000000))); // hx > 0x3fd62e42
+  const isGeneral = f64x2.ge(ax, f64x2.splat(reinterpret<f64>(0x3ff0a2b200000000))); // hx ≥ 0x3ff0a2b2
+  const isZero = f64x2.lt(x, f64x2.splat(-104.0));
+
+  // ---- argument reduction: x = k·ln2 + (hi - lo)
+  const kGeneral = f64x2.trunc(f64x2.sub(f64x2.mul(invln2, x), f64x2.splat(0.5)));
+  const k = v128.bitselect(kGeneral, v128.and(f64x2.splat(-1.0), isReduced), isGeneral);
+  const hi = f64x2.sub(x, f64x2.mul(k, ln2HI));
+  const lo = f64x2.mul(k, ln2LO);
+  const r = f64x2.sub(hi, lo);
+
+  // ---- e^r, then · 2^k (k ≥ -151 in the lanes kept, so 2^k is a normal f64)
+  const t = f64x2.mul(r, r);
+  const c = f64x2.sub(r, f64x2.mul(t, f64x2.add(P1, f64x2.mul(t, f64x2.add(P2, f64x2.mul(t, f64x2.add(P3, f64x2.mul(t, f64x2.add(P4, f64x2.mul(t, P5))))))))));
+  const y = f64x2.sub(one, f64x2.sub(f64x2.sub(lo, f64x2.div(f64x2.mul(r, c), f64x2.sub(f64x2.splat(2.0), c))), hi));
+  const twopk = i64x2.shl(i64x2.add(i64x2.extend_low_i32x4_s(i32x4.trunc_sat_f64x2_s_zero(k)), i64x2.splat(1023)), 52);
+  const e = v128.bitselect(f64x2.add(one, x), f64x2.mul(y, twopk), isTiny);
+  return v128.andnot(e, isZero);
+}
+
+/**
+ * The softmax numerators in place: x[i] = fround(exp((x[i] - max) / T)) for the n f32 at x, as the TS
+ * sampler computes them (f64 difference and quotient, fdlibm exp, f32 storage), given max = the largest
+ * x[i] (finite) and T > 0. Returns their sum, accumulated in f64 in index order. SIMD builds do 4 logits
+ * a step (expNonPositiveF64x2); the scalar loop is the reference and the tail.
+ */
+export function softmaxNumerators(x: usize, n: i32, max: f32, T: f64): f64 {
+  const maxD = <f64>max;
+  let sum: f64 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const maxV = f64x2.splat(maxD);
+    const tV = f64x2.splat(T);
+    for (; i + 4 <= n; i += 4) {
+      const l = v128.load(x + (<usize>i << 2)); // 4 f32
+      const a = f64x2.div(f64x2.sub(f64x2.promote_low_f32x4(l), maxV), tV);
+      const b = f64x2.div(f64x2.sub(f64x2.promote_low_f32x4(i32x4.shuffle(l, l, 2, 3, 0, 1)), maxV), tV);
+      const p = i32x4.shuffle(f32x4.demote_f64x2_zero(expNonPositiveF64x2(a)), f32x4.demote_f64x2_zero(expNonPositiveF64x2(b)), 0, 1, 4, 5);
+      v128.store(x + (<usize>i << 2), p);
+      sum += <f64>f32x4.extract_lane(p, 0);
+      sum += <f64>f32x4.extract_lane(p, 1);
+      sum += <f64>f32x4.extract_lane(p, 2);
+      sum += <f64>f32x4.extract_lane(p, 3);
+    }
+  }
+  for (; i < n; i++) {
+    const p = <f32>expFdlibm((<f64>at(x, i) - maxD) / T);
+    store<f32>(x + (<usize>i << 2), p);
+    sum += p;
+  }
+  return sum;
+}
+
 // ---- options
 
 /**
@@ -246,14 +325,7 @@ export class Sampler {
     }
 
     // ---- softmax numerators, in place: p[i] = exp((x[i] - max) / T), p[best] = 1
-    const T = this.temperature;
-    const maxD = <f64>max;
-    let sum: f64 = 0;
-    for (let i = 0; i < n; i++) {
-      const p = <f32>expFdlibm((<f64>at(logits, i) - maxD) / T);
-      store<f32>(logits + (<usize>i << 2), p);
-      sum += p;
-    }
+    const sum = softmaxNumerators(logits, n, max, this.temperature);
 
     // ---- the kept set: every id with p > v, plus the `ties` lowest ids with p == v
     const cand = changetype<usize>(this.cand);

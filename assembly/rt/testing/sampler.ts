@@ -3,7 +3,7 @@
 export * from '../abi';
 import { fromUtf8, toStr } from '../abi';
 import {
-  Sampler, Mulberry32, expFdlibm, nucleusBoundary, selectTopK, boundary,
+  Sampler, Mulberry32, expFdlibm, softmaxNumerators, nucleusBoundary, selectTopK, boundary,
   DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_TOP_K, DEFAULT_SEED,
 } from '../sampler';
 import { StopMatcher, StopToken } from '../stop';
@@ -24,6 +24,11 @@ export function smp_mulberry32(seed: f64, n: i32, out: usize): void {
 /** Replaces the n f64 at p with expFdlibm of each. */
 export function smp_exp(p: usize, n: i32): void {
   for (let i = 0; i < n; i++) store<f64>(p + (<usize>i << 3), expFdlibm(load<f64>(p + (<usize>i << 3))));
+}
+
+/** softmaxNumerators over the n f32 at x, in place; returns the sum. */
+export function smp_numerators(x: usize, n: i32, max: f32, T: f64): f64 {
+  return softmaxNumerators(x, n, max, T);
 }
 
 let sampler: Sampler | null = null;
