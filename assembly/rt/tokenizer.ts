@@ -20,8 +20,8 @@ export class Tokenizer {
   eosId: i32;
   /** Prepend BOS when encoding with bos = -1. */
   addBos: bool;
-  /** The BPE variant (package-private: StreamDecoder reads token bytes from it). */
-  tokens: TokenModel;
+  /** The BPE variant (StreamDecoder reads token bytes from it). */
+  bpe: TokenModel;
 
   /** null with fail('corrupt', ...) when BOS/EOS/unknown ids are outside the vocabulary, scores or
    * merges are missing; fail('unsupported', ...) for a model other than "llama" and "gpt2". */
@@ -35,30 +35,30 @@ export class Tokenizer {
       fail('corrupt', `tokenizer unknown-token id ${data.unkId.toString()} is outside its ${n.toString()} tokens: the tokenizer section is damaged`);
       return null;
     }
-    let tokens: TokenModel | null = null;
-    if (data.model == 'llama') tokens = SpmModel.create(data);
-    else if (data.model == 'gpt2') tokens = Gpt2Model.create(data);
+    let bpe: TokenModel | null = null;
+    if (data.model == 'llama') bpe = SpmModel.create(data);
+    else if (data.model == 'gpt2') bpe = Gpt2Model.create(data);
     else {
       fail('unsupported', `tokenizer model "${data.model}" is not supported: ifprune reads "llama" (SentencePiece BPE) and "gpt2" (byte-level BPE)`);
       return null;
     }
-    if (tokens == null) return null;
-    return new Tokenizer(data, tokens);
+    if (bpe == null) return null;
+    return new Tokenizer(data, bpe);
   }
 
-  private constructor(data: TokenizerData, tokens: TokenModel) {
+  private constructor(data: TokenizerData, bpe: TokenModel) {
     this.model = data.model;
-    this.vocabSize = tokens.vocabSize;
+    this.vocabSize = bpe.vocabSize;
     this.bosId = data.bosId;
     this.eosId = data.eosId;
     this.addBos = data.addBos;
-    this.tokens = tokens;
+    this.bpe = bpe;
   }
 
   /** Ids for text, BOS first per `bos` (-1: the tokenizer's addBos, 0: no, 1: yes). An empty array
    * after fail('unsupported' | 'corrupt') when the vocabulary cannot spell the text. */
   encode(text: string, bos: i32): Array<i32> {
-    const ids = this.tokens.encode(text);
+    const ids = this.bpe.encode(text);
     if (ids.length == 0 && text.length > 0) return ids; // failed
     if (bos == 1 || (bos < 0 && this.addBos)) ids.unshift(this.bosId);
     return ids;
@@ -66,7 +66,7 @@ export class Tokenizer {
 
   /** Control tokens (BOS, EOS, chat markers) decode to ""; false for an id outside the vocabulary. */
   isControl(id: i32): bool {
-    return id >= 0 && id < this.vocabSize && this.tokens.isControl(id);
+    return id >= 0 && id < this.vocabSize && this.bpe.isControl(id);
   }
 
   /** The text of ids. atStart: the ids begin a text, so the first piece loses the space the dummy
@@ -104,7 +104,7 @@ export class StreamDecoder {
       this.atStart = true;
       return '';
     }
-    const model = tok.tokens;
+    const model = tok.bpe;
     if (model.isControl(id)) return '';
     const start = unchecked(model.offsets[id]) + (this.atStart ? model.skipAtStart(id) : 0);
     const end = unchecked(model.offsets[id + 1]);
