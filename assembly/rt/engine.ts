@@ -237,7 +237,6 @@ export class Engine {
   private embd: Weight; // (vocab, dim)
   private cls: Weight; // (vocab, dim), token_embd when tied
   private outNorm: Weight; // (dim) f32
-  private fileName: string;
   // scratch (TILE tokens)
   private x: usize = 0; // (TILE, dim) the residual stream
   private xb: usize = 0; // (TILE, max(dim, qDim)) normed input / matmul output
@@ -253,14 +252,13 @@ export class Engine {
   private input: usize = 0;
   private inputQuantized: bool = false;
 
-  private constructor(config: ModelConfig, contextLength: i32, layers: Array<Layer>, embd: Weight, cls: Weight, outNorm: Weight, fileName: string) {
+  private constructor(config: ModelConfig, contextLength: i32, layers: Array<Layer>, embd: Weight, cls: Weight, outNorm: Weight) {
     this.config = config;
     this.contextLength = contextLength;
     this.layers = layers;
     this.embd = embd;
     this.cls = cls;
     this.outNorm = outNorm;
-    this.fileName = fileName;
   }
 
   /**
@@ -385,7 +383,7 @@ export class Engine {
       const full = layers[l].full;
       if (full != null && full.ptr != 0) layers[l].activePtr = full.ptr;
     }
-    const e = new Engine(c, ctx, layers, embd, cls == null ? embd : cls, outNorm, fileName);
+    const e = new Engine(c, ctx, layers, embd, cls == null ? embd : cls, outNorm);
     e.x = heap.alloc(<usize>scratch[0]);
     e.xb = heap.alloc(<usize>scratch[1]);
     e.xq = heap.alloc(<usize>scratch[2]);
