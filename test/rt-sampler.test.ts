@@ -98,7 +98,7 @@ Rng.run();
 
 // ---
 
-const Exp = suite('expFdlibm');
+const Exp = suite('expFdlibm and softmaxNumerators');
 
 Exp('equals V8 Math.exp in every bit, across the whole range', () => {
   const r = rng(77);
