@@ -40,7 +40,7 @@ type Fn = (...a: any[]) => number;
 type RuntimeExports = Record<string, Fn> & { memory: WebAssembly.Memory };
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
+const dec = new TextDecoder('utf-8', { ignoreBOM: true }); // a leading U+FEFF is text, not a BOM
 
 /** One instance of the runtime module: the exports plus string and array transfer. */
 class Runtime {

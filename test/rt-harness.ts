@@ -69,7 +69,7 @@ export class Rt {
   str(p: number): string {
     p >>>= 0;
     const n = new DataView(this.ex.memory.buffer).getUint32(p, true);
-    return new TextDecoder().decode(this.u8.subarray(p + 4, p + 4 + n));
+    return new TextDecoder('utf-8', { ignoreBOM: true }).decode(this.u8.subarray(p + 4, p + 4 + n));
   }
 
   /** An AssemblyScript managed string (UTF-16, length at p - 4), for abort messages. */
