@@ -415,9 +415,10 @@ export class Session {
   }
 
   /** Token ids of a prompt as generation feeds them (BOS per the tokenizer or `bos`; empty → [BOS]). */
-  encode(prompt: string, bos: i32): Array<i32> {
+  encode(prompt: string, bos: i32): Array<i32> | null {
     const tok = this.tokenizer!;
     const ids = tok.encode(prompt, bos);
+    if (failed()) return null;
     if (ids.length == 0) ids.push(tok.bosId);
     return ids;
   }
@@ -431,7 +432,9 @@ export class Session {
     if (this.engine === null) return this.failed('bad_option', 'the model is not open');
     const p = policy.length > 0 ? policy : this.defaultPolicy();
     if (!this.check(p, density)) return FAILED;
-    this.pIds = this.encode(prompt, bos);
+    const ids = this.encode(prompt, bos);
+    if (ids === null) return FAILED;
+    this.pIds = ids;
     this.pPolicy = p;
     this.pDensity = density;
     this.pT0 = now();
@@ -614,7 +617,12 @@ export class Session {
     const s = (this.stats = this.stats.fresh());
     this.g = G_PREFILL;
     this.prefilled = false;
-    const ids = this.encode(prompt, g.bos);
+    const encoded = this.encode(prompt, g.bos);
+    if (encoded === null) {
+      this.g = G_NONE;
+      return FAILED;
+    }
+    const ids = encoded!;
     s.tokenizeMs = now() - this.t0;
     s.promptTokens = ids.length;
     if (ids.length >= engine.contextLength) {
