@@ -569,10 +569,11 @@ export class Session {
     for (let l = 0; l < c.nLayers; l++) sums[l] = new Float64Array(c.hiddenDim);
     this.setIds(ids);
     engine.reset();
+    engine.observedCount = 0;
     const logits = engine.forwardObserved(this.ids, this.nIds, 1, sums);
     if (logits == 0) return null;
     this.logits = logits;
-    const n = <f64>max<i32>(1, this.nIds - 1);
+    const n = <f64>max<i32>(1, engine.observedCount);
     const out = new Array<Float32Array>(c.nLayers);
     for (let l = 0; l < c.nLayers; l++) {
       const m = new Float32Array(c.hiddenDim);
