@@ -605,13 +605,15 @@ export class Session {
     const sampler = Sampler.create(
       isNaN(g.temperature) ? DEFAULT_TEMPERATURE : g.temperature,
       isNaN(g.topP) ? DEFAULT_TOP_P : g.topP,
-      g.topK < 0 ? DEFAULT_TOP_K : g.topK,
+      g.topK < 0 ? <f64>DEFAULT_TOP_K : <f64>g.topK,
       isNaN(g.seed) ? DEFAULT_SEED : g.seed,
       this.engine!.config.vocabSize,
     );
     if (sampler === null) return FAILED;
     this.sampler = sampler;
-    this.stop = new StopMatcher(g.stop);
+    const stop = StopMatcher.create(g.stop);
+    if (stop === null) return FAILED;
+    this.stop = stop;
     this.gen = g;
     const engine = this.engine!;
     this.t0 = now();
@@ -700,6 +702,7 @@ export class Session {
     }
     const tok = this.tokenizer!;
     const next = this.sampler!.sample(this.logits);
+    if (next < 0) return this.stepFailed();
     if (s.generatedTokens == 0) s.ttftMs = now() - this.t0;
     if (next == tok.eosId || next == tok.bosId) {
       s.finishReason = 'eos';
