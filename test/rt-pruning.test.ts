@@ -11,14 +11,19 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { Rt } from './rt-harness.ts';
-import { rng } from './helpers.ts';
+import { rng, randomF32 } from './helpers.ts';
+import { makeRandomModel } from '../tools/random-model.ts';
+import { convert } from '../src/convert/convert.ts';
+import { memorySink } from '../src/convert/sink.ts';
+import { parseGGUF } from '../src/formats/gguf.ts';
+import type { RangeSource } from '../src/sources/ranges.ts';
 import { memorySource } from '../src/sources/memory.ts';
 import { openModel } from '../src/formats/model.ts';
 import { readIfpruneInfo, verifyTensorBytes, type IfpruneInfo } from '../src/formats/ifprune.ts';
 import type { ModelSpec } from '../src/formats/model-spec.ts';
 import { neuronsAt, topK, selectLayers } from '../src/pruning/select.ts';
 import { planLoad, type BundleLayout } from '../src/pruning/plan.ts';
-import { readCalibration, PRED } from '../src/pruning/predictor-file.ts';
+import { readCalibration, writeCalibratedModel, PRED } from '../src/pruning/predictor-file.ts';
 import { MlpPredictor } from '../src/pruning/learned.ts';
 import { NeuronLoader } from '../src/pruning/loader.ts';
 import type { Engine } from '../src/engine/engine.ts';
@@ -32,14 +37,56 @@ execFileSync(process.execPath, ['tools/build.mjs', 'rt-test:pruning'], { cwd: ro
 const rt = await Rt.create('build/rt-test-pruning.wasm');
 const ex = rt.ex;
 
+/** A bundled ifprune file and what the TS readers found in it. */
+interface Fixture {
+  name: string;
+  bytes: Uint8Array;
+  spec: ModelSpec;
+  info: IfpruneInfo;
+  layout: BundleLayout;
+  nff: number;
+  layers: number;
+}
+async function fixture(name: string, bytes: Uint8Array): Promise<Fixture> {
+  const spec = await openModel(memorySource(bytes, name));
+  const info = readIfpruneInfo({ metadata: spec.metadata, tensors: spec.tensors }, name)!;
+  const layout = { offsets: info.bundles.map((b) => b.offset), rowBytes: info.bundles[0]!.rowBytes, rows: spec.config.hiddenDim };
+  return { name, bytes, spec, info, layout, nff: spec.config.hiddenDim, layers: spec.config.nLayers };
+}
+
 const DEMO = fileURLToPath(new URL('../models/ifp-demo/', import.meta.url));
-const demoBytes = new Uint8Array(readFileSync(DEMO + 'ifp-demo.q8_0.gguf'));
-const demoSpec = await openModel(memorySource(demoBytes, 'ifp-demo.q8_0.gguf'));
-const demoInfo = readIfpruneInfo({ metadata: demoSpec.metadata, tensors: demoSpec.tensors }, 'ifp-demo')!;
-const demoLayout: BundleLayout = { offsets: demoInfo.bundles.map((b) => b.offset), rowBytes: demoInfo.bundles[0]!.rowBytes, rows: demoSpec.config.hiddenDim };
-const NFF = demoSpec.config.hiddenDim;
-const LAYERS = demoSpec.config.nLayers;
+const demo = await fixture('ifp-demo', new Uint8Array(readFileSync(DEMO + 'ifp-demo.q8_0.gguf')));
+const { bytes: demoBytes, spec: demoSpec, info: demoInfo, layout: demoLayout } = demo;
+const NFF = demo.nff;
+const LAYERS = demo.layers;
 const kernels = await Kernels.create(await loadKernels('simd'));
+
+/**
+ * A random bundled model (tools/random-model.ts, converted to `type` bundles) calibrated with a fresh
+ * predictor of hidden width U (U = 40 is not a whole number of Q8_0 blocks: W2 is stored F16), a random
+ * static ranking and shared sets (src/pruning/predictor-file.ts writeCalibratedModel).
+ */
+const RANDOM_SHAPE = { dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 96, vocabSize: 320, seqLen: 128 };
+async function randomFixture(type: 'f32' | 'q4_0', hidden: number, seed: number): Promise<Fixture> {
+  const { dim, nLayers, hiddenDim: nff, vocabSize: vocab } = RANDOM_SHAPE;
+  const model = await openModel(memorySource(await makeRandomModel({ ...RANDOM_SHAPE, type, tied: false, seed })));
+  const converted = memorySink();
+  await convert(model, converted, { type, layout: 'bundled', module: await loadKernels('simd') });
+  const bytes = converted.bytes();
+  const r = rng(seed + 1);
+  const learned = MlpPredictor.init({ vocab, nLayers, nff, tokenDim: 24, hidden, window: 5 }, randomF32(r, vocab * dim), dim, seed);
+  learned.p.b1.set(randomF32(r, hidden, 0.1));
+  learned.p.b2.set(randomF32(r, nLayers * nff, 0.1));
+  const cal = {
+    learned,
+    static: Array.from({ length: nLayers }, () => randomF32(r, nff)),
+    shared: [Int32Array.of(0, 5, 9, 90), new Int32Array(0)],
+  };
+  const out = memorySink();
+  await writeCalibratedModel(memorySource(bytes), await parseGGUF(memorySource(bytes)), cal, { examples: 0, heldoutRecall: 0 }, out);
+  return fixture(`random ${type} U=${hidden}`, out.bytes());
+}
+const randomFixtures = [await randomFixture('f32', 40, 21), await randomFixture('q4_0', 32, 22)];
 
 /** Largest |AS - TS| / max(1, |TS|) of a score against the TS predictor's plain-JS path (f64 sums instead
  * of the kernel's f32 ones; measured 8.1e-7 on the demo prompts). Against the kernel path: bit-identical. */
@@ -283,22 +330,23 @@ const demoCal = await readCalibration(demoSpec, demoInfo);
 const tsLearned = demoCal.learned as MlpPredictor;
 const tsKernels = new MlpPredictor(tsLearned.shape, tsLearned.p).useKernels(kernels);
 
-/** Plans and reads the calibration tensors of the spec loaded with loadSpec: the plan()'s bits, or -1. */
-function loadCalibration(): number {
+/** Plans and reads (from `file`) the calibration tensors of the spec loaded with openFile or loadSpec:
+ * the plan()'s bits, or -1. */
+function loadCalibration(file = demoBytes): number {
   const bits = ex.prn_calibration_plan();
   if (bits < 0) {
     ex.rt_clear_needs();
     return bits;
   }
-  serveNeeds(demoBytes);
+  serveNeeds(file);
   assert.ok(ex.prn_calibration_finish(), rt.error());
   return bits;
 }
 
-function asPredict(ids: number[]): Float32Array | null {
+function asPredict(ids: number[], scores = LAYERS * NFF): Float32Array | null {
   const p = call((q) => ex.prn_predict(q, ids.length), Int32Array.from(ids)) >>> 0;
   if (p === 0) return null;
-  const s = rt.f32(p, LAYERS * NFF);
+  const s = rt.f32(p, scores);
   ex.rt_free(p);
   return s;
 }
@@ -333,6 +381,30 @@ pred('scores on the ifp-demo predictor (parsed, planned, read and verified in wa
       const err = Math.abs(got[i]! - js[i]!) / Math.max(1, Math.abs(js[i]!));
       if (!(err <= MAX_PREDICT_ERR_VS_JS)) assert.unreachable(`score ${i}: ${got[i]} vs JS ${js[i]}`);
     }
+  }
+});
+
+pred('random models (H 24, U 40 with W2 stored F16, U 32 with W2 Q8_0, window 5): scores, static ranking and selection bit-identical', async () => {
+  for (const f of randomFixtures) {
+    assert.is(openFile(f.bytes), 1, rt.error());
+    assert.is(loadCalibration(f.bytes), 3, f.name);
+    const cal = await readCalibration(f.spec, f.info);
+    const learned = cal.learned as MlpPredictor;
+    assert.is(f.spec.tensors.get(PRED.W2)!.type.name, learned.shape.hidden % 32 ? 'F16' : 'Q8_0', `${f.name}: W2 type`);
+    const ts = new MlpPredictor(learned.shape, learned.p).useKernels(kernels);
+    const r = lcg(6);
+    for (const n of [0, 1, 2, 4, 6, 7, 50]) {
+      const ids = Array.from({ length: n }, () => Math.floor(r() * f.spec.config.vocabSize));
+      const got = asPredict(ids, f.layers * f.nff)!;
+      assert.ok(got, rt.error());
+      assert.equal(new Uint32Array(got.buffer), new Uint32Array(flat(ts.predict(ids)).buffer), `${f.name}: ${n} ids`);
+      setInputs({ shared: cal.shared });
+      call((p) => ex.prn_predict_select(p, ids.length, 10), Int32Array.from(ids));
+      assert.equal(results(), selectLayers(ts.predict(ids), 10, cal.shared).map((s) => Array.from(s)), `${f.name}: selection`);
+    }
+    const p = ex.prn_static_scores() >>> 0;
+    assert.equal(Array.from(rt.f32(p, f.layers * f.nff)), Array.from(flat(cal.static!)), `${f.name}: static`);
+    ex.rt_free(p);
   }
 });
 
@@ -398,10 +470,11 @@ pred.run();
 
 const cache = suite('NeuronCache');
 
-/** The TS loader over the demo file, on a stand-in engine (the loader only packs and hands over bundles). */
-function tsLoader(opts: { memoryBudget?: number; gapBytes?: number }): NeuronLoader {
-  const engine = { bundleFormat: { type: demoInfo.bundles[0]!.type, rowBytes: demoLayout.rowBytes, rows: NFF }, kernels, setActiveBundles() {} } as unknown as Engine;
-  return new NeuronLoader(engine, memorySource(demoBytes), demoLayout, { ...opts, verify: (l, off, b) => verifyTensorBytes(demoInfo, demoInfo.bundles[l]!.name, off, b) });
+/** The TS loader over a fixture's file, on a stand-in engine (the loader only packs and hands over
+ * bundles); `source` replaces the file (damage tests). */
+function tsLoader(f: Fixture, opts: { memoryBudget?: number; gapBytes?: number }, source: RangeSource = memorySource(f.bytes)): NeuronLoader {
+  const engine = { bundleFormat: { type: f.info.bundles[0]!.type, rowBytes: f.layout.rowBytes, rows: f.nff }, kernels, setActiveBundles() {} } as unknown as Engine;
+  return new NeuronLoader(engine, source, f.layout, { ...opts, verify: (l, off, b) => verifyTensorBytes(f.info, f.info.bundles[l]!.name, off, b) });
 }
 
 function asReport(totals = false) {
@@ -411,63 +484,70 @@ function asReport(totals = false) {
   ex.rt_free(p);
   return { rows, cacheHits, rowsRead, requests, bytesRead };
 }
+const tsReport = (r: { rows: number; cacheHits: number; rowsRead: number; requests: number; bytesRead: number }) =>
+  ({ rows: r.rows, cacheHits: r.cacheHits, rowsRead: r.rowsRead, requests: r.requests, bytesRead: r.bytesRead });
 
 /** One load through the AS cache: request, play host, finish. */
-function asLoad(sets: ArrayLike<number>[], damage?: (offset: number, bytes: Uint8Array) => void): { ok: boolean; served: { reads: number; bytes: number } } {
+function asLoad(f: Fixture, sets: ArrayLike<number>[], damage?: (offset: number, bytes: Uint8Array) => void): { ok: boolean; served: { reads: number; bytes: number } } {
   setInputs({ sets });
   if (!ex.prn_cache_request()) return { ok: false, served: { reads: 0, bytes: 0 } };
-  const served = serveNeeds(demoBytes, damage);
+  const served = serveNeeds(f.bytes, damage);
   return { ok: ex.prn_cache_finish(), served };
 }
 
-function assertPacked(sets: ArrayLike<number>[], label: string): void {
-  const rb = demoLayout.rowBytes;
+/** Each layer's packed buffer holds the file's bundle rows of the selection, ascending. */
+function assertPacked(f: Fixture, sets: ArrayLike<number>[], label: string): void {
+  const rb = f.layout.rowBytes;
   sets.forEach((s, l) => {
     const ids = Int32Array.from(s).sort();
     assert.is(ex.prn_cache_count(l), ids.length, `${label}: layer ${l} count`);
     const got = rt.bytes(ex.prn_cache_packed(l), ids.length * rb);
     ids.forEach((r, i) => {
-      const want = demoBytes.subarray(demoLayout.offsets[l]! + r * rb, demoLayout.offsets[l]! + (r + 1) * rb);
+      const want = f.bytes.subarray(f.layout.offsets[l]! + r * rb, f.layout.offsets[l]! + (r + 1) * rb);
       if (Buffer.compare(got.subarray(i * rb, (i + 1) * rb), want) !== 0) assert.unreachable(`${label}: layer ${l} packed row ${i} is not bundle row ${r}`);
     });
   });
 }
 
 /** Selections that overlap the previous ones, repeat, grow and shrink. */
-function selectionSequence(seed: number, maxK: number): Int32Array[][] {
+function selectionSequence(f: Fixture, seed: number, maxK: number): Int32Array[][] {
   const r = lcg(seed);
   const seq: Int32Array[][] = [];
   for (let i = 0; i < 14; i++) {
     if (i > 0 && r() < 0.2) seq.push(seq[i - 1]!);
-    else if (i > 0 && r() < 0.3) seq.push(seq[i - 1]!.map((s) => Int32Array.from(new Set([...s.slice(0, s.length >> 1), ...randomSets(r, 1, NFF, s.length >> 1)[0]!])).sort()));
-    else seq.push(randomSets(r, LAYERS, NFF, Math.floor(r() * (maxK + 1))));
+    else if (i > 0 && r() < 0.3) seq.push(seq[i - 1]!.map((s) => Int32Array.from(new Set([...s.slice(0, s.length >> 1), ...randomSets(r, 1, f.nff, s.length >> 1)[0]!])).sort()));
+    else seq.push(randomSets(r, f.layers, f.nff, Math.floor(r() * (maxK + 1))));
   }
-  seq.push(randomSets(r, LAYERS, NFF, maxK), randomSets(r, LAYERS, NFF, 0));
+  seq.push(randomSets(r, f.layers, f.nff, maxK), randomSets(r, f.layers, f.nff, 0));
   return seq;
 }
 
-for (const [name, budget, maxK, gap] of [
-  ['unlimited, gap 0', 0, NFF, 0],
-  ['unlimited, gap 3 rows', 0, 400, 3 * 612],
-  ['a budget of 200 bundles per layer, gap 0', 200 * 2 * 612 * 4, 200, 0],
-  ['a budget of 64 bundles per layer, gap 1000 bytes', 64 * 2 * 612 * 4 + 100, 64, 1000],
-] as const) {
-  cache(`${name}: rows, hits, rows read, requests and bytes equal NeuronLoader's; packed rows are the file's`, async () => {
-    openDemo();
+const CACHE_CASES: [fixture: Fixture, name: string, budgetRows: number, maxK: number, gap: number][] = [
+  [demo, 'unlimited, gap 0', 0, NFF, 0],
+  [demo, 'unlimited, gap 3 rows', 0, 400, 3 * 612],
+  [demo, 'a budget of 200 bundles per layer, gap 0', 200, 200, 0],
+  [demo, 'a budget of 64 bundles per layer, gap 1000 bytes', 64, 64, 1000],
+  ...randomFixtures.map((f): [Fixture, string, number, number, number] => [f, 'a budget of 50 bundles per layer, gap 2 rows', 50, 50, 2 * f.layout.rowBytes]),
+];
+for (const [f, name, budgetRows, maxK, gap] of CACHE_CASES) {
+  cache(`${f.name}, ${name}: rows, hits, rows read, requests and bytes equal NeuronLoader's; packed rows are the file's`, async () => {
+    assert.is(openFile(f.bytes), 1, rt.error());
+    // (+ 100: a budget that is not a whole number of rows)
+    const budget = budgetRows && budgetRows * 2 * f.layout.rowBytes * f.layers + 100;
     ex.prn_cache_new(budget, gap);
-    const ts = tsLoader({ memoryBudget: budget || undefined, gapBytes: gap });
-    for (const l of [0, LAYERS - 1]) assert.is(ex.prn_cache_capacity(l), ts.capacity);
-    for (const [i, sets] of selectionSequence(budget + gap + maxK, maxK).entries()) {
+    const ts = tsLoader(f, { memoryBudget: budget || undefined, gapBytes: gap });
+    for (const l of [0, f.layers - 1]) assert.is(ex.prn_cache_capacity(l), ts.capacity);
+    for (const [i, sets] of selectionSequence(f, budget + gap + maxK, maxK).entries()) {
       const want = await ts.load(sets);
-      const got = asLoad(sets);
+      const got = asLoad(f, sets);
       assert.ok(got.ok, rt.error());
-      assert.equal(asReport(), { rows: want.rows, cacheHits: want.cacheHits, rowsRead: want.rowsRead, requests: want.requests, bytesRead: want.bytesRead }, `load ${i}`);
+      assert.equal(asReport(), tsReport(want), `load ${i}`);
       assert.is(got.served.reads, want.requests, `load ${i}: host reads`);
       assert.is(got.served.bytes, want.bytesRead, `load ${i}: host bytes`);
-      assertPacked(sets, `load ${i}`);
+      assertPacked(f, sets, `load ${i}`);
     }
     assert.equal(asReport(true), ts.totals);
-    assert.is(ex.prn_cache_memory(), 2 * LAYERS * ts.capacity * demoLayout.rowBytes);
+    assert.is(ex.prn_cache_memory(), 2 * f.layers * ts.capacity * f.layout.rowBytes);
   });
 }
 
@@ -475,28 +555,28 @@ cache('a selection over the budget is out_of_memory, as in TS, and the cache goe
   openDemo();
   const budget = 40 * 2 * 612 * 4;
   ex.prn_cache_new(budget, 0);
-  const ts = tsLoader({ memoryBudget: budget, gapBytes: 0 });
+  const ts = tsLoader(demo, { memoryBudget: budget, gapBytes: 0 });
   const A = randomSets(lcg(7), LAYERS, NFF, 30);
   await ts.load(A);
-  assert.ok(asLoad(A).ok);
+  assert.ok(asLoad(demo, A).ok);
   const over = randomSets(lcg(8), LAYERS, NFF, 41);
   const e = await ts.load(over).catch((x: Error & { code: string }) => x);
   assert.is((e as { code: string }).code, 'out_of_memory');
-  assert.not.ok(asLoad(over).ok);
+  assert.not.ok(asLoad(demo, over).ok);
   const msg = rt.error();
   assert.is(takeError(), 'out_of_memory');
   assert.ok(msg.includes((e as Error).message), `${msg} vs ${(e as Error).message}`);
   assert.is(ex.rt_need_count(), 0, 'no needs listed');
   const want = await ts.load(A);
-  assert.ok(asLoad(A).ok);
-  assert.equal(asReport(), { rows: want.rows, cacheHits: want.cacheHits, rowsRead: want.rowsRead, requests: want.requests, bytesRead: want.bytesRead });
-  assertPacked(A, 'after the refusal');
+  assert.ok(asLoad(demo, A).ok);
+  assert.equal(asReport(), tsReport(want));
+  assertPacked(demo, A, 'after the refusal');
 });
 
 cache('malformed sets are bad_option (as TS), and finish without a request is bad_option', async () => {
   openDemo();
   ex.prn_cache_new(0, 0);
-  const ts = tsLoader({});
+  const ts = tsLoader(demo, {});
   const ok = randomSets(lcg(9), LAYERS, NFF, 5);
   const bad: [string, Int32Array[]][] = [
     ['too few layers', ok.slice(1)],
@@ -507,7 +587,7 @@ cache('malformed sets are bad_option (as TS), and finish without a request is ba
   for (const [what, sets] of bad) {
     const e = await ts.load(sets).catch((x: Error & { code: string }) => x);
     assert.is((e as { code: string }).code, 'bad_option', `TS: ${what}`);
-    assert.not.ok(asLoad(sets).ok, what);
+    assert.not.ok(asLoad(demo, sets).ok, what);
     assert.is(takeError(), 'bad_option', what);
   }
   assert.not.ok(ex.prn_cache_finish());
@@ -521,14 +601,12 @@ cache('a flipped byte in a row read: hash_mismatch naming the tensor; the rows f
   const rowAt = demoInfo.bundles[l]!.offset + 17 * demoLayout.rowBytes;
   const damaged = demoBytes.slice();
   damaged[rowAt + 5]! ^= 0x40;
-  let file = damaged;
-  const engine = { bundleFormat: { type: demoInfo.bundles[0]!.type, rowBytes: demoLayout.rowBytes, rows: NFF }, kernels, setActiveBundles() {} } as unknown as Engine;
-  const source = { async readInto(offset: number, target: Uint8Array) { target.set(file.subarray(offset, offset + target.length)); } };
-  const ts = new NeuronLoader(engine, source, demoLayout, { verify: (i, off, b) => verifyTensorBytes(demoInfo, demoInfo.bundles[i]!.name, off, b) });
+  let file: Uint8Array = damaged;
+  const ts = tsLoader(demo, {}, { async readInto(offset: number, target: Uint8Array) { target.set(file.subarray(offset, offset + target.length)); } });
   const sets = Array.from({ length: LAYERS }, (_, i) => (i === l ? Int32Array.of(16, 17, 18, 40) : Int32Array.of(1, 2)));
   const e = await ts.load(sets).catch((x: Error & { code: string }) => x);
   assert.is((e as { code: string }).code, 'hash_mismatch');
-  const bad = asLoad(sets, (offset, bytes) => {
+  const bad = asLoad(demo, sets, (offset, bytes) => {
     if (offset <= rowAt + 5 && rowAt + 5 < offset + bytes.length) bytes[rowAt + 5 - offset]! ^= 0x40;
   });
   assert.not.ok(bad.ok);
@@ -537,9 +615,9 @@ cache('a flipped byte in a row read: hash_mismatch naming the tensor; the rows f
   assert.match(msg, `blk.${l}.ffn_bundle`);
   file = demoBytes;
   const want = await ts.load(sets);
-  assert.ok(asLoad(sets).ok, rt.error());
-  assert.equal(asReport(), { rows: want.rows, cacheHits: want.cacheHits, rowsRead: want.rowsRead, requests: want.requests, bytesRead: want.bytesRead });
+  assert.ok(asLoad(demo, sets).ok, rt.error());
+  assert.equal(asReport(), tsReport(want));
   assert.is(want.rowsRead, 5, 'row 17 and the rows verified after it: 18, 40 and layer 3\'s two');
-  assertPacked(sets, 'after the mismatch');
+  assertPacked(demo, sets, 'after the mismatch');
 });
 cache.run();
