@@ -1,7 +1,7 @@
 // The WASI command's side of the sans-I/O boundary (assembly/rt/io.ts): a phase that returns NEED_IO has
-// listed byte ranges; serve() reads each from its file into wasm memory with fd_pread, clears the list
-// and resumes, until the phase is DONE or FAILED.
-import { DONE, NEED_IO, FAILED, FILE_MODEL, FILE_TOKENIZER, needs, clearNeeds } from '../rt/io';
+// listed byte ranges; serve() reads each from its file into wasm memory with fd_pread and resumes (resume
+// counts the bytes read and clears the list), until the phase is DONE or FAILED.
+import { DONE, NEED_IO, FAILED, FILE_MODEL, FILE_TOKENIZER, needs } from '../rt/io';
 import { fail } from '../rt/error';
 import { File } from './fs';
 import { Session } from './runtime';
@@ -18,7 +18,6 @@ export class Files {
       if (f == null) return fail('bad_option', `the runtime asked for file ${n.file}, which this command did not open`);
       if (!f.read(n.offset, n.dest, <usize>n.length)) return false;
     }
-    clearNeeds();
     return true;
   }
 

@@ -173,7 +173,12 @@ class Inspected {
         w.endArray();
         w.num('bytesPerNeuron', <f64>info.bundles[0].rowBytes);
         w.begin('fractionAt');
-        for (let i = 0; i < DENSITIES.length; i++) w.num(DENSITY_KEYS[i], this.fractionAt(DENSITIES[i]));
+        // JavaScript objects list integer-like keys ("1") first, then the others in insertion order.
+        for (let pass = 0; pass < 2; pass++) {
+          for (let i = 0; i < DENSITIES.length; i++) {
+            if ((DENSITIES[i] == Math.floor(DENSITIES[i])) == (pass == 0)) w.num(DENSITY_KEYS[i], this.fractionAt(DENSITIES[i]));
+          }
+        }
         w.end();
       }
       w.end();
