@@ -396,15 +396,18 @@ export class Session {
   }
 
   /** Neurons from a policy's scores, k per layer after the always-on set (Pruner.select). */
-  private select(policy: string, density: f64, ids: Array<i32>, promptScores: Array<Float32Array> | null): Array<Int32Array> {
+  private select(policy: string, density: f64, ids: Array<i32>, promptScores: Array<Float32Array> | null): Array<Int32Array> | null {
     const c = this.engine!.config;
     if (policy == 'dense' || density >= 1) return allNeurons(c.nLayers, c.hiddenDim);
     let scores: Array<Float32Array>;
     if (policy == 'static') scores = this.staticRanking!.scores();
     else if (policy == 'learned') scores = this.predictor!.predict(ids);
     else scores = promptScores!;
+    if (failed()) return null;
     const shared = this.info !== null ? this.info!.shared : new Array<Array<i32>>();
-    return selectLayers(scores, neuronsAt(density, c.hiddenDim), shared);
+    const k = neuronsAt(density, c.hiddenDim);
+    if (k < 0) return null;
+    return selectLayers(scores, k, shared);
   }
 
   /** Mean share of neurons kept per layer. */
@@ -439,7 +442,9 @@ export class Session {
     this.pDensity = density;
     this.pT0 = now();
     if (p != 'prompt' || density >= 1) {
-      this.finishInstruction(this.select(p, density, this.pIds, null), now() - this.pT0);
+      const neurons = this.select(p, density, this.pIds, null);
+      if (neurons === null) return FAILED;
+      this.finishInstruction(neurons, now() - this.pT0);
       return DONE;
     }
     return this.activate(allNeurons(this.engine!.config.nLayers, this.engine!.config.hiddenDim), A_INSTRUCT_DENSE);
@@ -534,7 +539,9 @@ export class Session {
       const scores = this.promptScores(this.pIds);
       if (scores === null) return FAILED;
       const denseMs = now() - t0;
-      const neurons = this.select(this.pPolicy, this.pDensity, this.pIds, scores);
+      const chosen = this.select(this.pPolicy, this.pDensity, this.pIds, scores);
+      if (chosen === null) return FAILED;
+      const neurons = chosen!;
       if (then == A_INSTRUCT_DENSE) {
         this.finishInstruction(neurons, now() - this.pT0 - denseMs - r.ms);
         return DONE;
@@ -657,8 +664,9 @@ export class Session {
         return this.activate(allNeurons(engine.config.nLayers, engine.config.hiddenDim), A_BEGIN_DENSE);
       }
       const neurons = this.select(policy, density, ids, null);
+      if (neurons === null) return FAILED;
       s.predictMs = now() - this.pT0;
-      return this.activate(neurons, A_BEGIN);
+      return this.activate(neurons!, A_BEGIN);
     }
     return this.startPrefill();
   }

@@ -5,6 +5,7 @@ import { TensorInfo, ModelSpec, IfpruneInfo } from './spec';
 import { fail } from './error';
 import { need, FILE_MODEL } from './io';
 import { verifyTensorBytes } from './ifprune';
+import { fitsInMemory } from './plan';
 import { GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, typeName, blockElems, rowBytes } from './quant';
 import { dequantize_row_f16, dequantize_row_q8_0, dequantize_row_q4_0 } from '../quant';
 
@@ -40,6 +41,10 @@ export class TensorLoader {
     }
     const n = t.elements();
     const keptBytes: u64 = to == t.type ? t.bytes : <u64>(n * 4);
+    if (!fitsInMemory(<f64>keptBytes + (to == t.type ? 0 : <f64>t.bytes))) {
+      fail('out_of_memory', this.fileName + ': tensor ' + name + ' needs ' + keptBytes.toString() + ' bytes of wasm memory, more than a 32-bit wasm memory can hold');
+      return 0;
+    }
     const dest = heap.alloc(<usize>max<u64>(keptBytes, 16));
     const staging = to == t.type ? 0 : heap.alloc(<usize>max<u64>(t.bytes, 16));
     this.jobs.push(new TensorJob(t, dest, staging, to));
