@@ -121,6 +121,10 @@ const DEMO_FLIPPED = join(TMP, 'ifp-demo-flipped.gguf');
   b[b.length - 1000] ^= 0x55;
   writeFileSync(DEMO_FLIPPED, b);
 }
+const HTML = join(TMP, 'error-page.bin');
+writeFileSync(HTML, '<html><body>404 Not Found</body></html>\n'.repeat(4));
+const EMPTY = join(TMP, 'empty.gguf');
+writeFileSync(EMPTY, '');
 // A llama2.c checkpoint alone in a directory: no tokenizer beside it.
 const LONELY = join(TMP, 'lonely');
 rmSync(LONELY, { recursive: true, force: true });
@@ -147,6 +151,8 @@ const RUNS: { name: string; dirs: string[]; args: string[] }[] = [
 /** Bad input: each must be one stderr line with the given status, never a trap. */
 const BAD: { name: string; dirs: string[]; args: string[]; codes: number[]; mentions: string[] }[] = [
   { name: 'missing model file', dirs: ['models'], args: ['run', '-m', 'models/nope.gguf', '-p', 'x'], codes: [1], mentions: ['models/nope.gguf', 'does not exist'] },
+  { name: 'not a model file (an HTML page)', dirs: [TMP], args: ['run', '-m', HTML, '-p', 'x'], codes: [1], mentions: ['is not a model file ifprune recognises'] },
+  { name: 'empty file', dirs: [TMP], args: ['run', '-m', EMPTY, '-p', 'x'], codes: [1], mentions: ['is not a model file ifprune recognises'] },
   { name: 'truncated GGUF', dirs: [TMP], args: ['run', '-m', TRUNCATED, '-p', 'x', '-n', '4'], codes: [1], mentions: [] },
   { name: 'GGUF claiming 2^56 tensors', dirs: [TMP], args: ['run', '-m', HUGE_COUNT, '-p', 'x', '-n', '4'], codes: [1], mentions: [] },
   { name: 'ifprune file with a flipped data byte', dirs: [TMP], args: ['run', '-m', DEMO_FLIPPED, '-p', 'x', '-n', '4'], codes: [1], mentions: [] },

@@ -2,9 +2,10 @@
 // listed byte ranges; serve() reads each from its file into wasm memory with fd_pread and resumes (resume
 // counts the bytes read and clears the list), until the phase is DONE or FAILED.
 import { DONE, NEED_IO, FAILED, FILE_MODEL, FILE_TOKENIZER, needs } from '../rt/io';
-import { fail } from '../rt/error';
+import { fail, failed } from '../rt/error';
 import { File } from './fs';
-import { Session } from './runtime';
+import { ModelSpec } from '../rt/spec';
+import { Session, parseModelHeader, headerNeed } from './runtime';
 
 /** The files a session reads: the model, and the llama2.c tokenizer.bin when one is given. */
 export class Files {
@@ -35,4 +36,32 @@ export function serve(session: Session, status: i32, files: Files): i32 {
     status = session.resume();
   }
   return status == DONE ? DONE : FAILED;
+}
+
+/** First header window (the session's): most headers fit. */
+const HEADER_WINDOW: u64 = 256 << 10;
+
+/** The model header alone (inspect; run, to tell a llama2.c checkpoint that needs a tokenizer.bin): reads a
+ * growing window of the file until the header parser has all it needs.
+ * null after fail(). */
+export function readHeader(file: File): ModelSpec | null {
+  let len = min<u64>(file.size, HEADER_WINDOW);
+  let buf = heap.alloc(<usize>len);
+  let spec: ModelSpec | null = null;
+  if (file.read(0, buf, <usize>len)) {
+    for (;;) {
+      spec = parseModelHeader(buf, <usize>len, file.size, file.path);
+      if (spec != null || failed()) break;
+      const want = min<u64>(file.size, max<u64>(headerNeed, len * 2));
+      if (want <= len) {
+        fail('truncated', file.path + ': the header ends past the end of the file');
+        break;
+      }
+      buf = heap.realloc(buf, <usize>want);
+      if (!file.read(len, buf + <usize>len, <usize>(want - len))) break;
+      len = want;
+    }
+  }
+  heap.free(buf);
+  return spec;
 }

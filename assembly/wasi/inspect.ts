@@ -1,10 +1,11 @@
 // `ifprune inspect MODEL [--json]` in the WASI command: what a model file holds, read from its header only,
 // rendered as src/cli/inspect.ts renders it (text, or the same JSON object pretty-printed).
-import { fail, failed } from '../rt/error';
+import { failed } from '../rt/error';
 import { JsonWriter, jsonString, jsonNumber } from '../rt/json';
 import { ModelSpec, MetaValue, TensorInfo, IfpruneInfo } from '../rt/spec';
 import { typeName } from '../rt/quant';
-import { parseModelHeader, headerNeed, readIfpruneInfo } from './runtime';
+import { readIfpruneInfo } from './runtime';
+import { readHeader } from './host';
 import { CommandInfo, OptionSpec, BOOLEAN, parseArgs, usage } from './args';
 import { File, writeOut } from './fs';
 import { escapeText, formatBytes, formatNumber, grouped, indentJson, jsNumber, toFixed } from './text';
@@ -25,8 +26,6 @@ export const INSPECT = new CommandInfo(
 const INLINE_ARRAY_MAX: i64 = 16;
 /** Strings longer than this (chat templates) are cut, with their length given. */
 const INLINE_STRING_MAX: i32 = 120;
-/** First header window (the session's): most headers fit. */
-const HEADER_WINDOW: u64 = 256 << 10;
 const DENSITIES: f64[] = [0.1, 0.25, 0.5, 1];
 const DENSITY_KEYS: string[] = ['0.1', '0.25', '0.5', '1'];
 
@@ -60,29 +59,6 @@ export function inspectCommand(argv: Array<string>): i32 {
   const r = new Inspected(path, file.size, spec, info);
   writeOut(args.flag('json') ? indentJson(r.json()) + '\n' : r.text());
   return 0;
-}
-
-/** Reads a growing window of the file until the header parser has all it needs. */
-function readHeader(file: File): ModelSpec | null {
-  let len = min<u64>(file.size, HEADER_WINDOW);
-  let buf = heap.alloc(<usize>len);
-  let spec: ModelSpec | null = null;
-  if (file.read(0, buf, <usize>len)) {
-    for (;;) {
-      spec = parseModelHeader(buf, <usize>len, file.size, file.path);
-      if (spec != null || failed()) break;
-      const want = min<u64>(file.size, max<u64>(headerNeed, len * 2));
-      if (want <= len) {
-        fail('truncated', file.path + ': the header ends past the end of the file');
-        break;
-      }
-      buf = heap.realloc(buf, <usize>want);
-      if (!file.read(len, buf + <usize>len, <usize>(want - len))) break;
-      len = want;
-    }
-  }
-  heap.free(buf);
-  return spec;
 }
 
 /** The InspectResult of src/cli/inspect.ts, computed once and rendered as text or JSON. */

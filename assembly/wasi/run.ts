@@ -12,7 +12,7 @@ import {
   CommandInfo, OptionSpec, STRING, BOOLEAN, Bounds, ParsedArgs, parseArgs, usage, intOption, numberOption, choiceOption,
 } from './args';
 import { File, listDir, dirname, joinPath, writeOut, writeErr, stdoutClosed } from './fs';
-import { Files, serve } from './host';
+import { Files, serve, readHeader } from './host';
 import { formatBytes, jsNumber, toFixed } from './text';
 
 /** The kernel build compiled into this module (the WASI build cannot switch at run time). */
@@ -136,7 +136,7 @@ function findTokenizerBeside(modelPath: string): string {
   return '';
 }
 
-/** Whether the file starts with the GGUF magic (otherwise it may be a llama2.c checkpoint, which needs a tokenizer.bin). */
+/** Whether the file starts with the GGUF magic (GGUF files carry their vocabulary). */
 function isGGUF(f: File): bool {
   if (f.size < 4) return false;
   const buf = heap.alloc(4);
@@ -160,10 +160,13 @@ export function runCommand(argv: Array<string>): i32 {
   const tokPath = a.tokenizer;
   if (tokPath != null) {
     tokenizer = File.open(tokPath, 'tokenizer');
-  } else if (model.size >= 4 && !isGGUF(model)) {
-    if (failed()) return -1;
-    const path = findTokenizerBeside(a.model);
-    if (path.length > 0) tokenizer = File.open(path, 'tokenizer');
+  } else if (!isGGUF(model) && !failed()) {
+    // Not GGUF: a llama2.c checkpoint needs a tokenizer.bin; anything else fails here as the session would.
+    const spec = readHeader(model);
+    if (spec != null && spec.format == 'llama2c') {
+      const path = findTokenizerBeside(a.model);
+      if (path.length > 0) tokenizer = File.open(path, 'tokenizer');
+    }
   }
   if (failed()) return -1;
   const files = new Files(model, tokenizer);
