@@ -391,6 +391,21 @@ bad('single byte flips in the header: same code, or the same parse', async () =>
   }
 });
 
+bad('random 32- and 64-bit values written over header fields: same code, or the same parse', async () => {
+  const r = rng(17);
+  const files: [string, Uint8Array][] = [['stories260K.gguf', STORIES_GGUF], ['bundled q4_0', IFPRUNE[1]![1]]];
+  const VALUES = [0n, 1n, 2n, 3n, 31n, 1n << 31n, (1n << 32n) - 1n, (1n << 53n) - 1n, 1n << 53n, 1n << 63n, (1n << 64n) - 1n];
+  for (const [label, bytes] of files) {
+    const headerEnd = asParse(bytes).spec.dataOffset;
+    for (let i = 0; i < FLIP_CASES / 2; i++) {
+      const at = Math.floor(r() * (headerEnd - 8));
+      const v = i % 4 === 3 ? BigInt(bytes.length - Math.floor(r() * 64)) : VALUES[Math.floor(r() * VALUES.length)]!;
+      const copy = i % 2 ? patch64(bytes, at, v) : patch32(bytes, at, Number(v & 0xffffffffn));
+      assertSame(asParse(copy, label), await tsParse(copy, label), `${label}: ${i % 2 ? 64 : 32}-bit ${v} at ${at}`);
+    }
+  }
+});
+
 /** The byte offset just after the first occurrence of the UTF-8 of `s` (a key or tensor name). */
 function after(bytes: Uint8Array, s: string): number {
   const k = new TextEncoder().encode(s);
