@@ -35,6 +35,8 @@ export const GGUF_DEFAULT_ALIGNMENT: u64 = 32;
 export const GGUF_MAX_DIMS: u32 = 4;
 /** Arrays of arrays deeper than this are refused (none exist in practice; it bounds recursion). */
 export const GGUF_MAX_ARRAY_DEPTH: i32 = 4;
+/** Most elements a numeric array may have here (kept as f64: 1 GiB); a vocabulary's have ~10^5. */
+const MAX_ARRAY_ITEMS: u64 = 1 << 27;
 
 // Metadata value types, as written in the file (gguf.h enum gguf_type).
 export const GGUF_UINT8: u32 = 0;
@@ -312,6 +314,11 @@ function readArray(r: Reader, depth: i32): MetaValue | null {
   } else {
     const p = r.take(count * size, 'array of ' + count.toString() + ' ' + ggufTypeName(itemType));
     if (p == 0) return null;
+    // The elements become f64s (8 bytes each): refuse what would not fit in wasm memory, not trap.
+    if (count > MAX_ARRAY_ITEMS) {
+      r.error('unsupported', 'array of ' + count.toString() + ' ' + ggufTypeName(itemType) + ' is larger than this runtime keeps (' + MAX_ARRAY_ITEMS.toString() + ' items)');
+      return null;
+    }
     v.nums = new Array<f64>(<i32>count);
     for (let i: i32 = 0; i < <i32>count; i++) {
       const e = p + <usize>i * size;
@@ -476,8 +483,8 @@ function ggufTokenizer(spec: ModelSpec, m: MetaReader): bool {
   return true;
 }
 
-/** An array of strings (what the TS's Array.isArray + every-string test accepts, but for empty arrays
- * of other JS-array types, which it also accepts). */
+/** An array of strings. (The TS test, Array.isArray + every item a string, also passes an EMPTY array
+ * of bools or of arrays; such a file has no tokens either way.) */
 function isStringArray(v: MetaValue): bool {
   return v.type == GGUF_ARRAY && v.arrayType == GGUF_STRING;
 }
