@@ -13,6 +13,8 @@ import { FAILED } from './rt/io';
 import { Session, OpenOptions, GenOptions } from './rt/session';
 import { StreamDecoder } from './rt/tokenizer';
 import { JsonWriter } from './rt/json';
+import { validateSamplerOptions, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_TOP_K, DEFAULT_SEED } from './rt/sampler';
+import { StopMatcher } from './rt/stop';
 
 let session: Session | null = null;
 
@@ -281,4 +283,14 @@ export function rt_abort(): void {
 export function rt_stats_json(): usize {
   const s = ready();
   return toStr(s === null ? '' : s.statsJson());
+}
+
+/** Validates generation options before anything runs (NaN: the default), and the stop strings
+ * added with rt_add_stop (which it clears). false with the error set on a bad option. */
+export function rt_check_generate(temperature: f64, topP: f64, topK: f64, seed: f64): bool {
+  clearError();
+  const s = stops;
+  stops = new Array<string>();
+  if (!validateSamplerOptions(isNaN(temperature) ? DEFAULT_TEMPERATURE : temperature, isNaN(topP) ? DEFAULT_TOP_P : topP, isNaN(topK) ? <f64>DEFAULT_TOP_K : topK, isNaN(seed) ? DEFAULT_SEED : seed)) return false;
+  return StopMatcher.create(s) !== null;
 }

@@ -254,11 +254,14 @@ class RuntimeModel implements Model {
     if (typeof prompt !== 'string') throw new IfpruneError('bad_option', `prompt must be a string, got ${typeof prompt}`);
     const maxTokens = opts.maxTokens ?? 256;
     if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) throw new IfpruneError('bad_option', `maxTokens = ${maxTokens}: expected an integer ≥ 0`);
-    for (const [k, v] of [['temperature', opts.temperature], ['topP', opts.topP], ['seed', opts.seed], ['density', opts.density]] as const) {
+    for (const [k, v] of [['temperature', opts.temperature], ['topP', opts.topP], ['topK', opts.topK], ['seed', opts.seed], ['density', opts.density]] as const) {
       if (v !== undefined && typeof v !== 'number') throw new IfpruneError('bad_option', `${k} = ${String(v)}: expected a number`);
     }
-    if (opts.topK !== undefined && !(Number.isInteger(opts.topK) && opts.topK >= 0)) throw new IfpruneError('bad_option', `topK = ${opts.topK}: expected an integer ≥ 0`);
     if (opts.stop !== undefined && !(Array.isArray(opts.stop) && opts.stop.every((s) => typeof s === 'string'))) throw new IfpruneError('bad_option', 'stop must be an array of strings');
+    // The runtime validates the sampling options and stop strings now, before anything runs.
+    const { rt } = this;
+    for (const s of opts.stop ?? []) rt.withString(s, (p, n) => rt.ex.rt_add_stop(p, n));
+    if (!rt.ex.rt_check_generate(opts.temperature ?? NaN, opts.topP ?? NaN, opts.topK ?? NaN, opts.seed ?? NaN)) throw rt.error();
     return this.run(prompt, maxTokens, opts);
   }
 

@@ -132,8 +132,8 @@ test('one-call generate() opens, streams and closes', async () => {
 
 test('a llama2.c checkpoint without a tokenizer is a clear error', async () => {
   const bytes = new Uint8Array(readFileSync(BIN));
-  const { loadKernels } = await import('../src/platform/node.ts');
-  const module = await loadKernels();
+  const { loadRuntime } = await import('../src/platform/node.ts');
+  const module = await loadRuntime();
   const e1 = await assertThrowsCode(() => openCore(bytes, { module }), 'bad_option');
   assert.match(e1.message, /tokenizer/);
   const dir = mkdtempSync(join(tmpdir(), 'ifprune-'));

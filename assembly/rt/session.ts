@@ -348,9 +348,31 @@ export class Session {
         '; raise memoryBudget or lower contextLength');
     }
     loader.request();
+    this.satisfyFromHeader();
     this.phase = P_CORE;
     if (needs.length == 0) return this.resume();
     return NEED_IO;
+  }
+
+  /**
+   * Serves the parts of the listed needs that the header window already holds (small models and the
+   * first tensors after a short header) from it, so no byte of the file is read twice.
+   */
+  private satisfyFromHeader(): void {
+    const held = this.headerLen;
+    let w = 0;
+    for (let i = 0; i < needs.length; i++) {
+      const n = needs[i];
+      if (n.file == FILE_MODEL && n.offset < held) {
+        const have = <u32>min<u64>(<u64>n.length, held - n.offset);
+        memory.copy(n.dest, this.headerBuf + <usize>n.offset, have);
+        n.offset += have;
+        n.dest += have;
+        n.length -= have;
+      }
+      if (n.length > 0) needs[w++] = n;
+    }
+    needs.length = w;
   }
 
   private afterCore(): i32 {

@@ -72,7 +72,7 @@ export interface NodeOpenOptions extends Omit<OpenOptions, 'tokenizer' | 'module
 
 /** Opens a model from a path (or any source) on Node. */
 export async function open(model: string | SourceLike, opts: NodeOpenOptions = {}): Promise<Model> {
-  const module = opts.module ?? (await loadKernels(opts.kernels ?? 'auto'));
+  const module = opts.module ?? (await loadRuntime(opts.kernels ?? 'auto'));
   if (typeof model !== 'string') {
     const tokenizer = typeof opts.tokenizer === 'string' ? await readFile(opts.tokenizer) : opts.tokenizer;
     return openCore(model, { ...opts, module, tokenizer });
