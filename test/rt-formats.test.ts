@@ -14,6 +14,7 @@ import { Rt } from './rt-harness.ts';
 import { rng } from './helpers.ts';
 import { isIfpruneError } from '../src/errors.ts';
 import { memorySource } from '../src/sources/memory.ts';
+import type { ByteSource } from '../src/sources/types.ts';
 import { openModel } from '../src/formats/model.ts';
 import { GGUFValueType as T, parseGGUF, type GGUFFile, type GGUFValue, type GGUFType } from '../src/formats/gguf.ts';
 import { writeGGUF } from '../src/formats/gguf-write.ts';
@@ -26,7 +27,7 @@ import { readCalibration, PRED } from '../src/pruning/predictor-file.ts';
 import { convert } from '../src/convert/convert.ts';
 import { memorySink } from '../src/convert/sink.ts';
 import { loadKernels } from '../src/platform/node.ts';
-import { makeRandomModel, type RandomModelOptions } from '../tools/random-model.ts';
+import { SHAPES, makeRandomModel, planRandomModel, type RandomModelOptions } from '../tools/random-model.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 // the test build is rebuilt when assembly/ changed (quietly: a test file must not write to stderr)
@@ -65,7 +66,7 @@ type Growth = 'exact' | 'double';
  * `window` bytes and growing on headerNeed. Each round copies just the prefix into a fresh buffer, so
  * a read past `len` would see foreign bytes.
  */
-function asParse(bytes: Uint8Array, name = 'model.gguf', window = bytes.length, growth: Growth = 'double'): Outcome {
+function asParse(bytes: Uint8Array, name = 'model.gguf', window = bytes.length, growth: Growth = 'double', fileSize = bytes.length): Outcome {
   const [np, nl] = rt.putString(name);
   let len = Math.min(window, bytes.length);
   try {
@@ -73,12 +74,12 @@ function asParse(bytes: Uint8Array, name = 'model.gguf', window = bytes.length, 
       const p = rt.put(bytes.subarray(0, len));
       try {
         ex.rt_clear_error();
-        const s = ex.fmt_parse(p, len, bytes.length, np, nl) >>> 0;
+        const s = ex.fmt_parse(p, len, fileSize, np, nl) >>> 0;
         if (s) return { spec: JSON.parse(rt.str(s)), rounds, offered: len };
         const code = rt.errorCode();
         if (code) return { code, message: rt.str(ex.rt_error_message()), rounds, offered: len };
         const need = ex.fmt_header_need();
-        assert.ok(need > len && need <= bytes.length, `headerNeed ${need} after offering ${len} of ${bytes.length} bytes`);
+        assert.ok(need > len && need <= bytes.length, `headerNeed ${need} after offering ${len} of ${bytes.length} bytes (file ${fileSize})`);
         assert.ok(rounds < 100000, 'headerNeed does not converge');
         len = growth === 'exact' ? need : Math.min(bytes.length, Math.max(need, 2 * len));
       } finally {
@@ -90,10 +91,22 @@ function asParse(bytes: Uint8Array, name = 'model.gguf', window = bytes.length, 
   }
 }
 
+/** A `size`-byte source holding `head` and then zeros (a header without its tensor data). */
+function headerSource(head: Uint8Array, size: number, name: string): ByteSource {
+  return {
+    size,
+    name,
+    async readInto(offset: number, target: Uint8Array) {
+      target.fill(0);
+      if (offset < head.length) target.set(head.subarray(offset, offset + target.length));
+    },
+  };
+}
+
 /** The TS parse (openModel + readIfpruneInfo + the calibration keys) in the JSON shape of fmt_parse. */
-async function tsParse(bytes: Uint8Array, name = 'model.gguf'): Promise<Outcome> {
+async function tsParse(bytes: Uint8Array, name = 'model.gguf', fileSize = bytes.length): Promise<Outcome> {
   try {
-    const src = memorySource(bytes, name);
+    const src = fileSize === bytes.length ? memorySource(bytes, name) : headerSource(bytes, fileSize, name);
     const spec = await openModel(src);
     const file = spec.format === 'gguf' ? await parseGGUF(src) : null;
     const info = spec.format === 'gguf' ? readIfpruneInfo({ metadata: spec.metadata, tensors: spec.tensors }, name) : null;
@@ -296,6 +309,18 @@ parse('stories260K.bin (llama2.c): config and tensors under GGUF names equal the
 
 parse('random GGUFs (llama, qwen2; f32, f16, q8_0, q4_0; tied and untied) equal the TS parse', async () => {
   for (const [label, bytes] of randomFiles) await compare(bytes, label);
+});
+
+parse('SmolLM2-135M and Qwen2-shaped headers (49152 tokens, 30 layers; data not materialised) equal the TS parse', async () => {
+  for (const [label, opts] of [['smollm2-135m q8_0', { ...SHAPES['smollm2-135m'], type: 'q8_0' }], ['qwen2-shaped f16', { ...SHAPES['smollm2-135m'], nLayers: 4, type: 'f16', qkvBias: true, tied: false }]] as const) {
+    const { layout } = planRandomModel(opts as RandomModelOptions);
+    const ts = await tsParse(layout.header, label, layout.totalBytes);
+    const as = asParse(layout.header, label, 4096, 'double', layout.totalBytes);
+    assertSame(as, ts, label);
+    assert.is(as.spec.tokenizer.tokens.length, 49152, label);
+    const cut = layout.header.slice(0, layout.header.length - 100);
+    assertSame(asParse(cut, label, 4096, 'double', cut.length), await tsParse(cut, label), `${label}: cut header`);
+  }
 });
 
 parse('ifprune files from convert (bundled, standard; q8_0, q4_0, f16) equal the TS parse', async () => {
@@ -698,9 +723,9 @@ verify('ifp-demo: every tensor verifies whole, bundle rows one by one, and a fli
     assert.is(asVerify(name, 0, DEMO.subarray(offset, offset + bytes)), 'ok', name);
   }
   const b = spec.ifprune.bundles[2];
-  for (const row of [0, 1, 100, b.nFF - 1]) {
-    const at = b.offset + row * b.rowBytes;
-    assert.is(asVerify(b.name, row * b.rowBytes, DEMO.subarray(at, at + 3 * b.rowBytes > b.offset + b.bytes ? at + b.rowBytes : at + 3 * b.rowBytes)), 'ok', `rows from ${row}`);
+  for (const [row, rows] of [[0, 1], [1, 3], [100, 17], [b.nFF - 1, 1]]) {
+    const at = b.offset + row * b.rowBytes; // a bundle's chunks are its rows
+    assert.is(asVerify(b.name, row * b.rowBytes, DEMO.subarray(at, at + rows * b.rowBytes)), 'ok', `${rows} rows from ${row}`);
   }
   const r = rng(8);
   for (let i = 0; i < 20; i++) {
