@@ -175,7 +175,7 @@ export function parseGGUF(r: Reader, spec: ModelSpec): bool {
     }
     const type = r.u32('type');
     if (r.stopped) return false;
-    if (!isKnownType(<i32>type) || type > 0x7fffffff) {
+    if (!isKnownType(<i32>type)) {
       return fail('unsupported', 'tensor "' + name + '" has GGML type ' + (type > 0x7fffffff ? 'unknown type id ' + type.toString() : typeName(<i32>type)) +
         '; ifprune reads F32, F16, BF16, Q8_0 and Q4_0. Re-quantize the model to one of these (e.g. llama.cpp\'s llama-quantize ... Q8_0) or convert it from the F16 original.');
     }
