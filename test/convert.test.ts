@@ -22,7 +22,7 @@ import { memorySink, streamSink } from '../src/convert/sink.ts';
 import { CoSelection, countRanges, invertPermutation, reorderNeurons } from '../src/convert/reorder.ts';
 import { parseHfTokenizer } from '../src/convert/hf-tokenizer.ts';
 import { createTokenizer } from '../src/tokenizer/index.ts';
-import { loadKernels } from '../src/platform/node.ts';
+import { loadKernels, loadRuntime } from '../src/platform/node.ts';
 import { open } from '../src/index.ts';
 import { makeRandomModel, type RandomModelOptions } from '../tools/random-model.ts';
 import { assertBytes, assertClose, assertThrowsCode, randomF32, rng, runCli } from './helpers.ts';
@@ -193,7 +193,7 @@ stories('standard layout: ffn_gate/up/down kept; rows of 172 are not Q8_0 blocks
 
 stories('converted files run in the engine with the source\'s greedy output (f32 bundled, f32 standard)', async () => {
   const ids = async (src: Uint8Array, tokenizer?: Uint8Array) => {
-    const m = await open(src, { module, tokenizer });
+    const m = await open(src, { module: await loadRuntime(), tokenizer });
     const out: number[] = [];
     for await (const t of m.generate('Once upon a time', { maxTokens: 40, temperature: 0 })) out.push(t.id);
     await m.close();
