@@ -41,8 +41,8 @@ export async function open(source: SourceLike, opts: OpenOptions = {}): Promise<
     try {
       return await openRuntime(opts.module, src, { ...opts, tokenizerSource });
     } catch (e) {
-      // Not GGUF or llama2.c: a safetensors checkpoint runs through a GGUF view of its bytes.
-      if (!isIfpruneError(e, 'bad_magic') || (await detectFormat(src, opts.signal).catch(() => null)) !== 'safetensors') throw e;
+      // The runtime reads GGUF and llama2.c: a safetensors checkpoint runs through a GGUF view of its bytes.
+      if (!(isIfpruneError(e, 'bad_magic') || isIfpruneError(e, 'unsupported')) || (await detectFormat(src, opts.signal).catch(() => null)) !== 'safetensors') throw e;
       return await openRuntime(opts.module, await ggufView(src, opts.config, opts.signal), { ...opts, tokenizerSource });
     }
   } catch (e) {

@@ -17,7 +17,7 @@ import { Kernels } from '../src/engine/kernels.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { ReferenceForward } from '../src/reference/forward.ts';
 import { loadKernels, open } from '../src/platform/node.ts';
-import { NeuronLoader } from '../src/pruning/loader.ts';
+import { NeuronLoader } from '../src/reference/neuron-loader.ts';
 import { planLoad } from '../src/pruning/plan.ts';
 import { calibrate } from '../src/pruning/calibrate.ts';
 import { readCalibration, writeCalibratedModel } from '../src/pruning/predictor-file.ts';

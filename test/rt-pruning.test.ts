@@ -2,7 +2,7 @@
  * The wasm runtime's pruning part (assembly/rt/{select,plan,predictor,neurons}.ts, test build
  * build/rt-test-pruning.wasm) against the TypeScript oracles: neuron selection (src/pruning/select.ts),
  * load plans (src/pruning/plan.ts), the learned predictor and static ranking (src/pruning/learned.ts,
- * predictor-file.ts) on the committed ifp-demo model, and the neuron cache (src/pruning/loader.ts
+ * predictor-file.ts) on the committed ifp-demo model, and the neuron cache (src/reference/neuron-loader.ts
  * NeuronLoader) over sequences of random selections. Bad input ends in a fail() code, never a trap.
  */
 import { suite } from 'uvu';
@@ -25,7 +25,7 @@ import { neuronsAt, topK, selectLayers } from '../src/pruning/select.ts';
 import { planLoad, type BundleLayout } from '../src/pruning/plan.ts';
 import { readCalibration, writeCalibratedModel, PRED } from '../src/pruning/predictor-file.ts';
 import { MlpPredictor } from '../src/pruning/learned.ts';
-import { NeuronLoader } from '../src/pruning/loader.ts';
+import { NeuronLoader } from '../src/reference/neuron-loader.ts';
 import type { Engine } from '../src/engine/engine.ts';
 import { Kernels } from '../src/engine/kernels.ts';
 import { loadKernels } from '../src/platform/node.ts';

@@ -1,11 +1,11 @@
 // The wasm runtime's sampler and stop strings (assembly/rt/sampler.ts, assembly/rt/stop.ts) against their
-// TS oracles (src/engine/sampler.ts, src/engine/stop.ts): the same token ids for the same logits, options
+// TS oracles (src/reference/sampler.ts, src/reference/stop.ts): the same token ids for the same logits, options
 // and seed, bit for bit; the same emitted tokens and stopped flag; the same errors, never a trap.
 // Build first: node tools/build.mjs rt-test:sampler
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DEFAULT_SAMPLING, mulberry32, nucleusBoundary, Sampler, selectTopK, type SamplerOptions } from '../src/engine/sampler.ts';
-import { StopMatcher, type StopToken } from '../src/engine/stop.ts';
+import { DEFAULT_SAMPLING, mulberry32, nucleusBoundary, Sampler, selectTopK, type SamplerOptions } from '../src/reference/sampler.ts';
+import { StopMatcher, type StopToken } from '../src/reference/stop.ts';
 import { IfpruneError } from '../src/errors.ts';
 import { randomF32, rng } from './helpers.ts';
 import { Rt } from './rt-harness.ts';

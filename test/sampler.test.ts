@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DEFAULT_SAMPLING, mulberry32, nucleusBoundary, Sampler, selectTopK, type SamplerOptions } from '../src/engine/sampler.ts';
+import { DEFAULT_SAMPLING, mulberry32, nucleusBoundary, Sampler, selectTopK, type SamplerOptions } from '../src/reference/sampler.ts';
 import { assertThrowsCode, randomF32, rng } from './helpers.ts';
 
 /** Empirical frequencies must lie within this many standard errors of the expected probability. */

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StopMatcher, type StopToken } from '../src/engine/stop.ts';
+import { StopMatcher, type StopToken } from '../src/reference/stop.ts';
 import { assertThrowsCode, rng } from './helpers.ts';
 
 /** Pushes `texts` as tokens with ids 100, 101, ...; returns what came out after each push, and the end state. */

@@ -15,7 +15,7 @@
 //
 // The semantics (defaults, stop rules, stats, error codes and messages) are those of the TypeScript
 // Model they replace (src/engine/model.ts, src/pruning/pruner.ts, src/index.ts).
-import { fail, failed, clearError } from './error';
+import { fail, failed, failContext, clearError } from './error';
 import { DONE, NEED_IO, FAILED, FILE_MODEL, FILE_TOKENIZER, need, needs, clearNeeds } from './io';
 import { ModelSpec, IfpruneInfo } from './spec';
 import { parseModelHeader, parseTokenizerBin, headerNeed } from './model-file';
@@ -295,7 +295,10 @@ export class Session {
     }
     this.spec = spec;
     this.info = readIfpruneInfo(spec);
-    if (failed()) return FAILED;
+    if (failed()) {
+      failContext(o.fileName + ': ');
+      return FAILED;
+    }
     if (o.tokenizerFileSize > 0) {
       this.tokBuf = heap.alloc(<usize>o.tokenizerFileSize);
       need(FILE_TOKENIZER, 0, <u32>o.tokenizerFileSize, this.tokBuf);

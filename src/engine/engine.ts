@@ -90,7 +90,7 @@ export interface EngineOptions {
   /**
    * 'dense' (default): read every FFN weight. 'none': for an ifprune bundled file, read only the core
    * (embeddings, attention, norms, classifier); neuron bundles are loaded later for an instruction
-   * (src/pruning/loader.ts → setActiveBundles).
+   * (src/reference/neuron-loader.ts → setActiveBundles).
    */
   ffn?: 'dense' | 'none';
   /** Checks each tensor read against the file's chunk hashes (ifprune files). */

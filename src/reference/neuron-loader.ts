@@ -17,7 +17,7 @@ import { IfpruneError } from '../errors.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { LoadReport } from '../types.ts';
 import { MAX_REQUEST_BYTES, readRanges, type RangeRead, type RangeSource } from '../sources/ranges.ts';
-import { DEFAULT_GAP_ROWS, type BundleLayout } from './plan.ts';
+import { DEFAULT_GAP_ROWS, type BundleLayout } from '../pruning/plan.ts';
 
 export interface NeuronLoaderOptions {
   /** Bytes of wasm memory for cached and packed bundles (default: room for every neuron). */
