@@ -15,6 +15,7 @@ import { StreamDecoder } from './rt/tokenizer';
 import { JsonWriter } from './rt/json';
 import { validateSamplerOptions, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_TOP_K, DEFAULT_SEED } from './rt/sampler';
 import { StopMatcher } from './rt/stop';
+import { GGUF_STRING, GGUF_ARRAY } from './rt/gguf';
 
 let session: Session | null = null;
 
@@ -87,6 +88,18 @@ export function rt_model_json(): usize {
     w.end();
   }
   return toStr(w.end());
+}
+
+/** A string in the model's GGUF metadata: key's value (index < 0), or element `index` of a string array
+ * (e.g. tokenizer.ggml.tokens). 0 when the key is absent, of another type, or the index is out of range. */
+export function rt_meta_string(keyPtr: usize, keyLen: usize, index: i32): usize {
+  const s = ready();
+  if (s === null || s.spec === null) return 0;
+  const key = fromUtf8(keyPtr, keyLen);
+  if (!s.spec!.meta.has(key)) return 0;
+  const v = s.spec!.meta.get(key);
+  if (index < 0) return v.type == <i32>GGUF_STRING ? toStr(v.str) : 0;
+  return v.type == <i32>GGUF_ARRAY && v.arrayType == <i32>GGUF_STRING && index < v.strs.length ? toStr(v.strs[index]) : 0;
 }
 
 // ---- tokenizer -------------------------------------------------------------------------------------

@@ -211,6 +211,14 @@ class RuntimeModel implements Model {
     return { ...s, loadMs: this.loadMs };
   }
 
+  metadata(key: string, index = -1): string | undefined {
+    if (typeof key !== 'string') throw new IfpruneError('bad_option', `metadata(key): key must be a string, got ${typeof key}`);
+    if (!Number.isInteger(index)) throw new IfpruneError('bad_option', `metadata(key, index): index = ${index}: expected an integer`);
+    const { rt } = this;
+    const p = rt.withString(key, (kp, kn) => rt.ex.rt_meta_string(kp, kn, Math.max(-1, Math.min(index, 0x7fffffff))));
+    return p === 0 ? undefined : rt.str(p);
+  }
+
   async instruct(prompt: string, opts: InstructOptions): Promise<Instruction> {
     if (typeof prompt !== 'string') throw new IfpruneError('bad_option', `prompt must be a string, got ${typeof prompt}`);
     this.idle('choose neurons');

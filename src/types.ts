@@ -149,5 +149,10 @@ export interface Model {
   /** Fetches (or finds in the neuron cache) and activates an instruction's neurons. */
   load(instruction: Instruction, signal?: AbortSignal): Promise<LoadReport>;
   stats(): Stats;
+  /**
+   * A string from the model file's GGUF metadata (`tokenizer.chat_template`, `general.name`), or with
+   * `index` element `index` of a string array (`tokenizer.ggml.tokens`); undefined when absent or not a string.
+   */
+  metadata(key: string, index?: number): string | undefined;
   close(): Promise<void>;
 }
