@@ -104,7 +104,8 @@ async function complete(m: Loaded, b: CompletionBody, signal: AbortSignal): Prom
     temperature: b.temperature,
     topP: b.top_p,
     seed: b.seed,
-    density: b.density,
+    // A model keeps its last selection for a generate() without a density: each request says its own.
+    density: b.density ?? 1,
     policy: b.policy,
     signal,
   })) {
