@@ -15,7 +15,9 @@ import { fileSource } from '../src/sources/file.ts';
 import { openModel } from '../src/formats/model.ts';
 import { readIfpruneInfo } from '../src/formats/ifprune.ts';
 import { readCalibration } from '../src/pruning/predictor-file.ts';
-import { POLICIES, type EvalRow, type Policy } from '../src/pruning/eval.ts';
+import { POLICIES, maskFrom, prunedNll, type EvalRow, type Policy } from '../src/pruning/eval.ts';
+import { maskedNll, tokenizeExample } from '../src/pruning/activations.ts';
+import { loadDenseEngine, openForPruning, tokenizerFor } from '../src/cli/pruning.ts';
 import { logTicks, plotSvg } from '../src/pruning/plot.ts';
 import { STORIES_BIN, STORIES_GGUF } from './format-fixtures.ts';
 
@@ -84,6 +86,7 @@ interface EvalJson {
   policies: Policy[];
   densities: number[];
   layout: { rowBytes: number; synthesized: string | null };
+  protocol: 'pruned-prompt' | 'dense-prompt';
   plot: string | null;
 }
 
@@ -184,6 +187,47 @@ evalCmd('default policies are those the file can run', async () => {
   assert.equal(res.policies, ['dense', 'prompt'], 'uncalibrated: no static, no learned');
   const prompt = res.rows.find((x) => x.policy === 'prompt')!;
   assert.ok(Math.abs(prompt.pplRatio - 1) < 1e-6, 'density 1 keeps every neuron');
+});
+
+evalCmd('--dense-prompt keeps the old protocol; the default prunes the prompt too (prompt policy: its prefill dense)', async () => {
+  const args = ['eval', '-m', CALIBRATED, '-d', HOME_FILE, '--policy', 'static,prompt,learned,oracle', '--density', '0.25', '--limit', '3', '--json'];
+  const pruned = jsonResult<EvalJson>(await cli(args));
+  const dense = jsonResult<EvalJson>(await cli([...args, '--dense-prompt']));
+  assert.is(pruned.protocol, 'pruned-prompt');
+  assert.is(dense.protocol, 'dense-prompt');
+  const at = (r: EvalJson, p: Policy) => r.rows.find((x) => x.policy === p)!;
+  assert.is(at(pruned, 'dense').ppl, at(dense, 'dense').ppl, 'dense is dense under both');
+  for (const p of ['static', 'prompt', 'learned', 'oracle'] as const) {
+    assert.is(at(pruned, p).recall, at(dense, p).recall, `${p}: the same selection`);
+    assert.ok(at(pruned, p).ppl !== at(dense, p).ppl, `${p}: a different perplexity (${at(pruned, p).ppl} vs ${at(dense, p).ppl})`);
+  }
+  assert.ok(at(pruned, 'static').ppl > at(dense, 'static').ppl, 'pruning the prompt too costs more on this model');
+});
+
+evalCmd('prunedNll: mask from P-1 = maskedNll, from 0 with every neuron = dense, dense prefix then masked rows line up', async () => {
+  const m = await openForPruning(CALIBRATED, 'test');
+  try {
+    const engine = await loadDenseEngine(m);
+    const tok = await tokenizerFor(m, CALIBRATED, undefined);
+    const t = tokenizeExample(tok, { prompt: HOME[0]![0]!, response: HOME[0]![1]! }, engine.contextLength);
+    const P = t.promptLen;
+    const sets = Array.from({ length: engine.config.nLayers }, (_, l) => Int32Array.from({ length: 40 }, (_, i) => (i * 4 + l) % NFF).sort());
+    const all = Array.from({ length: engine.config.nLayers }, () => Int32Array.from({ length: NFF }, (_, j) => j));
+    const close = (a: Float64Array, b: Float64Array, what: string) => {
+      assert.is(a.length, b.length, what);
+      for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-4, `${what}: token ${i}: ${a[i]} vs ${b[i]}`);
+    };
+    close(prunedNll(engine, t, sets, P - 1), maskedNll(engine, t, sets), 'from P-1');
+    close(prunedNll(engine, t, all, 0), prunedNll(engine, t, all, t.ids.length - 1), 'all neurons, from 0 vs never');
+    const fromP = prunedNll(engine, t, sets, P);
+    close(fromP.subarray(0, 1), prunedNll(engine, t, all, 0).subarray(0, 1), 'from P: the first response token is scored by the dense prefill');
+    assert.ok(Math.abs(fromP[1]! - maskedNll(engine, t, sets)[1]!) > 0, 'from P: later tokens masked, and not as from P-1');
+    assert.is(maskFrom('learned', P, false), 0);
+    assert.is(maskFrom('prompt', P, false), P);
+    assert.is(maskFrom('learned', P, true), P - 1);
+  } finally {
+    await m.src.close?.();
+  }
 });
 
 evalCmd.run();

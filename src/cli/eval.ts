@@ -37,6 +37,7 @@ export const EVAL: CommandInfo = {
     { name: 'gap', kind: 'string', value: 'BYTES', help: `load plans read through gaps up to BYTES between selected rows (default ${DEFAULT_GAP_ROWS} bundle rows)` },
     { name: 'tokenizer', kind: 'string', value: 'FILE', help: 'llama2.c tokenizer.bin (default: the model\'s own, or tokenizer.bin / tok*.bin beside it)' },
     { name: 'seed', kind: 'string', value: 'S', help: 'seed of the random policy (default 1)' },
+    { name: 'dense-prompt', kind: 'boolean', help: 'run every prompt dense and mask only the scored positions (the protocol before generation-matched eval)' },
     { name: 'plot', kind: 'string', value: 'OUT.svg', help: 'also write an SVG plot: ppl / dense against density, one panel per domain' },
     { name: 'json', kind: 'boolean', help: 'stdout: JSON lines only (progress events, then the result with the rows)' },
     { name: 'help', short: 'h', kind: 'boolean', help: 'show this help' },
@@ -46,8 +47,11 @@ export const EVAL: CommandInfo = {
     '(GRIFFIN-style: mean |activation| over the prompt\'s own tokens); learned (the calibrated predictor,\n' +
     'reading only the prompt); oracle (the response\'s own activations: an upper bound); random.\n' +
     'static and learned need a model written by ifprune calibrate; the always-on set it chose applies to\n' +
-    'static, prompt and learned. Each example\'s prompt is run dense; the response is scored with the\n' +
-    'FFN restricted to the selection. recall = share of the oracle\'s top-k that the selection holds;\n' +
+    'static, prompt and learned. By default the protocol is what generation runs: static, learned,\n' +
+    'oracle and random restrict the FFN at every position, the prompt too (the runtime never loads the\n' +
+    'other rows, so the prefill is pruned); prompt runs the prompt dense (its own dense prefill) and\n' +
+    'restricts the response positions. --dense-prompt runs every prompt dense and restricts only the\n' +
+    'scored positions. recall = share of the oracle\'s top-k that the selection holds;\n' +
     'FFN loaded = bytes a load plan for the selection reads, as a share of all FFN bytes.',
 };
 
@@ -56,6 +60,8 @@ export interface EvalCommandResult {
   /** Bytes of one neuron bundle, and why the layout is assumed when the file has none. */
   layout: { rowBytes: number; synthesized: string | null };
   gapBytes: number;
+  /** 'pruned-prompt' (default: as generation runs) or 'dense-prompt' (--dense-prompt). */
+  protocol: 'pruned-prompt' | 'dense-prompt';
   policies: Policy[];
   densities: number[];
   domains: Record<string, number>;
@@ -81,6 +87,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const seed = intOption(args, 'seed', { min: 0 }, 'eval') ?? 1;
   const plot = stringOption(args, 'plot');
   const json = flagOption(args, 'json');
+  const densePrompt = flagOption(args, 'dense-prompt');
   if (plot !== undefined) {
     if (!plot) throw new UsageError('--plot needs a file name: --plot OUT.svg', 'eval');
     await access(dirname(resolve(plot)), constants.W_OK).catch((cause) => {
@@ -107,6 +114,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       layout,
       gapBytes,
       seed,
+      densePrompt,
       onProgress: (done, total, domain) => out.update('evaluating', done, total, `${done}/${total} examples, ${escapeText(domain)}`, { phase: 'eval', done, total, domain }),
     });
     if (plot) await writeAtomically(plot, plotSvg(rows, { title: `ifprune eval: ${modelName(model)}` }));
@@ -115,6 +123,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       model: resolve(model),
       layout: { rowBytes: layout.rowBytes, synthesized },
       gapBytes,
+      protocol: densePrompt ? 'dense-prompt' : 'pruned-prompt',
       policies,
       densities,
       domains: Object.fromEntries([...domains].map(([d, xs]) => [d, xs.length])),
@@ -192,6 +201,9 @@ export function formatEvalResult(r: EvalCommandResult): string {
   const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
   const lines = [`eval of ${escapeText(r.model)}: ${count(Object.keys(r.domains).length, 'domain')}, ${count(Object.values(r.domains).reduce((a, b) => a + b, 0), 'example')}, ${r.seconds.toFixed(1)} s`];
   if (r.layout.synthesized) lines.push(`  note: ${r.layout.synthesized}`);
+  lines.push(r.protocol === 'dense-prompt'
+    ? '  protocol: --dense-prompt (prompts run dense; the FFN is restricted at the scored positions only)'
+    : '  protocol: as generation runs (static, learned, oracle, random restrict the prompt positions too; prompt runs its prefill dense)');
   lines.push(`  load plans read through gaps up to ${r.gapBytes} bytes (${(r.gapBytes / r.layout.rowBytes).toFixed(1)} bundle rows of ${r.layout.rowBytes} bytes)`);
   const head = ['policy', 'density', 'ppl', '× dense', 'recall', 'FFN loaded', 'requests'];
   const width = [8, 8, 10, 9, 8, 11, 9];

@@ -6,7 +6,7 @@
 import { IfpruneError } from '../errors.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import { collectExample, maskedNll, tokenizeExample, type Example, type ExampleStats } from './activations.ts';
+import { collectExample, responseNll, tokenizeExample, type Example, type ExampleTokens } from './activations.ts';
 import { neuronsAt, recall, selectLayers, topK } from './select.ts';
 import { planLoad, type BundleLayout } from './plan.ts';
 import type { LearnedPredictor } from './learned.ts';
@@ -52,6 +52,14 @@ export interface EvalOptions {
   gapBytes?: number;
   /** Seed of the random policy. */
   seed?: number;
+  /**
+   * The protocol. false (default): what generation runs — static, learned, oracle and random mask the
+   * prompt positions too (the runtime never loads their unselected rows, so the prefill is pruned),
+   * prompt runs the prompt dense (its own dense prefill) and masks the response positions.
+   * true (`--dense-prompt`, the protocol of the ifp-demo PROVENANCE): every policy runs the prompt dense
+   * and masks only the scored positions.
+   */
+  densePrompt?: boolean;
   onProgress?: (done: number, total: number, domain: string) => void;
 }
 
@@ -91,6 +99,43 @@ export function policyScores(policy: Exclude<Policy, 'dense'>, ev: PromptEvidenc
   }
 }
 
+/**
+ * The first position whose FFN is masked: P - 1 (the first scored position) under --dense-prompt;
+ * otherwise 0 (BOS and the whole prompt pruned, as generation runs them), except for the prompt
+ * policy, whose prefill (positions 0 .. P-1) is dense at run time because it reads every neuron.
+ */
+export function maskFrom(policy: Policy, promptLen: number, densePrompt: boolean): number {
+  if (densePrompt) return promptLen - 1;
+  return policy === 'prompt' ? promptLen : 0;
+}
+
+/**
+ * Response NLL (scored positions P-1 .. N-2) with positions < `from` dense and positions >= `from`
+ * restricted to `sets[l]` in every layer l. from = P - 1 is maskedNll of activations.ts.
+ */
+export function prunedNll(engine: Engine, t: ExampleTokens, sets: ArrayLike<number>[], from: number): Float64Array {
+  const { ids, promptLen: P } = t;
+  const N = ids.length;
+  const V = engine.config.vocabSize;
+  const all = new Float32Array((N - P) * V); // rows for positions P-1 .. N-2
+  engine.reset();
+  if (from > P - 1) {
+    const dense = engine.forwardAll(ids.slice(0, from)); // positions 0 .. from-1
+    all.set(dense.subarray((P - 1) * V));
+  } else if (from > 0) engine.forward(ids.slice(0, from));
+  if (from < N - 1) {
+    sets.forEach((s, l) => engine.setNeuronMask(l, s));
+    try {
+      const masked = engine.forwardAll(ids.slice(from, N - 1)); // positions from .. N-2
+      const skip = Math.max(0, P - 1 - from);
+      all.set(masked.subarray(skip * V), Math.max(0, from - (P - 1)) * V);
+    } finally {
+      for (let l = 0; l < sets.length; l++) engine.setNeuronMask(l, null);
+    }
+  }
+  return responseNll(all, V, ids, P - 1);
+}
+
 export function evaluate(engine: Engine, tok: Tokenizer, domains: Map<string, Example[]>, opts: EvalOptions): EvalRow[] {
   const c = engine.config;
   const nff = c.hiddenDim;
@@ -125,7 +170,7 @@ export function evaluate(engine: Engine, tok: Tokenizer, domains: Map<string, Ex
           } else {
             const shared = policy === 'oracle' || policy === 'random' ? undefined : opts.calibration.shared;
             sets = selectLayers(policyScores(policy, { promptIds: stats.ids.slice(0, stats.promptLen), prompt: stats.prompt, oracle: stats.oracle }, opts.calibration, rnd), k, shared);
-            lossSum = sum(maskedNll(engine, t, sets));
+            lossSum = sum(prunedNll(engine, t, sets, maskFrom(policy, t.promptLen, opts.densePrompt ?? false)));
           }
           a.nll += lossSum;
           a.tokens += stats.denseNll.length;
