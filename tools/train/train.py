@@ -1,0 +1,302 @@
+"""Joint training of ifp-demo and its mask predictor (IFPruning; docs/training.md).
+
+  stage 1  continued pre-training: the predictor reads a chunk of a document (BOS + 48..128 tokens),
+           the LLM, masked by the predictor's top-k at every position, learns the next chunk
+           (loss on the next chunk only)
+  stage 2  prompt → response pairs (../shared/calibration, 90%; 10% held out): loss on the response
+
+  python3 tools/train/train.py --stage 1 --data /tmp/ifp-train/data --out /tmp/ifp-train/joint1 --steps 1800
+  python3 tools/train/train.py --stage 2 --data /tmp/ifp-train/data --init /tmp/ifp-train/joint1/final.pt \
+      --out /tmp/ifp-train/joint2 --steps 700
+  baselines: the same with --dense-ff 192 (or 384): a dense model whose FFN is the activated size,
+  started from ifp-demo's neurons with the highest static ranking, on the same batches.
+
+Every run resumes from OUT/ckpt.pt when it exists (batches are a function of seed and step, so a resumed
+run sees the same data). A progress line every --log-every steps: step, loss, tokens/s, ETA; OUT/log.jsonl
+holds the same rows plus the held-out evaluations (every --eval-every steps and at the end).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ifp import BOS, Predictor, Config, Llama, load_json, make_masks, neurons_at, permute_neurons, read_llama2c, shrink_ffn  # noqa: E402
+
+DOMAINS = ['python', 'javascript', 'english', 'german', 'arithmetic', 'manpages']
+
+
+def parse():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--stage', type=int, choices=[1, 2], required=True)
+    ap.add_argument('--data', required=True, help='output of tools/train/prepare.ts')
+    ap.add_argument('--out', required=True, help='checkpoint folder (resumed when it holds ckpt.pt)')
+    ap.add_argument('--init', default='ifp-demo', help="'ifp-demo' (model.bin + the file's predictor) or a .pt of an earlier stage")
+    ap.add_argument('--model-bin', default='../shared/models/ifp-demo/model.bin')
+    ap.add_argument('--steps', type=int, required=True)
+    ap.add_argument('--batch', type=int, default=2, help='stage 1: sequences per domain per step; stage 2: pairs per domain per step')
+    ap.add_argument('--seq', type=int, default=192, help='stage 1: tokens after BOS per sequence')
+    ap.add_argument('--prompt-min', type=int, default=48)
+    ap.add_argument('--prompt-max', type=int, default=128)
+    ap.add_argument('--densities', default='0.25,0.5', help='each example trains at one of these (round robin)')
+    ap.add_argument('--dense-ff', type=int, default=0, help='baseline: a dense model with this FFN width, no predictor')
+    ap.add_argument('--shared', type=float, default=0.0, help='always-on fraction of each layer (top of the static ranking)')
+    ap.add_argument('--lr', type=float, default=5e-4)
+    ap.add_argument('--pred-lr', type=float, default=1e-3)
+    ap.add_argument('--min-lr-frac', type=float, default=0.1)
+    ap.add_argument('--warmup', type=int, default=30)
+    ap.add_argument('--t-start', type=float, default=1.0, help='SoftTopK temperature at step 0 (geometric to --t-end)')
+    ap.add_argument('--t-end', type=float, default=0.1)
+    ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--log-every', type=int, default=25)
+    ap.add_argument('--eval-every', type=int, default=300)
+    ap.add_argument('--save-every', type=int, default=100)
+    ap.add_argument('--val-per-domain', type=int, default=30)
+    ap.add_argument('--bf16', type=int, default=1, help='bf16 autocast for the matmuls (fp32 master weights)')
+    return ap.parse_args()
+
+
+# ---------------------------------------------------------------------------------------------------
+# data
+
+def load_streams(data):
+    return {d: np.fromfile(os.path.join(data, f'{d}.train.u16'), dtype=np.uint16) for d in DOMAINS}
+
+
+def load_pairs(data):
+    """Calibration pairs by domain: (train, held out) = (i % 10 != 9, i % 10 == 9) per domain."""
+    by = {d: [] for d in DOMAINS}
+    with open(os.path.join(data, 'calib.jsonl')) as f:
+        for line in f:
+            ex = json.loads(line)
+            by[ex['domain']].append(ex)
+    train = {d: [x for i, x in enumerate(v) if i % 10 != 9] for d, v in by.items()}
+    held = {d: [x for i, x in enumerate(v) if i % 10 == 9] for d, v in by.items()}
+    return train, held
+
+
+def batch_stage1(streams, rng, a):
+    """BOS + a random window per sequence; prompt length uniform in [prompt-min, prompt-max]."""
+    seqs, plens = [], []
+    for d in DOMAINS:
+        s = streams[d]
+        for _ in range(a.batch):
+            o = int(rng.integers(0, len(s) - a.seq - 1))
+            seqs.append(np.concatenate([[BOS], s[o:o + a.seq]]).astype(np.int64))
+            plens.append(1 + int(rng.integers(a.prompt_min, a.prompt_max + 1)))
+    return pad(seqs, plens)
+
+
+def batch_stage2(pairs, rng, a):
+    seqs, plens = [], []
+    for d in DOMAINS:
+        for i in rng.integers(0, len(pairs[d]), a.batch):
+            ex = pairs[d][int(i)]
+            seqs.append(np.array(ex['full'], dtype=np.int64))
+            plens.append(len(ex['prompt']))
+    return pad(seqs, plens)
+
+
+def pad(seqs, plens):
+    """ids (B, T) zero-padded; plens (B) = |BOS + prompt|; lens (B)."""
+    T = max(len(s) for s in seqs)
+    ids = torch.zeros(len(seqs), T, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = torch.from_numpy(s)
+    return ids, torch.tensor(plens), torch.tensor([len(s) for s in seqs])
+
+
+def response_loss_mask(plens, lens, T):
+    """(B, T-1): position p predicts ids[p+1]; scored p = P-1 .. N-2 (the eval protocol's positions)."""
+    pos = torch.arange(T - 1)[None, :]
+    return ((pos >= plens[:, None] - 1) & (pos <= lens[:, None] - 2)).float()
+
+
+def densities_for(B, dens):
+    return torch.tensor([dens[i % len(dens)] for i in range(B)])
+
+
+# ---------------------------------------------------------------------------------------------------
+# model state
+
+def build(a, init):
+    """(model, predictor or None, shared mask or None) for a fresh run."""
+    if a.init == 'ifp-demo':
+        model = read_llama2c(a.model_bin)
+        permute_neurons(model, init['perm'])  # bundle-row order of the calibrated file
+        pred = Predictor.from_files(os.path.join(a.data, 'init'), init['pred'])
+    else:
+        ck = torch.load(a.init, weights_only=False)
+        model = Llama(Config(**ck['config']))
+        model.load_state_dict(ck['model'])
+        pred = None
+        if ck.get('pred') is not None:
+            pred = Predictor(**{k: ck['pred_shape'][s] for k, s in [('vocab', 'vocab'), ('n_layers', 'nLayers'), ('nff', 'nff'), ('token_dim', 'tokenDim'), ('hidden', 'hidden'), ('window', 'window')]})
+            pred.load_state_dict(ck['pred'])
+    static = torch.tensor(init['static'])  # (L, n_ff) in bundle rows
+    if a.dense_ff:
+        if model.cfg.hidden != a.dense_ff:
+            keep = [torch.topk(static[l], a.dense_ff).indices.sort().values.tolist() for l in range(model.cfg.n_layers)]
+            model = shrink_ffn(model, keep)
+        pred = None
+    shared = None
+    if a.shared > 0 and pred is not None:
+        nsh = neurons_at(a.shared, model.cfg.hidden)
+        shared = torch.zeros_like(static, dtype=torch.bool)
+        for l in range(static.shape[0]):
+            shared[l, torch.topk(static[l], nsh).indices] = True
+    return model, pred, shared
+
+
+def optimizer(a, model, pred):
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    groups = [{'params': decay, 'weight_decay': 0.1, 'lr': a.lr, 'base': a.lr}, {'params': no_decay, 'weight_decay': 0.0, 'lr': a.lr, 'base': a.lr}]
+    if pred is not None:
+        groups.append({'params': list(pred.parameters()), 'weight_decay': 0.0, 'lr': a.pred_lr, 'base': a.pred_lr})
+    return torch.optim.AdamW(groups, betas=(0.9, 0.95))
+
+
+def lr_factor(step, a):
+    if step < a.warmup:
+        return (step + 1) / a.warmup
+    frac = (step - a.warmup) / max(1, a.steps - a.warmup)
+    return a.min_lr_frac + (1 - a.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
+
+
+def temperature(step, a):
+    return a.t_start * (a.t_end / a.t_start) ** min(1.0, step / max(1, a.steps - 1))
+
+
+def save(path, model, pred, opt, step, a, extra=None):
+    ck = {'model': model.state_dict(), 'config': model.cfg.to_dict(), 'pred': pred.state_dict() if pred is not None else None,
+          'pred_shape': pred.shape if pred is not None else None, 'opt': opt.state_dict() if opt is not None else None,
+          'step': step, 'args': vars(a), **(extra or {})}
+    torch.save(ck, path + '.tmp')
+    os.replace(path + '.tmp', path)
+
+
+# ---------------------------------------------------------------------------------------------------
+# held-out evaluation (calibration pairs never trained on): response NLL dense and masked (prompt too)
+
+@torch.no_grad()
+def evaluate(model, pred, shared, held, a):
+    model.eval()
+    out = {}
+    dens = [float(x) for x in a.densities.split(',')]
+    for d in DOMAINS:
+        exs = held[d][:a.val_per_domain]
+        ids, plens, lens = pad([np.array(x['full'], dtype=np.int64) for x in exs], [len(x['prompt']) for x in exs])
+        lm = response_loss_mask(plens, lens, ids.shape[1])
+        tgt = ids[:, 1:]
+
+        def nll(masks):
+            lg = model(ids[:, :-1], masks)
+            ce = F.cross_entropy(lg.reshape(-1, lg.shape[-1]), tgt.reshape(-1), reduction='none').view(tgt.shape)
+            return ((ce * lm).sum() / lm.sum()).item()
+
+        row = {'dense': nll(None)}
+        if pred is not None:
+            P = int(plens.max())
+            pid = ids[:, :P] * (torch.arange(P)[None] < plens[:, None])
+            s = pred(pid, plens)
+            for de in dens:
+                k = torch.full((len(exs),), neurons_at(de, model.cfg.hidden))
+                row[f'learned@{de}'] = nll(make_masks(s, k, 1.0, shared, straight_through=False))
+        out[d] = row
+    model.train()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+
+def main():
+    a = parse()
+    torch.set_num_threads(a.threads)
+    os.makedirs(a.out, exist_ok=True)
+    init = load_json(os.path.join(a.data, 'init.json'))
+    ckpt = os.path.join(a.out, 'ckpt.pt')
+    model, pred, shared = build(a, init)
+    opt = optimizer(a, model, pred)
+    step = 0
+    if os.path.exists(ckpt):
+        ck = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(ck['model'])
+        if pred is not None:
+            pred.load_state_dict(ck['pred'])
+        opt.load_state_dict(ck['opt'])
+        step = ck['step']
+        print(f'resumed {ckpt} at step {step}', flush=True)
+    streams = load_streams(a.data) if a.stage == 1 else None
+    train_pairs, held = load_pairs(a.data)
+    dens = [float(x) for x in a.densities.split(',')]
+    log = open(os.path.join(a.out, 'log.jsonl'), 'a')
+    nff = model.cfg.hidden
+    t_run, tok_run, loss_acc, n_acc = time.time(), 0, 0.0, 0
+    print(f'stage {a.stage}: {"dense n_ff %d baseline" % nff if pred is None else "joint, densities %s" % a.densities}, steps {step}..{a.steps}', flush=True)
+    if step == 0:
+        ev = evaluate(model, pred, shared, held, a)
+        log.write(json.dumps({'eval': ev, 'step': 0, 'tokens': 0}) + '\n')
+        log.flush()
+        print('eval step 0 ' + ' '.join(f'{d}:{"/".join("%.3f" % v for v in r.values())}' for d, r in ev.items()), flush=True)
+    tokens_total = 0
+    while step < a.steps:
+        rng = np.random.default_rng([a.seed, a.stage, step])
+        ids, plens, lens = batch_stage1(streams, rng, a) if a.stage == 1 else batch_stage2(train_pairs, rng, a)
+        B, T = ids.shape
+        lm = response_loss_mask(plens, lens, T)
+        f = lr_factor(step, a)
+        for g in opt.param_groups:
+            g['lr'] = g['base'] * f
+        t = temperature(step, a)
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bool(a.bf16)):
+            masks = None
+            if pred is not None:
+                P = int(plens.max())
+                pid = ids[:, :P] * (torch.arange(P)[None] < plens[:, None])
+                s = pred(pid, plens).float()
+                k = torch.tensor([neurons_at(x, nff) for x in densities_for(B, dens).tolist()])
+                masks = make_masks(s, k, t, shared)
+            lg = model(ids[:, :-1], masks)
+        ce = F.cross_entropy(lg.float().reshape(-1, lg.shape[-1]), ids[:, 1:].reshape(-1), reduction='none').view(B, T - 1)
+        loss = (ce * lm).sum() / lm.sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = list(model.parameters()) + (list(pred.parameters()) if pred is not None else [])
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        n_tok = int((torch.arange(T)[None] < lens[:, None]).sum())
+        tok_run += n_tok
+        tokens_total += n_tok
+        loss_acc += loss.item()
+        n_acc += 1
+        if step % a.log_every == 0 or step == a.steps:
+            el = time.time() - t_run
+            tps = tok_run / max(el, 1e-9)
+            eta = (a.steps - step) * el / max(1, n_acc)
+            row = {'step': step, 'loss': loss_acc / n_acc, 'tokens_per_s': tps, 'lr': opt.param_groups[0]['lr'], 't': t, 'time': time.time()}
+            print(f'step {step}/{a.steps} loss {row["loss"]:.4f} tok/s {tps:.0f} lr {row["lr"]:.2e} t {t:.3f} ETA {int(eta // 60)}m{int(eta % 60):02d}s', flush=True)
+            log.write(json.dumps(row) + '\n')
+            log.flush()
+            t_run, tok_run, loss_acc, n_acc = time.time(), 0, 0.0, 0
+        if step % a.save_every == 0 or step == a.steps:
+            save(ckpt, model, pred, opt, step, a)
+        if step % a.eval_every == 0 or step == a.steps:
+            ev = evaluate(model, pred, shared, held, a)
+            log.write(json.dumps({'eval': ev, 'step': step}) + '\n')
+            log.flush()
+            print(f'eval step {step} ' + ' '.join(f'{d}:{"/".join("%.3f" % v for v in r.values())}' for d, r in ev.items()), flush=True)
+    save(os.path.join(a.out, 'final.pt'), model, pred, None, step, a, {'shared': shared, 'densities': dens})
+    print(f'wrote {os.path.join(a.out, "final.pt")}', flush=True)
+
+
+if __name__ == '__main__':
+    main()
