@@ -8,9 +8,10 @@
  *   130  interrupted by Ctrl-C (`run`)
  *
  * Commands load lazily, so `inspect` and `--help` never compile kernels. `bin/ifprune.js` calls
- * main(); `node --import tsx src/cli/main.ts ...` runs it directly.
+ * main() from the bundle (dist/node/cli.js, built by tools/bundle.mjs) or, in a checkout, from source
+ * through tsx; `node --import tsx src/cli/main.ts ...` runs it directly.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { IfpruneError } from '../errors.ts';
@@ -24,9 +25,6 @@ interface Command {
   /** Loads the command module and runs it; `['--help']` prints its help. */
   run(argv: string[]): Promise<number>;
 }
-
-/** Optional commands live in files another build may leave out; their absence is a runtime error. */
-const CONVERT_URL = new URL('./convert.ts', import.meta.url);
 
 const COMMANDS: Command[] = [
   {
@@ -45,14 +43,7 @@ const COMMANDS: Command[] = [
     name: 'convert',
     usage: 'ifprune convert ...',
     summary: "convert a checkpoint (see 'ifprune convert --help')",
-    run: async (argv) => {
-      if (!existsSync(fileURLToPath(CONVERT_URL))) {
-        throw new IfpruneError('unsupported', 'convert is not available in this build');
-      }
-      // A non-literal specifier, so the type checker does not require the file to exist.
-      const mod = (await import(CONVERT_URL.href)) as { convertCommand(argv: string[]): Promise<number> };
-      return mod.convertCommand(argv);
-    },
+    run: async (argv) => (await import('./convert.ts')).convertCommand(argv),
   },
   {
     name: 'calibrate',
@@ -66,8 +57,10 @@ const COMMANDS: Command[] = [
     summary: 'perplexity, recall and bytes per pruning policy',
     run: async (argv) => (await import('./eval.ts')).evalCommand(argv),
   },
+  { name: 'serve', usage: 'ifprune serve -m MODEL [--port P]', summary: 'an OpenAI-compatible HTTP server for a model', run: async (argv) => (await import('./serve.ts')).serveCommand(argv) },
 ];
 
+/** package.json is two levels up from src/cli/main.ts and from the bundle's dist/node/cli.js alike. */
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
