@@ -1,0 +1,98 @@
+/**
+ * `ifprune serve -m MODEL [--port P] [--host H] [--density D] [--policy P]`: the OpenAI-compatible
+ * request handler (src/server/handler.ts) on Node's http server (src/server/node.ts).
+ *
+ * Prints one line with the URL once it listens (`--json`: one JSON object {url, model, chatTemplate,
+ * density, policy}) and serves until SIGINT or SIGTERM, then closes the model and exits 0.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { IfpruneError } from '../errors.ts';
+import { open } from '../platform/node.ts';
+import { createHandler } from '../server/handler.ts';
+import { serveNode } from '../server/node.ts';
+import {
+  UsageError, choiceOption, flagOption, formatHelp, intOption, numberOption, parseArgs, stringOption, type CommandInfo,
+} from './args.ts';
+
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_HOST = '127.0.0.1';
+
+export const SERVE: CommandInfo = {
+  name: 'serve',
+  usage: ['ifprune serve -m MODEL [--port P] [--host H] [--density D] [--policy P] [options]'],
+  summary: 'serve a model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models)',
+  options: [
+    { name: 'model', short: 'm', kind: 'string', value: 'MODEL', help: 'model file: GGUF, llama2.c .bin or safetensors (required)' },
+    { name: 'port', kind: 'string', value: 'P', help: `TCP port (default ${DEFAULT_PORT}; 0 picks a free one)` },
+    { name: 'host', kind: 'string', value: 'H', help: `interface to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for every interface)` },
+    { name: 'density', kind: 'string', value: 'D', help: "default share of FFN neurons kept, in (0, 1], for requests that send no density (default 1)" },
+    { name: 'policy', kind: 'string', value: 'P', help: 'default neuron policy: learned, static, prompt or dense (default: the model\'s)' },
+    { name: 'selective', kind: 'boolean', help: 'load only the core, then each request\'s neurons (ifprune bundled models; default with --density)' },
+    { name: 'chat-template', kind: 'string', value: 'FILE', help: "a Jinja chat template to use instead of the model's tokenizer.chat_template" },
+    { name: 'model-id', kind: 'string', value: 'ID', help: 'the model name in responses and /v1/models (default: the file name without extension)' },
+    { name: 'tokenizer', kind: 'string', value: 'FILE', help: 'llama2.c tokenizer.bin (default: tokenizer.bin or tok*.bin beside the model)' },
+    { name: 'context', short: 'c', kind: 'string', value: 'N', help: "context length to allocate (default: the model's, at most 2048)" },
+    { name: 'kernels', kind: 'string', value: 'BUILD', help: 'kernel build: auto, simd or scalar (default auto)' },
+    { name: 'memory-budget', kind: 'string', value: 'BYTES', help: 'wasm memory the model may use in all; what the core leaves holds the neuron cache' },
+    { name: 'max-body', kind: 'string', value: 'BYTES', help: 'largest request body accepted (default 1048576); larger is a 413' },
+    { name: 'json', kind: 'boolean', help: 'print the listening line as one JSON object' },
+    { name: 'help', short: 'h', kind: 'boolean', help: 'show this help' },
+  ],
+  details:
+    'Requests take OpenAI fields (model, prompt or messages, max_tokens, temperature, top_p, seed, stop,\n' +
+    'stream) plus ifprune\'s density, policy and top_k. Examples:\n' +
+    '  ifprune serve -m models/ifp-demo/ifp-demo.q8_0.gguf --port 8080\n' +
+    "  curl -s localhost:8080/v1/completions -d '{\"prompt\": \"def main(\", \"max_tokens\": 40, \"density\": 0.5}'",
+};
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, SERVE.options, 'serve');
+  if (flagOption(args, 'help')) {
+    process.stdout.write(formatHelp(SERVE));
+    return 0;
+  }
+  if (args.positionals.length) throw new UsageError(`serve takes no positional arguments; got "${args.positionals[0]}" (the model goes after -m)`, 'serve');
+  const model = stringOption(args, 'model');
+  if (model === undefined || model === '') throw new UsageError('serve needs a model file: -m MODEL', 'serve');
+  const density = numberOption(args, 'density', { min: 0, minExclusive: true, max: 1 }, 'serve');
+  const policy = choiceOption(args, 'policy', ['learned', 'static', 'prompt', 'dense'] as const, 'serve');
+  const port = intOption(args, 'port', { min: 0, max: 65535 }, 'serve') ?? DEFAULT_PORT;
+  const host = stringOption(args, 'host') ?? DEFAULT_HOST;
+  const maxBodyBytes = intOption(args, 'max-body', { min: 1 }, 'serve');
+  const templatePath = stringOption(args, 'chat-template');
+  let chatTemplate: string | undefined;
+  if (templatePath !== undefined) {
+    try {
+      chatTemplate = await readFile(templatePath, 'utf8');
+    } catch (cause) {
+      throw new IfpruneError('not_found', `cannot read the chat template ${templatePath}: ${(cause as Error).message}`, { cause });
+    }
+  }
+  const selective = flagOption(args, 'selective') || density !== undefined;
+
+  const m = await open(model, {
+    tokenizer: stringOption(args, 'tokenizer'),
+    kernels: choiceOption(args, 'kernels', ['auto', 'simd', 'scalar'] as const, 'serve'),
+    contextLength: intOption(args, 'context', { min: 1 }, 'serve'),
+    memoryBudget: intOption(args, 'memory-budget', { min: 1 }, 'serve'),
+    ...(selective ? { ffn: 'auto' as const } : {}),
+  });
+  try {
+    const id = stringOption(args, 'model-id') ?? basename(model).replace(/\.[^.]*$/, '');
+    const handler = createHandler(m, { id, density, policy, chatTemplate, maxBodyBytes });
+    const chat = templatePath !== undefined ? 'file' : m.metadata('tokenizer.chat_template') ? 'model' : 'fallback';
+    const srv = await serveNode(handler, { port, host });
+    const url = `${srv.url}/v1`;
+    if (flagOption(args, 'json')) process.stdout.write(JSON.stringify({ url, model: id, chatTemplate: chat, density: density ?? 1, policy: policy ?? null }) + '\n');
+    else process.stdout.write(`ifprune serve: ${url} (model ${id}, chat template: ${chat}${density !== undefined ? `, density ${density}` : ''}${policy ? `, policy ${policy}` : ''}); Ctrl-C stops\n`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await srv.close();
+    return 0;
+  } finally {
+    await m.close();
+  }
+}
