@@ -268,6 +268,15 @@ async function gpt2File(withUnk: boolean): Promise<Uint8Array> {
   });
 }
 
+/** 64-bit integers an f64 cannot hold (2^53 + 1, 2^64 - 1, -2^63, ...), as arrays and scalars. */
+const EXACT_64: Record<string, bigint | BigUint64Array | BigInt64Array> = {
+  'test.u64s': BigUint64Array.from([0n, 1n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n, 0x0123456789abcdefn]),
+  'test.i64s': BigInt64Array.from([-1n, -(2n ** 63n), 2n ** 63n - 1n, -(2n ** 53n) - 3n, 42n]),
+  'test.u64s_empty': new BigUint64Array(0),
+  'test.u64': 2n ** 64n - 2n,
+  'test.i64': -(2n ** 62n) - 7n,
+};
+
 /** ifp-demo with always-on neurons (ifprune.shared.N), unsorted, one layer empty, one absent. */
 const DEMO_SHARED = await withMetadata(DEMO, (m, types) => {
   const add = (l: number, ids: number[]) => {
@@ -337,6 +346,23 @@ parse('gpt2 tokenizer: merges, no scores, bos -1, unk only when given (64-bit id
   assert.is(none.spec.tokenizer.merges.length, 4);
   const unk = await compare(await gpt2File(true), 'gpt2 + unk');
   assert.is(unk.spec.tokenizer.unkId, 5);
+});
+
+parse('64-bit integer metadata (arrays and scalars) keeps every bit: the same decimal values as the TS BigInts', async () => {
+  const bytes = await withMetadata(randomFiles.get('llama q8_0 tied')!, (m, types) => {
+    for (const [k, v] of Object.entries(EXACT_64)) {
+      m[k] = v;
+      types[k] = Array.isArray(v) || ArrayBuffer.isView(v) ? { type: T.ARRAY, itemType: v instanceof BigInt64Array ? T.INT64 : T.UINT64 } : { type: typeof v === 'bigint' && v < 0n ? T.INT64 : T.UINT64 };
+    }
+  });
+  const as = await compare(bytes, '64-bit metadata');
+  const exact = (x: bigint | BigUint64Array | BigInt64Array): Json => (typeof x === 'bigint' ? x.toString() : Array.from(x, (b) => b.toString()));
+  for (const [k, v] of Object.entries(EXACT_64)) assert.equal(as.spec.meta[k][3], exact(v), k);
+  // and the chunk hashes of an ifprune file, which are such an array (hashes above 2^53 are the common case)
+  const demo = asParse(DEMO);
+  const hashes = demo.spec.meta['ifprune.chunk_hashes.token_embd.weight'][3] as string[];
+  assert.ok(hashes.some((h) => BigInt(h) > 2n ** 53n), 'some hash above 2^53');
+  assert.equal(hashes.map((h) => hex(BigInt(h))), demo.spec.ifprune.chunks.find((c: Json) => c[0] === 'token_embd.weight')[4]);
 });
 
 parse('headerNeed: a small first window grows to the same parse (exact and doubling hosts)', async () => {

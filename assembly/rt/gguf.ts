@@ -35,7 +35,8 @@ export const GGUF_DEFAULT_ALIGNMENT: u64 = 32;
 export const GGUF_MAX_DIMS: u32 = 4;
 /** Arrays of arrays deeper than this are refused (none exist in practice; it bounds recursion). */
 export const GGUF_MAX_ARRAY_DEPTH: i32 = 4;
-/** Most elements a numeric array may have here (kept as f64: 1 GiB); a vocabulary's have ~10^5. */
+/** Most elements a numeric array may have here (kept as f64s: 1 GiB; half as many UINT64 / INT64,
+ * which are kept as i64s too); a vocabulary's have ~10^5. */
 const MAX_ARRAY_ITEMS: u64 = 1 << 27;
 
 // Metadata value types, as written in the file (gguf.h enum gguf_type).
@@ -77,12 +78,6 @@ function minValueBytes(t: u32): u32 {
 /** Whether a scalar type is a JS number in the TS parser (8..32-bit ints and floats; not bool, not 64-bit ints). */
 export function isNumberType(t: u32): bool {
   return t <= GGUF_FLOAT32 || t == GGUF_FLOAT64;
-}
-
-/** A UINT64 / INT64 array value: the elements' exact bits (MetaValue.nums holds them as f64). Chunk
- * hashes are the reason. TODO(#9): move `ints` into MetaValue (spec.ts) and drop this subclass. */
-export class IntArrayValue extends MetaValue {
-  ints: Array<u64> = [];
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -295,7 +290,7 @@ function readArray(r: Reader, depth: i32): MetaValue | null {
 
   const size = ggufFixedBytes(itemType);
   const is64 = itemType == GGUF_UINT64 || itemType == GGUF_INT64;
-  const v = is64 ? new IntArrayValue() : new MetaValue();
+  const v = new MetaValue();
   v.type = GGUF_ARRAY;
   v.arrayType = <i32>itemType;
   v.count = <i64>count;
@@ -314,12 +309,15 @@ function readArray(r: Reader, depth: i32): MetaValue | null {
   } else {
     const p = r.take(count * size, 'array of ' + count.toString() + ' ' + ggufTypeName(itemType));
     if (p == 0) return null;
-    // The elements become f64s (8 bytes each): refuse what would not fit in wasm memory, not trap.
-    if (count > MAX_ARRAY_ITEMS) {
-      r.error('unsupported', 'array of ' + count.toString() + ' ' + ggufTypeName(itemType) + ' is larger than this runtime keeps (' + MAX_ARRAY_ITEMS.toString() + ' items)');
+    // The elements become f64s (8 bytes each; 64-bit integers also i64s): refuse what would not fit in
+    // wasm memory, not trap.
+    const maxItems = is64 ? MAX_ARRAY_ITEMS / 2 : MAX_ARRAY_ITEMS;
+    if (count > maxItems) {
+      r.error('unsupported', 'array of ' + count.toString() + ' ' + ggufTypeName(itemType) + ' is larger than this runtime keeps (' + maxItems.toString() + ' items)');
       return null;
     }
     v.nums = new Array<f64>(<i32>count);
+    if (is64) v.ints = new Array<i64>(<i32>count);
     for (let i: i32 = 0; i < <i32>count; i++) {
       const e = p + <usize>i * size;
       if (itemType == GGUF_FLOAT32) v.nums[i] = <f64>load<f32>(e);
@@ -327,7 +325,7 @@ function readArray(r: Reader, depth: i32): MetaValue | null {
       else {
         const x = readInt(itemType, e);
         v.nums[i] = itemType == GGUF_UINT64 ? <f64><u64>x : <f64>x;
-        if (is64) (<IntArrayValue>v).ints.push(<u64>x);
+        if (is64) v.ints[i] = x;
       }
     }
   }

@@ -25,7 +25,7 @@
 import { ModelSpec, IfpruneInfo, TensorChunks, BundleInfo, PredictorInfo, MetaValue } from './spec';
 import { fail } from './error';
 import { MAX_SAFE_INTEGER } from './reader';
-import { GGUF_STRING, GGUF_ARRAY, GGUF_UINT32, GGUF_UINT64, GGUF_INT64, IntArrayValue, isNumberType, scalarString } from './gguf';
+import { GGUF_STRING, GGUF_ARRAY, GGUF_UINT32, GGUF_UINT64, GGUF_INT64, isNumberType, scalarString } from './gguf';
 import { GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0, typeName, blockElems, rowBytes } from './quant';
 import { dimsString, numString } from './spec-check';
 import { xxh64 } from './xxh64';
@@ -197,7 +197,7 @@ export function readIfpruneInfo(spec: ModelSpec): IfpruneInfo | null {
     }
     const hashes = k.get(hKey);
     const count = Math.ceil(<f64>t.bytes / chunkBytes);
-    if (!(hashes instanceof IntArrayValue) || hashes.arrayType != GGUF_UINT64 || <f64>hashes.count != count) {
+    if (hashes.type != GGUF_ARRAY || hashes.arrayType != GGUF_UINT64 || <f64>hashes.count != count) {
       k.corrupt(hKey + ' should be ' + numString(count) + ' UINT64 (' + t.bytes.toString() + ' bytes in ' + numString(chunkBytes) + '-byte chunks); found ' + describe(hashes));
       return null;
     }
@@ -206,7 +206,7 @@ export function readIfpruneInfo(spec: ModelSpec): IfpruneInfo | null {
     c.offset = t.offset;
     c.bytes = t.bytes;
     c.chunkBytes = <u32>chunkBytes;
-    c.hashes = (<IntArrayValue>hashes).ints;
+    for (let i = 0; i < hashes.ints.length; i++) c.hashes.push(<u64>hashes.ints[i]);
     info.chunks.set(t.name, c);
   }
   for (let i = 0; i < spec.metaKeys.length; i++) {

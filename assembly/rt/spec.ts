@@ -73,10 +73,13 @@ export class MetaValue {
   /** Scalars that are 64-bit integers, exactly. */
   int: i64 = 0;
   str: string = '';
-  /** Arrays: element count, and the elements when numeric (nums) or strings (strs). */
+  /** Arrays: element count, and the elements when numeric (nums, each the nearest f64) or strings (strs). */
   count: i64 = 0;
   nums: Array<f64> = [];
   strs: Array<string> = [];
+  /** UINT64 / INT64 arrays: the elements exactly (UINT64 as their bits in an i64, as `int`); empty for
+   * other types. Chunk hashes (ifprune.chunk_hashes.*) and inspect's 64-bit items read these. */
+  ints: Array<i64> = [];
 }
 
 export class ModelSpec {

@@ -8,7 +8,6 @@ import { failed } from '../error';
 import { parseModelHeader, parseTokenizerBin, headerNeed } from '../model-file';
 import { readIfpruneInfo, verifyTensorBytes } from '../ifprune';
 import { xxh64 } from '../xxh64';
-import { IntArrayValue } from '../gguf';
 
 export function fmt_to_f32(type: i32, src: usize, dst: usize, n: i32): bool { return toF32(type, src, dst, n); }
 export function fmt_loader_smoke(): i32 { const l = new TensorLoader(new ModelSpec(), null, 'x'); l.add('a', 0); l.request(); return l.finish() ? 1 : 0; }
@@ -135,10 +134,10 @@ function metaJson(j: Json, v: MetaValue): void {
   else if (v.type == 11) j.str(v.int.toString());
   else if (v.type != 9) j.num(v.num);
   else if (v.arrayType == 8) strArray(j, v.strs);
-  else if (v instanceof IntArrayValue) {
-    const ints = (<IntArrayValue>v).ints;
+  else if (v.arrayType == 10 || v.arrayType == 11) {
+    const ints = v.ints;
     j.raw('[');
-    for (let i = 0; i < ints.length; i++) (i > 0 ? j.raw(',') : j).str(v.arrayType == 10 ? ints[i].toString() : (<i64>ints[i]).toString());
+    for (let i = 0; i < ints.length; i++) (i > 0 ? j.raw(',') : j).str(v.arrayType == 10 ? (<u64>ints[i]).toString() : ints[i].toString());
     j.raw(']');
   } else {
     j.raw('[');
