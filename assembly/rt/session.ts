@@ -2,6 +2,7 @@
 // DONE, NEED_IO or FAILED (assembly/rt/io.ts). The host's only work is I/O: when a phase returns NEED_IO
 // it reads every listed need (file, offset, length → wasm address) and calls resume().
 //
+//   openHeader()           (optional) the header phase alone: header window(s) → parse → ifprune info
 //   open()                 header window(s) → parse (GGUF or llama2.c) → tokenizer (the file's, or a
 //                          llama2.c tokenizer.bin as FILE_TOKENIZER) → plan the core (embeddings, attention,
 //                          norms, classifier; every FFN weight unless selective) and the predictor →
@@ -209,8 +210,11 @@ export class Session {
   /** Tokens step() produced for the host to print. */
   emitted: Array<EmittedToken> = [];
 
+  /** The header window (kept until the core is read: it serves the tensors it holds). */
   private headerBuf: usize = 0;
   private headerLen: u64 = 0;
+  /** openHeader(): the header phase ends at DONE instead of going on to the tokenizer and the core. */
+  private headerOnly: bool = false;
   private tokBuf: usize = 0;
   private loader: TensorLoader | null = null;
   private tOpen: f64 = 0;
@@ -249,19 +253,46 @@ export class Session {
 
   // ---- open ------------------------------------------------------------------------------------
 
-  open(): i32 {
+  /**
+   * The header phase alone: read the header window(s), parse the model header (GGUF or llama2.c) and the
+   * ifprune info, then DONE with `spec` and `info` set; nothing past the header is read. open() goes on
+   * from there (the host may set opts.tokenizerFileSize in between, once it knows the file is a llama2.c
+   * checkpoint); inspect stops there. Any file goes to the header parser (an empty one is 'bad_magic',
+   * as src/formats/model.ts detectFormat says).
+   */
+  openHeader(): i32 {
     clearError();
     clearNeeds();
     this.tOpen = now();
+    this.headerOnly = true;
+    return this.readHeader();
+  }
+
+  /** Opens the model: the header phase (unless openHeader() has done it), the tokenizer, the core. */
+  open(): i32 {
+    clearError();
+    clearNeeds();
     const o = this.opts;
+    if (this.engine !== null) return this.failed('bad_option', o.fileName + ' is already open');
     if (o.ffn != 'dense' && o.ffn != 'selective' && o.ffn != 'auto') return this.failed('bad_option', "ffn = " + o.ffn + ": expected 'dense', 'selective' or 'auto'");
     if (!(o.memoryBudget >= 0) || o.memoryBudget != Math.floor(o.memoryBudget)) return this.failed('bad_option', 'memoryBudget = ' + o.memoryBudget.toString() + ': expected a positive number of bytes');
     if (o.contextLength < 0) return this.failed('bad_option', 'contextLength = ' + o.contextLength.toString() + ': expected a positive integer');
+    this.headerOnly = false;
+    if (this.spec !== null) return this.afterSpec(); // openHeader() read the header
+    this.tOpen = now();
     if (this.fileSize == 0) return this.failed('truncated', o.fileName + ' is empty (0 bytes): expected a GGUF or llama2.c model file');
+    return this.readHeader();
+  }
+
+  /** Asks for the first header window (a 0-byte file goes straight to the parser, which refuses it). */
+  private readHeader(): i32 {
+    this.spec = null;
+    this.info = null;
     this.headerLen = min<u64>(this.fileSize, HEADER_WINDOW);
     this.headerBuf = heap.alloc(<usize>this.headerLen);
-    need(FILE_MODEL, 0, <u32>this.headerLen, this.headerBuf);
     this.phase = P_HEADER;
+    if (this.headerLen == 0) return this.resume();
+    need(FILE_MODEL, 0, <u32>this.headerLen, this.headerBuf);
     return NEED_IO;
   }
 
@@ -293,12 +324,20 @@ export class Session {
       this.phase = P_HEADER;
       return NEED_IO;
     }
-    this.spec = spec;
-    this.info = readIfpruneInfo(spec);
+    const info = readIfpruneInfo(spec);
     if (failed()) {
       failContext(o.fileName + ': ');
       return FAILED;
     }
+    this.spec = spec;
+    this.info = info;
+    return this.headerOnly ? DONE : this.afterSpec();
+  }
+
+  /** The header is parsed: read the llama2.c tokenizer.bin if one is given, or take the file's tokenizer. */
+  private afterSpec(): i32 {
+    const o = this.opts;
+    const spec = this.spec!;
     if (o.tokenizerFileSize > 0) {
       this.tokBuf = heap.alloc(<usize>o.tokenizerFileSize);
       need(FILE_TOKENIZER, 0, <u32>o.tokenizerFileSize, this.tokBuf);

@@ -2,10 +2,10 @@
 // listed byte ranges; serve() reads each from its file into wasm memory with fd_pread and resumes (resume
 // counts the bytes read and clears the list), until the phase is DONE or FAILED.
 import { DONE, NEED_IO, FAILED, FILE_MODEL, FILE_TOKENIZER, needs } from '../rt/io';
-import { fail, failed } from '../rt/error';
+import { fail } from '../rt/error';
 import { File } from './fs';
 import { ModelSpec } from '../rt/spec';
-import { Session, parseModelHeader, headerNeed } from './runtime';
+import { Session, OpenOptions } from './runtime';
 
 /** The files a session reads: the model, and the llama2.c tokenizer.bin when one is given. */
 export class Files {
@@ -38,30 +38,18 @@ export function serve(session: Session, status: i32, files: Files): i32 {
   return status == DONE ? DONE : FAILED;
 }
 
-/** First header window (the session's): most headers fit. */
-const HEADER_WINDOW: u64 = 256 << 10;
+/** The model header alone (inspect): the session's header phase (Session.openHeader) served from
+ * `file`. The session, with spec and info set, or null after fail(). */
+export function openHeader(file: File): Session | null {
+  const o = new OpenOptions();
+  o.fileName = file.path;
+  const session = new Session(file.size, o);
+  return serve(session, session.openHeader(), new Files(file, null)) == DONE ? session : null;
+}
 
-/** The model header alone (inspect; run, to tell a llama2.c checkpoint that needs a tokenizer.bin): reads a
- * growing window of the file until the header parser has all it needs.
+/** The model's spec from its header alone (run, to tell a llama2.c checkpoint that needs a tokenizer.bin);
  * null after fail(). */
 export function readHeader(file: File): ModelSpec | null {
-  let len = min<u64>(file.size, HEADER_WINDOW);
-  let buf = heap.alloc(<usize>len);
-  let spec: ModelSpec | null = null;
-  if (file.read(0, buf, <usize>len)) {
-    for (;;) {
-      spec = parseModelHeader(buf, <usize>len, file.size, file.path);
-      if (spec != null || failed()) break;
-      const want = min<u64>(file.size, max<u64>(headerNeed, len * 2));
-      if (want <= len) {
-        fail('truncated', file.path + ': the header ends past the end of the file');
-        break;
-      }
-      buf = heap.realloc(buf, <usize>want);
-      if (!file.read(len, buf + <usize>len, <usize>(want - len))) break;
-      len = want;
-    }
-  }
-  heap.free(buf);
-  return spec;
+  const session = openHeader(file);
+  return session != null ? session.spec : null;
 }

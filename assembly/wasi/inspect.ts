@@ -1,11 +1,9 @@
 // `ifprune inspect MODEL [--json]` in the WASI command: what a model file holds, read from its header only,
 // rendered as src/cli/inspect.ts renders it (text, or the same JSON object pretty-printed).
-import { failed } from '../rt/error';
 import { JsonWriter, jsonString, jsonNumber } from '../rt/json';
 import { ModelSpec, MetaValue, TensorInfo, IfpruneInfo } from '../rt/spec';
 import { typeName } from '../rt/quant';
-import { readIfpruneInfo } from './runtime';
-import { readHeader } from './host';
+import { openHeader } from './host';
 import { CommandInfo, OptionSpec, BOOLEAN, parseArgs, usage } from './args';
 import { File, writeOut } from './fs';
 import { escapeText, formatBytes, formatNumber, grouped, indentJson, jsNumber, toFixed } from './text';
@@ -51,12 +49,10 @@ export function inspectCommand(argv: Array<string>): i32 {
   const path = args.positionals[0];
   const file = File.open(path, 'model file');
   if (file == null) return -1;
-  const spec = readHeader(file);
+  const header = openHeader(file);
   file.close();
-  if (spec == null) return -1;
-  const info = readIfpruneInfo(spec);
-  if (failed()) return -1;
-  const r = new Inspected(path, file.size, spec, info);
+  if (header == null) return -1;
+  const r = new Inspected(path, file.size, header.spec!, header.info);
   writeOut(args.flag('json') ? indentJson(r.json()) + '\n' : r.text());
   return 0;
 }
@@ -191,7 +187,7 @@ class Inspected {
     w.begin('metadata');
     const keys = this.spec.metaKeys;
     for (let i = 0; i < keys.length; i++) {
-      if (this.spec.meta.has(keys[i])) w.raw(keys[i], this.jsonValue(keys[i], this.spec.meta.get(keys[i])));
+      if (this.spec.meta.has(keys[i])) w.raw(keys[i], this.jsonValue(this.spec.meta.get(keys[i])));
     }
     w.end();
     w.beginArray('tensors');
@@ -222,11 +218,11 @@ class Inspected {
   }
 
   /** inspect.ts jsonValue: 64-bit integers as strings, long arrays as {"array": type, "length": n}. */
-  jsonValue(key: string, v: MetaValue): string {
+  jsonValue(v: MetaValue): string {
     if (v.type == T_ARRAY) {
       if (v.count > INLINE_ARRAY_MAX || v.arrayType == T_ARRAY) return `{"array":${jsonString(arrayTypeName(v))},"length":${v.count}}`;
       const items = new Array<string>();
-      for (let i = 0; i < <i32>v.count; i++) items.push(this.item(key, v, i, true));
+      for (let i = 0; i < <i32>v.count; i++) items.push(this.item(v, i, true));
       return '[' + items.join(',') + ']';
     }
     if (v.type == T_STRING) return jsonString(v.str);
@@ -236,26 +232,20 @@ class Inspected {
     return jsonNumber(v.num);
   }
 
-  /** Item i of an inline array, as JSON or as text. 64-bit items come from the chunk hashes when the
-   * key is one (MetaValue keeps array items as f64). */
-  item(key: string, v: MetaValue, i: i32, json: bool): string {
+  /** Item i of an inline array, as JSON or as text (64-bit integers exactly, as the TS prints BigInts). */
+  item(v: MetaValue, i: i32, json: bool): string {
     const t = v.arrayType;
     if (t == T_STRING) {
       const s = i < v.strs.length ? v.strs[i] : '';
       return json ? jsonString(s) : formatString(s);
     }
-    const x: f64 = i < v.nums.length ? v.nums[i] : 0;
-    if (t == T_BOOL) return x != 0 ? 'true' : 'false';
     if (t == T_UINT64 || t == T_INT64) {
-      let s = t == T_UINT64 ? (<u64>x).toString() : (<i64>x).toString();
-      const info = this.info;
-      const prefix = 'ifprune.chunk_hashes.';
-      if (info != null && key.startsWith(prefix) && info.chunks.has(key.substring(prefix.length))) {
-        const hashes = info.chunks.get(key.substring(prefix.length)).hashes;
-        if (i < hashes.length) s = hashes[i].toString();
-      }
+      const x: i64 = i < v.ints.length ? v.ints[i] : 0;
+      const s = t == T_UINT64 ? (<u64>x).toString() : x.toString();
       return json ? '"' + s + '"' : s;
     }
+    const x: f64 = i < v.nums.length ? v.nums[i] : 0;
+    if (t == T_BOOL) return x != 0 ? 'true' : 'false';
     return json ? jsonNumber(x) : formatNumber(x);
   }
 
@@ -293,7 +283,7 @@ class Inspected {
     out.push(`metadata (${metaKeys.length}):`);
     for (let i = 0; i < metaKeys.length; i++) {
       const k = metaKeys[i];
-      if (this.spec.meta.has(k)) out.push(`  ${escapeText(k)} = ${this.textValue(k, this.spec.meta.get(k))}`);
+      if (this.spec.meta.has(k)) out.push(`  ${escapeText(k)} = ${this.textValue(this.spec.meta.get(k))}`);
     }
     out.push('');
 
@@ -350,7 +340,7 @@ class Inspected {
   }
 
   /** inspect.ts formatValue for one metadata value. */
-  textValue(key: string, v: MetaValue): string {
+  textValue(v: MetaValue): string {
     if (v.type == T_ARRAY) {
       const n = v.count;
       if (n > INLINE_ARRAY_MAX || v.arrayType == T_ARRAY) {
@@ -358,7 +348,7 @@ class Inspected {
         return `[${n} ${type == 'string' ? 'strings' : type == 'boolean' ? 'booleans' : type}]`;
       }
       const items = new Array<string>();
-      for (let i = 0; i < <i32>n; i++) items.push(this.item(key, v, i, false));
+      for (let i = 0; i < <i32>n; i++) items.push(this.item(v, i, false));
       return '[' + items.join(', ') + ']';
     }
     if (v.type == T_STRING) return formatString(v.str);
