@@ -2,8 +2,10 @@
  * The WASI command (build/ifprune.wasi.wasm, assembly/wasi/), run as users run it: under wasmtime (the
  * Python package, through tools/wasi-run.py) and under node:wasi (tools/wasi-node.mjs), held to the Node
  * CLI (bin/ifprune.js) on the same arguments: the same `--json` ids and text for the committed models
- * and for random SmolLM2- and Qwen2-shaped GGUFs, the same help and inspect output, and bad input ending
- * in one `ifprune: ...` line with exit status 1 or 2, never a trap.
+ * and for random SmolLM2- and Qwen2-shaped GGUFs (one with GPT-2's byte-level BPE, whose ids also equal
+ * the Node API's open + generate and whose prompt encoding equals the TS tokenizer's), the same help and
+ * inspect output (64-bit integer metadata exactly), and bad input ending in one `ifprune: ...` line with
+ * exit status 1 or 2, never a trap.
  *
  * wasmtime compiles the module on every instantiation, so every wasmtime case runs in one batch (one
  * Python process, one compiled module) before the suites read the results.
@@ -16,7 +18,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rng, runCli, type CliResult } from './helpers.ts';
-import { writeRandomModel } from '../tools/random-model.ts';
+import { gpt2Vocab, writeRandomModel } from '../tools/random-model.ts';
+import { open } from '../src/platform/node.ts';
+import { createTokenizer } from '../src/tokenizer/index.ts';
+import { memorySource } from '../src/sources/memory.ts';
+import { GGUFValueType as T, parseGGUF } from '../src/formats/gguf.ts';
+import { writeGGUF } from '../src/formats/gguf-write.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WASM = 'build/ifprune.wasi.wasm';
@@ -93,6 +100,23 @@ const SMOL = join(TMP, 'smollm2-shaped.q8_0.gguf');
 const QWEN = join(TMP, 'qwen2-shaped.q8_0.gguf');
 await writeRandomModel(SMOL, { dim: 288, nLayers: 2, nHeads: 9, nKvHeads: 3, hiddenDim: 512, vocabSize: 512, seqLen: 128, ropeBase: 100000, type: 'q8_0', seed: 7 });
 await writeRandomModel(QWEN, { dim: 128, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 320, vocabSize: 400, seqLen: 128, qkvBias: true, tied: false, type: 'q8_0', seed: 11 });
+/** SmolLM2's shape with a GPT-2 byte-level BPE tokenizer (GPT-2's first 1023 pieces and <|endoftext|>). */
+const SMOL_GPT2 = join(TMP, 'smollm2-shaped-gpt2.q8_0.gguf');
+const GPT2_VOCAB_SIZE = 1024;
+await writeRandomModel(SMOL_GPT2, { dim: 288, nLayers: 2, nHeads: 9, nKvHeads: 3, hiddenDim: 512, vocabSize: GPT2_VOCAB_SIZE, seqLen: 128, ropeBase: 100000, type: 'q8_0', seed: 5, tokenizer: 'gpt2' });
+/** Accents (precomposed and combining), emoji (astral, ZWJ), CJK, newlines and a tab: byte pieces and merges. */
+const GPT2_PROMPT = 'Café déjà vu, naïve coöperation 🍵🦀👩\u200d💻\n\n日本語\tend — “quoted”\n';
+
+/** The SmolLM2-shaped model with 64-bit integer metadata beyond 2^53, for inspect. */
+const EXACT_64 = join(TMP, 'exact-64.gguf');
+{
+  const bytes = new Uint8Array(readFileSync(SMOL));
+  const file = await parseGGUF(memorySource(bytes, 'smol.gguf'));
+  const metadata = { ...file.metadata, 'test.u64s': BigUint64Array.from([0n, 2n ** 53n + 1n, 2n ** 64n - 1n]), 'test.i64s': BigInt64Array.from([-(2n ** 63n), 2n ** 63n - 1n]), 'test.u64': 2n ** 64n - 2n };
+  const kvTypes = { ...file.kvTypes, 'test.u64s': { type: T.ARRAY, itemType: T.UINT64 }, 'test.i64s': { type: T.ARRAY, itemType: T.INT64 }, 'test.u64': { type: T.UINT64 } };
+  const tensors = file.tensors.map((t) => ({ name: t.name, type: t.type, dims: t.dims, data: bytes.subarray(t.offset, t.offset + t.bytes) }));
+  writeFileSync(EXACT_64, writeGGUF({ metadata, kvTypes }, tensors, file.alignment));
+}
 
 const storiesBytes = readFileSync(join(ROOT, STORIES_GGUF));
 const TRUNCATED = join(TMP, 'truncated.gguf');
@@ -146,6 +170,13 @@ const RUNS: { name: string; dirs: string[]; args: string[] }[] = [
   { name: 'ifp-demo --density 0.5 --policy learned', dirs: ['models'], args: ['-m', DEMO, '-p', 'Write a short story about a cat.', '-n', '30', '--temperature', '0', '--density', '0.5', '--policy', 'learned'] },
   { name: 'random SmolLM2-shaped GGUF', dirs: [TMP], args: ['-m', SMOL, '-p', 'hello world', '-n', '24', '--temperature', '0'] },
   { name: 'random Qwen2-shaped GGUF (qkv bias, NeoX RoPE), seeded', dirs: [TMP], args: ['-m', QWEN, '-p', 'hello world', '-n', '24', '--temperature', '0.8', '--seed', '3'] },
+  { name: 'random SmolLM2-shaped GGUF with GPT-2 BPE, greedy', dirs: [TMP], args: ['-m', SMOL_GPT2, '-p', GPT2_PROMPT, '-n', '24', '--temperature', '0'] },
+  { name: 'random SmolLM2-shaped GGUF with GPT-2 BPE, seeded', dirs: [TMP], args: ['-m', SMOL_GPT2, '-p', GPT2_PROMPT, '-n', '24', '--temperature', '0.9', '--top-p', '0.95', '--seed', '7'] },
+];
+/** RUNS entries also run through the Node API (open + generate), with their generation options. */
+const API_RUNS: { run: string; opts: { maxTokens: number; temperature: number; topP?: number; seed?: number } }[] = [
+  { run: 'random SmolLM2-shaped GGUF with GPT-2 BPE, greedy', opts: { maxTokens: 24, temperature: 0 } },
+  { run: 'random SmolLM2-shaped GGUF with GPT-2 BPE, seeded', opts: { maxTokens: 24, temperature: 0.9, topP: 0.95, seed: 7 } },
 ];
 
 /** Bad input: each must be one stderr line with the given status, never a trap. */
@@ -176,6 +207,9 @@ const SAME_OUTPUT: { name: string; dirs: string[]; args: string[] }[] = [
   { name: 'inspect stories260K.bin', dirs: ['models'], args: ['inspect', STORIES_BIN] },
   { name: 'inspect --json ifp-demo', dirs: ['models'], args: ['inspect', DEMO, '--json'] },
   { name: 'inspect random Qwen2-shaped', dirs: [TMP], args: ['inspect', QWEN] },
+  { name: 'inspect --json random SmolLM2-shaped with GPT-2 BPE', dirs: [TMP], args: ['inspect', SMOL_GPT2, '--json'] },
+  { name: 'inspect 64-bit integer metadata (text)', dirs: [TMP], args: ['inspect', EXACT_64] },
+  { name: 'inspect 64-bit integer metadata (--json)', dirs: [TMP], args: ['inspect', EXACT_64, '--json'] },
 ];
 
 const runCases: Case[] = RUNS.map((c) => ({ dirs: c.dirs, args: ['run', ...c.args, '--json'] }));
@@ -217,6 +251,42 @@ for (const [i, c] of RUNS.entries()) {
     }
   });
 }
+
+for (const { run: name, opts } of API_RUNS) {
+  run(`${name}: the Node API (open + generate) gives the wasmtime ids`, async () => {
+    const i = RUNS.findIndex((c) => c.name === name);
+    const wt = parseRun(at(runCases[i]!), 'wasmtime');
+    const model = await open(SMOL_GPT2);
+    try {
+      const ids: number[] = [];
+      let text = '';
+      for await (const t of model.generate(GPT2_PROMPT, opts)) {
+        ids.push(t.id);
+        text += t.text;
+      }
+      assert.equal(ids, wt.ids, 'Node API ids');
+      assert.is(text, wt.text, 'Node API text');
+    } finally {
+      await model.close();
+    }
+  });
+}
+
+run('GPT-2 BPE: the runtime encodes the prompt as the TS tokenizer does (byte pieces for what did not merge)', async () => {
+  const v = gpt2Vocab(GPT2_VOCAB_SIZE);
+  const oracle = createTokenizer({ model: 'gpt2', tokens: v.tokens, merges: v.merges, tokenTypes: v.tokenTypes, bosId: v.endOfText, eosId: v.endOfText, addBos: false });
+  const model = await open(SMOL_GPT2);
+  try {
+    const ids = model.tokenizer.encode(GPT2_PROMPT);
+    assert.equal(ids, oracle.encode(GPT2_PROMPT));
+    assert.ok(ids.length < new TextEncoder().encode(GPT2_PROMPT).length, 'some pieces merged');
+    assert.is(model.tokenizer.decode(ids), GPT2_PROMPT, 'decodes back');
+    const wt = parseRun(at(runCases[RUNS.findIndex((c) => c.name === API_RUNS[0]!.run)]!), 'wasmtime');
+    assert.is(wt.stats.promptTokens, ids.length, 'wasmtime promptTokens');
+  } finally {
+    await model.close();
+  }
+});
 
 run('text mode: the prompt, the tokens, a newline on stdout; the stats lines on stderr', () => {
   const want = parseRun(nodeCli[0]!, 'Node CLI');

