@@ -20,7 +20,9 @@ import { ffnSwigluMaskedF32, ffnSwigluMaskedQ8_0 } from '../src/reference/ffn.ts
 import { convert, type ConvertOptions, type ConvertProgress } from '../src/convert/convert.ts';
 import { memorySink, streamSink } from '../src/convert/sink.ts';
 import { CoSelection, countRanges, invertPermutation, reorderNeurons } from '../src/convert/reorder.ts';
-import { parseHfTokenizer } from '../src/convert/hf-tokenizer.ts';
+import { parseHfChatTemplate, parseHfTokenizer } from '../src/convert/hf-tokenizer.ts';
+import { CHAT_TEMPLATE_KEY } from '../src/convert/metadata.ts';
+import { SAMPLE_CHAT_TEMPLATE, withChatTemplate } from './chat-fixtures.ts';
 import { createTokenizer } from '../src/tokenizer/index.ts';
 import { loadKernels, loadRuntime } from '../src/platform/node.ts';
 import { open } from '../src/index.ts';
@@ -592,6 +594,44 @@ hf('a SentencePiece-style tokenizer.json: byte pieces, merge ranks as scores, th
 });
 
 hf.run();
+
+// --- chat templates: tokenizer.chat_template from a GGUF source or a tokenizer_config.json
+
+const chat = suite('chat template');
+
+chat('a GGUF source\'s tokenizer.chat_template is copied, and the runtime reads it back', async () => {
+  const source = await withChatTemplate(STORIES_GGUF, SAMPLE_CHAT_TEMPLATE);
+  const c = await run(await specOf(source, 'chat.gguf'), { type: 'f32', layout: 'bundled' });
+  assert.is(c.file.metadata[CHAT_TEMPLATE_KEY], SAMPLE_CHAT_TEMPLATE);
+  const model = await open(c.bytes, { module: await loadRuntime() });
+  assert.is(model.metadata(CHAT_TEMPLATE_KEY), SAMPLE_CHAT_TEMPLATE);
+  await model.close();
+  const plain = await run(await specOf(STORIES_GGUF, 'stories260K.gguf'), { type: 'f32', layout: 'bundled' });
+  assert.is(plain.file.metadata[CHAT_TEMPLATE_KEY], undefined);
+});
+
+chat('chatTemplate (from a tokenizer_config.json) is written, replacing the source\'s', async () => {
+  const config = JSON.stringify({ bos_token: '<s>', chat_template: '{{ messages[0].content }}' });
+  const template = parseHfChatTemplate(config)!;
+  const source = await withChatTemplate(STORIES_GGUF, SAMPLE_CHAT_TEMPLATE);
+  const c = await run(await specOf(source, 'chat.gguf'), { type: 'f32', layout: 'standard', chatTemplate: template });
+  assert.is(c.file.metadata[CHAT_TEMPLATE_KEY], '{{ messages[0].content }}');
+  const fromBin = await run(await storiesSpec(), { type: 'f32', layout: 'standard', tokenizer: storiesTok(await storiesSpec()), chatTemplate: template });
+  assert.is(fromBin.file.metadata[CHAT_TEMPLATE_KEY], template, 'a llama2.c source gets one too');
+});
+
+chat('parseHfChatTemplate: a string, the "default" of named templates, none; malformed files are errors', async () => {
+  assert.is(parseHfChatTemplate('{"chat_template": "{{ x }}"}'), '{{ x }}');
+  assert.is(parseHfChatTemplate(JSON.stringify({ chat_template: [{ name: 'tool_use', template: 'T' }, { name: 'default', template: 'D' }] })), 'D');
+  assert.is(parseHfChatTemplate('{"bos_token": "<s>"}'), undefined);
+  assert.is(parseHfChatTemplate('{"chat_template": null}'), undefined);
+  await assertThrowsCode(() => parseHfChatTemplate(JSON.stringify({ chat_template: [{ name: 'tool_use', template: 'T' }] })), 'unsupported', 'no default');
+  await assertThrowsCode(() => parseHfChatTemplate('{"chat_template": 3}'), 'corrupt', 'a number');
+  await assertThrowsCode(() => parseHfChatTemplate('{chat_template'), 'corrupt', 'not JSON');
+  await assertThrowsCode(() => parseHfChatTemplate('[]'), 'corrupt', 'not an object');
+});
+
+chat.run();
 
 // --- ifprune convert (the CLI, in a child process as users run it)
 

@@ -11,6 +11,7 @@ import { IfpruneError } from '../errors.ts';
 import { open } from '../platform/node.ts';
 import { createHandler } from '../server/handler.ts';
 import { serveNode } from '../server/node.ts';
+import { CHAT_TEMPLATE_KEY } from '../server/chat.ts';
 import {
   UsageError, choiceOption, flagOption, formatHelp, intOption, numberOption, parseArgs, stringOption, type CommandInfo,
 } from './args.ts';
@@ -81,7 +82,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   try {
     const id = stringOption(args, 'model-id') ?? basename(model).replace(/\.[^.]*$/, '');
     const handler = createHandler(m, { id, density, policy, chatTemplate, maxBodyBytes });
-    const chat = templatePath !== undefined ? 'file' : m.metadata('tokenizer.chat_template') ? 'model' : 'fallback';
+    const chat = templatePath !== undefined ? 'file' : m.metadata(CHAT_TEMPLATE_KEY) ? 'model' : 'fallback';
     const srv = await serveNode(handler, { port, host });
     const url = `${srv.url}/v1`;
     if (flagOption(args, 'json')) process.stdout.write(JSON.stringify({ url, model: id, chatTemplate: chat, density: density ?? 1, policy: policy ?? null }) + '\n');

@@ -31,7 +31,7 @@ import { xxh64Words } from '../formats/xxh64.ts';
 import { readAt } from '../sources/read.ts';
 import type { TokenizerData } from '../tokenizer/types.ts';
 import { RowCodec, readColumn } from './codec.ts';
-import { FILE_TYPE, extraGeneralKeys, extraTokenizerKeys, hyperparameterKeys, tokenizerKeys } from './metadata.ts';
+import { CHAT_TEMPLATE_KEY, FILE_TYPE, extraGeneralKeys, extraTokenizerKeys, hyperparameterKeys, tokenizerKeys } from './metadata.ts';
 import { sha256Source } from './sha256.ts';
 import type { ConvertSink } from './sink.ts';
 
@@ -61,6 +61,11 @@ export interface ConvertOptions {
   reorder?: ConvertReorder;
   /** SHA-256 of the source file, when already known (skips reading it once more). */
   sourceSha256?: string;
+  /**
+   * Written as tokenizer.chat_template (a Jinja template; Hugging Face's tokenizer_config.json
+   * chat_template, see parseHfChatTemplate). Default: a GGUF source's own tokenizer.chat_template.
+   */
+  chatTemplate?: string;
   /** Recorded as ifprune.source.name (default: the source's name without its directory). */
   sourceName?: string;
   onProgress?: (e: ConvertProgress) => void;
@@ -334,7 +339,8 @@ function planConvert(spec: ModelSpec, opts: ConvertOptions, sourceSha256: string
     ...(spec.format === 'gguf' ? extraGeneralKeys(spec.metadata) : []),
     ...hyperparameterKeys(arch, c),
     ...tokenizerKeys(tokenizer, c.vocabSize),
-    ...(spec.format === 'gguf' && !opts.tokenizer ? extraTokenizerKeys(spec.metadata) : []),
+    ...(spec.format === 'gguf' && !opts.tokenizer ? extraTokenizerKeys(spec.metadata).filter((kv) => opts.chatTemplate === undefined || kv.key !== CHAT_TEMPLATE_KEY) : []),
+    ...(opts.chatTemplate !== undefined ? [{ key: CHAT_TEMPLATE_KEY, type: T.STRING, value: opts.chatTemplate } as GGUFKVInput] : []),
     { key: K.versionMajor, type: T.UINT32, value: IFPRUNE_FORMAT.major },
     { key: K.versionMinor, type: T.UINT32, value: IFPRUNE_FORMAT.minor },
     { key: K.versionReader, type: T.STRING, value: IFPRUNE_FORMAT_READER },

@@ -99,3 +99,29 @@ export function parseHfTokenizer(text: string, vocabSize: number, special: HfSpe
     parts(j.pre_tokenizer).some((p) => p.type === 'Metaspace' && (p.add_prefix_space === true || p.prepend_scheme === 'always' || p.prepend_scheme === 'first'));
   return { model: 'llama', tokens, scores, tokenTypes, bosId, eosId, unkId: unk >= 0 ? unk : undefined, addBos, addSpacePrefix: prefix };
 }
+
+/**
+ * The chat template of a Hugging Face tokenizer_config.json: its `chat_template` string, or, when it
+ * holds a list of named templates ([{name, template}], as tokenizers with tool-use variants do), the
+ * one named "default" (what transformers' apply_chat_template uses without a name). undefined when the
+ * file has none. convert writes it as tokenizer.chat_template.
+ */
+export function parseHfChatTemplate(text: string, name = 'tokenizer_config.json'): string | undefined {
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (cause) {
+    throw new IfpruneError('corrupt', `${name} is not valid JSON (${(cause as Error).message})`, { cause });
+  }
+  if (j === null || typeof j !== 'object' || Array.isArray(j)) throw new IfpruneError('corrupt', `${name} must hold a JSON object`);
+  const t = (j as Json).chat_template;
+  if (t === undefined || t === null) return undefined;
+  if (typeof t === 'string') return t;
+  if (Array.isArray(t) && t.every((e) => e && typeof e === 'object' && typeof (e as Json).name === 'string' && typeof (e as Json).template === 'string')) {
+    const named = t as { name: string; template: string }[];
+    const def = named.find((e) => e.name === 'default');
+    if (def) return def.template;
+    throw new IfpruneError('unsupported', `${name} has chat templates named ${named.map((e) => e.name).join(', ')} but none named "default"; pass the one to use explicitly`);
+  }
+  throw new IfpruneError('corrupt', `${name}: chat_template must be a string or a list of {name, template}; found ${Array.isArray(t) ? 'another list' : typeof t}`);
+}

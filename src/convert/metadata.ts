@@ -27,6 +27,9 @@ export function hyperparameterKeys(arch: string, c: ModelConfig): GGUFKVInput[] 
   ];
 }
 
+/** The Jinja chat template (llama.cpp's LLM_KV_TOKENIZER_CHAT_TEMPLATE), as transformers' tokenizer_config.json chat_template. */
+export const CHAT_TEMPLATE_KEY = 'tokenizer.chat_template';
+
 /** Keys tokenizerKeys writes from TokenizerData; other tokenizer.* keys of a GGUF source are copied. */
 const TOKENIZER_DATA_KEYS = new Set([
   'tokenizer.ggml.model', 'tokenizer.ggml.tokens', 'tokenizer.ggml.scores', 'tokenizer.ggml.token_type', 'tokenizer.ggml.merges',

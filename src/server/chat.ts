@@ -16,6 +16,7 @@
 import { Template } from '@huggingface/jinja';
 import { IfpruneError } from '../errors.ts';
 import type { Model } from '../types.ts';
+import { CHAT_TEMPLATE_KEY } from '../convert/metadata.ts';
 
 /** One message after validation: content is text (OpenAI text parts joined). */
 export interface ChatMessage {
@@ -25,8 +26,7 @@ export interface ChatMessage {
   [key: string]: unknown;
 }
 
-/** GGUF key of the template (llama.cpp's LLM_KV_TOKENIZER_CHAT_TEMPLATE). */
-export const CHAT_TEMPLATE_KEY = 'tokenizer.chat_template';
+export { CHAT_TEMPLATE_KEY };
 
 /**
  * For models without a template: system text first, then "User: …" and "Assistant: …" lines, and an
