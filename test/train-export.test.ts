@@ -1,0 +1,120 @@
+/**
+ * The export of tools/train (docs/training.md) runs exactly the network PyTorch trained: on the tiny
+ * exported model committed for the purpose (tools/train/fixtures/tiny-joint.gguf, written with its
+ * expected values by tools/train/make_fixture.py), the learned predictor's scores and neuron sets, the
+ * masked forward pass (every position masked, as generation runs it and as `ifprune eval` now scores it)
+ * and greedy generation on the wasm runtime equal what PyTorch computed. Needs only Node.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { openForPruning, loadDenseEngine, tokenizerFor } from '../src/cli/pruning.ts';
+import { readCalibration } from '../src/pruning/predictor-file.ts';
+import { neuronsAt, selectLayers } from '../src/pruning/select.ts';
+import { prunedNll } from '../src/pruning/eval.ts';
+import { open } from '../src/platform/node.ts';
+
+/** Predictor scores: the same f32 products in a different summation order. */
+const MAX_SCORE_ABS_ERR = 1e-4;
+/** Per-token NLL and logits: the F32 engine against PyTorch fp32 (summation order only). */
+const MAX_NLL_ABS_ERR = 2e-3;
+const MAX_LOGIT_ABS_ERR = 2e-3;
+
+const MODEL = fileURLToPath(new URL('../tools/train/fixtures/tiny-joint.gguf', import.meta.url));
+const EXPECTED = JSON.parse(readFileSync(new URL('../tools/train/fixtures/tiny-joint.expected.json', import.meta.url), 'utf8')) as {
+  densities: number[];
+  shared: number[][];
+  cases: {
+    prompt: string;
+    response: string;
+    promptIds: number[];
+    ids: number[];
+    scores: number[];
+    densities: Record<string, { neurons: number[][]; nll: number[]; lastTop: [number, number][]; greedy: number[] }>;
+  }[];
+};
+
+const m = await openForPruning(MODEL, 'test');
+const cal = await readCalibration(m.spec, m.info);
+const tok = await tokenizerFor(m, MODEL, undefined);
+const nff = m.spec.config.hiddenDim;
+const key = (d: number) => String(d).replace(/^(\d)$/, '$1.0');
+
+// ---
+const predict = suite('learned predictor (readCalibration → MlpPredictor.predict)');
+
+predict('the file carries the trained predictor and its always-on neurons', () => {
+  assert.ok(cal.learned, 'ifprune.pred.*');
+  assert.equal(cal.shared?.map((s) => Array.from(s)), EXPECTED.shared);
+  assert.equal(Array.from(m.spec.metadata['ifprune.train.densities'] as Float32Array), EXPECTED.densities);
+});
+
+predict('prompt ids are the ones PyTorch saw; scores equal PyTorch', () => {
+  for (const c of EXPECTED.cases) {
+    assert.equal(tok.encode(c.prompt, { bos: true }), c.promptIds, c.prompt);
+    const s = cal.learned!.predict(c.promptIds);
+    let worst = 0;
+    s.forEach((layer, l) => layer.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - c.scores[l * nff + j]!)))));
+    assert.ok(worst <= MAX_SCORE_ABS_ERR, `${c.prompt}: worst score error ${worst}`);
+  }
+});
+
+predict('top-k after the always-on neurons: the neuron sets PyTorch masked with', () => {
+  for (const c of EXPECTED.cases) {
+    for (const d of EXPECTED.densities) {
+      const sets = selectLayers(cal.learned!.predict(c.promptIds), neuronsAt(d, nff), cal.shared);
+      assert.equal(sets.map((s) => Array.from(s)), c.densities[key(d)]!.neurons, `${c.prompt} @ ${d}`);
+    }
+  }
+});
+
+predict.run();
+
+// ---
+const forward = suite('masked forward (prunedNll from position 0: the eval protocol)');
+
+forward('every next-token NLL of prompt + response, and the last logits, equal PyTorch', async () => {
+  const engine = await loadDenseEngine(m);
+  for (const c of EXPECTED.cases) {
+    for (const d of EXPECTED.densities) {
+      const e = c.densities[key(d)]!;
+      // scored from position 0: promptLen 1 makes every position after BOS a "response" token
+      const nll = prunedNll(engine, { ids: c.ids, promptLen: 1 }, e.neurons, 0);
+      assert.is(nll.length, e.nll.length);
+      nll.forEach((v, i) => assert.ok(Math.abs(v - e.nll[i]!) <= MAX_NLL_ABS_ERR, `${c.prompt} @ ${d}, token ${i}: ${v} vs ${e.nll[i]}`));
+      engine.reset();
+      e.neurons.forEach((s, l) => engine.setNeuronMask(l, s));
+      const logits = engine.forward(c.ids.slice(0, -1));
+      for (let l = 0; l < e.neurons.length; l++) engine.setNeuronMask(l, null);
+      for (const [id, v] of e.lastTop) assert.ok(Math.abs(logits[id]! - v) <= MAX_LOGIT_ABS_ERR, `${c.prompt} @ ${d}, logit ${id}: ${logits[id]} vs ${v}`);
+    }
+  }
+});
+
+forward.run();
+
+// ---
+const runtime = suite('wasm runtime (open → instruct / generate with policy learned)');
+
+runtime('instruct selects the same neurons; greedy generation gives the same tokens', async () => {
+  const model = await open(MODEL, { ffn: 'selective' });
+  try {
+    for (const c of EXPECTED.cases) {
+      for (const d of EXPECTED.densities) {
+        const e = c.densities[key(d)]!;
+        const ins = await model.instruct(c.prompt, { density: d, policy: 'learned' });
+        assert.equal(ins.promptIds, c.promptIds);
+        assert.equal(ins.neurons.map((s) => Array.from(s)), e.neurons, `${c.prompt} @ ${d}`);
+        const ids: number[] = [];
+        for await (const t of model.generate(c.prompt, { density: d, policy: 'learned', temperature: 0, maxTokens: e.greedy.length, stop: [] })) ids.push(t.id);
+        assert.equal(ids, e.greedy.slice(0, ids.length), `${c.prompt} @ ${d}: greedy ids`);
+        assert.ok(ids.length === e.greedy.length || ids[ids.length - 1] === 2, 'all of them, unless EOS came first');
+      }
+    }
+  } finally {
+    await model.close();
+  }
+});
+
+runtime.run();

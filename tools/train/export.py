@@ -1,0 +1,85 @@
+"""Export a trained checkpoint for tools/train/export.ts (docs/training.md, "Export"):
+
+  python3 tools/train/export.py --ckpt /tmp/ifp-train/joint2/final.pt --data /tmp/ifp-train/data --out /tmp/ifp-train/export-joint
+
+writes OUT/model.bin (llama2.c v0, f32, FFN rows in bundle order), and for a joint model the predictor
+OUT/pred.<E|W1|b1|W2|b2>.f32 already rounded to the precision the ifprune file stores (E, W1 F16; W2 Q8_0),
+so PyTorch and the runtime run the same numbers, plus OUT/meta.json: the predictor shape, the training
+densities, the always-on neurons, and the static ranking (mean |h| over the calibration pairs, each
+domain weighted equally, as `ifprune calibrate` computes it) for the static policy.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ifp import Config, Llama, Predictor, round_predictor_to_storage, write_llama2c  # noqa: E402
+
+
+def load(ckpt):
+    ck = torch.load(ckpt, weights_only=False)
+    model = Llama(Config(**ck['config']))
+    model.load_state_dict(ck['model'])
+    pred = None
+    if ck.get('pred') is not None:
+        s = ck['pred_shape']
+        pred = Predictor(s['vocab'], s['nLayers'], s['nff'], s['tokenDim'], s['hidden'], s['window'])
+        pred.load_state_dict(ck['pred'])
+    return model.eval(), pred, ck
+
+
+@torch.no_grad()
+def static_ranking(model, data, per_domain=300):
+    """Per layer, mean over domains of (Σ |h| over positions 1..N-1 of the pairs / positions)."""
+    by = {}
+    with open(os.path.join(data, 'calib.jsonl')) as f:
+        for line in f:
+            ex = json.loads(line)
+            by.setdefault(ex['domain'], []).append(ex['full'])
+    L, nff = model.cfg.n_layers, model.cfg.hidden
+    total = torch.zeros(L, nff, dtype=torch.float64)
+    for d, seqs in by.items():
+        acc = torch.zeros(L, nff, dtype=torch.float64)
+        n = 0
+        for s in seqs[:per_domain]:
+            ids = torch.tensor([s])
+
+            def obs(l, h):
+                acc[l] += h[0, 1:].abs().sum(0).double()
+            model(ids, None, obs)
+            n += len(s) - 1
+        total += acc / n / len(by)
+    return total.float()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--ckpt', required=True)
+    ap.add_argument('--data', required=True)
+    ap.add_argument('--out', required=True)
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    os.makedirs(a.out, exist_ok=True)
+    model, pred, ck = load(a.ckpt)
+    write_llama2c(model, os.path.join(a.out, 'model.bin'))
+    meta = {'config': model.cfg.to_dict(), 'args': ck.get('args'), 'steps': ck.get('step')}
+    if pred is not None:
+        round_predictor_to_storage(pred)
+        for k in ['E', 'W1', 'b1', 'W2', 'b2']:
+            getattr(pred, k).detach().float().numpy().astype(np.float32).tofile(os.path.join(a.out, f'pred.{k}.f32'))
+        meta['pred'] = pred.shape
+        meta['densities'] = ck.get('densities')
+        shared = ck.get('shared')
+        meta['shared'] = [torch.nonzero(shared[l]).flatten().tolist() for l in range(shared.shape[0])] if shared is not None else None
+        meta['static'] = static_ranking(model, a.data).tolist()
+    with open(os.path.join(a.out, 'meta.json'), 'w') as f:
+        json.dump(meta, f)
+    print(f'wrote {a.out}')
+
+
+if __name__ == '__main__':
+    main()
