@@ -18,7 +18,9 @@ import { plotSvg } from '../pruning/plot.ts';
 import {
   UsageError, escapeText, flagOption, formatHelp, intOption, parseArgs, shownName, stringOption, type CommandInfo, type ParsedArgs,
 } from './args.ts';
-import { Progress } from './output.ts';
+import { Progress, sourceStats, type SourceStats } from './output.ts';
+import { formatSourceStats } from './inspect.ts';
+import { isHttpUrl } from '../platform/resolve.ts';
 import { DEFAULT_GAP_ROWS } from '../pruning/plan.ts';
 import { bundleLayout, commaList, loadDenseEngine, openForPruning, readDomains, tokenizerFor } from './pruning.ts';
 
@@ -29,7 +31,7 @@ export const EVAL: CommandInfo = {
   usage: ['ifprune eval -m MODEL -d FILES [--policy dense,static,prompt,learned] [--density 0.25,0.5] [options]'],
   summary: 'measure response perplexity, oracle recall and bytes loaded for each pruning policy and density, per domain',
   options: [
-    { name: 'model', short: 'm', kind: 'string', value: 'MODEL', help: 'model file: GGUF (ideally ifprune, calibrated) or llama2.c .bin (required)' },
+    { name: 'model', short: 'm', kind: 'string', value: 'MODEL', help: 'model file or http(s) URL: GGUF (ideally ifprune, calibrated) or llama2.c .bin (required)' },
     { name: 'data', short: 'd', kind: 'string', value: 'FILES', multiple: true, help: 'JSONL files of {"prompt", "response"[, "domain"]}, comma-separated or repeated (required)' },
     { name: 'policy', short: 'p', kind: 'string', value: 'LIST', multiple: true, help: `policies among ${POLICIES.join(', ')} (default: dense, prompt, and static and learned when the model carries them)` },
     { name: 'density', kind: 'string', value: 'LIST', multiple: true, help: `fractions of FFN neurons kept, each in (0, 1] (default ${DEFAULT_DENSITIES.join(',')})` },
@@ -68,6 +70,8 @@ export interface EvalCommandResult {
   rows: EvalRow[];
   plot: string | null;
   seconds: number;
+  /** A model read over HTTP: the requests and bytes that took. */
+  source?: SourceStats;
 }
 
 export async function evalCommand(argv: string[]): Promise<number> {
@@ -120,7 +124,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     if (plot) await writeAtomically(plot, plotSvg(rows, { title: `ifprune eval: ${modelName(model)}` }));
     out.end();
     const result: EvalCommandResult = {
-      model: resolve(model),
+      model: isHttpUrl(model) ? m.src.name : resolve(model),
       layout: { rowBytes: layout.rowBytes, synthesized },
       gapBytes,
       protocol: densePrompt ? 'dense-prompt' : 'pruned-prompt',
@@ -130,6 +134,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       rows,
       plot: plot ? resolve(plot) : null,
       seconds: (performance.now() - t0) / 1000,
+      source: sourceStats(m.src),
     };
     if (json) process.stdout.write(JSON.stringify({ event: 'result', ...result }) + '\n');
     else process.stdout.write(formatEvalResult(result));
@@ -227,5 +232,6 @@ export function formatEvalResult(r: EvalCommandResult): string {
     }
   }
   if (r.plot) lines.push('', `plot written to ${escapeText(r.plot)}`);
+  if (r.source) lines.push('', formatSourceStats(r.source));
   return lines.join('\n') + '\n';
 }

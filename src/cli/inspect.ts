@@ -3,13 +3,11 @@
  * data). One result object, rendered either as text or as JSON (gguf_dump.py's dump_metadata /
  * dump_metadata_json over one reader).
  */
-import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { readIfpruneInfo, summarizeLayout } from '../formats/ifprune.ts';
 import { PRED } from '../pruning/predictor-file.ts';
-import { IfpruneError } from '../errors.ts';
-import { fileSource } from '../sources/file.ts';
-import { detectFormat, openModel } from '../formats/model.ts';
+import { openModel } from '../formats/model.ts';
+import { resolveModel } from '../platform/node.ts';
+import { sourceStats, type SourceStats } from './output.ts';
 import type { ModelConfig, ModelSpec } from '../formats/model-spec.ts';
 import { UsageError, escapeText, flagOption, formatHelp, parseArgs, type CommandInfo } from './args.ts';
 
@@ -22,8 +20,9 @@ export const INSPECT: CommandInfo = {
     { name: 'help', short: 'h', kind: 'boolean', help: 'show this help' },
   ],
   details:
-    'MODEL is a GGUF, llama2.c or safetensors file; a safetensors checkpoint needs its config.json in the\n' +
-    'same directory. Only the header is read, never the tensor data.',
+    'MODEL is a GGUF, llama2.c or safetensors file, or its http(s) URL; a safetensors checkpoint needs its\n' +
+    'config.json in the same directory. Only the header is read, never the tensor data; for a URL, --json\n' +
+    'reports the requests and bytes that took ("source").',
 };
 
 /** Arrays longer than this print as `[N strings]` / `[N float32]` instead of their items. */
@@ -64,6 +63,8 @@ export interface InspectResult {
     /** Share of the file a load at each density reads (core + density × bundles). */
     fractionAt?: Record<string, number>;
   };
+  /** A model read over HTTP: requests and bytes it took to read the header. */
+  source?: SourceStats;
 }
 
 const DENSITIES = [0.1, 0.25, 0.5, 1];
@@ -83,10 +84,8 @@ export async function inspectCommand(argv: string[]): Promise<number> {
 }
 
 export async function inspectModel(path: string): Promise<InspectResult> {
-  const src = await fileSource(path);
+  const { source: src, config } = await resolveModel(path, { tokenizer: false });
   try {
-    let config: object | undefined;
-    if ((await detectFormat(src)) === 'safetensors') config = await readConfigJson(path);
     const spec = await openModel(src, { config });
     const tensors: TensorRow[] = [...spec.tensors.values()]
       .map((t) => ({ name: t.name, type: t.type.name, dims: t.dims, offset: t.offset, bytes: t.bytes }))
@@ -132,25 +131,10 @@ export async function inspectModel(path: string): Promise<InspectResult> {
       tensors,
       bytesByType,
       tensorBytes: tensors.reduce((s, t) => s + t.bytes, 0),
+      source: sourceStats(src),
     };
   } finally {
     await src.close?.();
-  }
-}
-
-/** config.json beside a safetensors file (Hugging Face layout). */
-async function readConfigJson(modelPath: string): Promise<object> {
-  const path = join(dirname(modelPath), 'config.json');
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (cause) {
-    throw new IfpruneError('not_found', `${modelPath} is a safetensors checkpoint, which needs its config.json; ${path} could not be read (${(cause as Error).message})`, { cause });
-  }
-  try {
-    return JSON.parse(text) as object;
-  } catch (cause) {
-    throw new IfpruneError('corrupt', `${path} is not valid JSON: ${(cause as Error).message}`, { cause });
   }
 }
 
@@ -218,6 +202,11 @@ export function formatBytes(n: number): string {
     u++;
   }
   return u === 0 ? `${n} B` : `${x.toFixed(x < 10 ? 2 : 1)} ${units[u]}`;
+}
+
+/** One line: what reading a model over HTTP cost. */
+export function formatSourceStats(s: SourceStats): string {
+  return `HTTP: ${s.requests} requests${s.retries ? ` (${s.retries} retries)` : ''}, ${formatBytes(s.bytes)} received of the ${formatBytes(s.fileBytes)} file ${s.url}`;
 }
 
 /** Left-aligned text columns, right-aligned numeric ones. */
@@ -296,5 +285,6 @@ export function formatInspect(r: InspectResult): string {
       out.push(`  a load at density ${DENSITIES.map((d) => `${d}: ${(f.fractionAt![String(d)]! * 100).toFixed(1)}%`).join(', ')} of the file`);
     }
   }
+  if (r.source) out.push('', formatSourceStats(r.source));
   return out.join('\n') + '\n';
 }

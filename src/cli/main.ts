@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { IfpruneError } from '../errors.ts';
 import { UsageError, escapeText } from './args.ts';
 

@@ -1,6 +1,7 @@
 /**
  * What the long, file-writing commands (convert, calibrate, eval) share: the progress display, and the
- * check that an output would not overwrite the input.
+ * check that an output would not overwrite the input; and what a model read over HTTP cost (run,
+ * inspect, eval report it).
  *
  * Progress is rendered one of three ways from the same calls:
  *
@@ -12,6 +13,8 @@
  * update always show.
  */
 import { realpath } from 'node:fs/promises';
+import type { ByteSource } from '../sources/types.ts';
+import type { HttpSource } from '../sources/http.ts';
 
 export class Progress {
   private last = 0;
@@ -60,4 +63,22 @@ export async function sameFile(a: string, b: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** What reading a model over HTTP cost, for --json's "source" (undefined for a local file). */
+export interface SourceStats {
+  /** The URL without its query string (which may hold a signature). */
+  url: string;
+  /** Requests sent (HEAD, probes, reads, retries) and body bytes received (read-through gaps included). */
+  requests: number;
+  bytes: number;
+  retries: number;
+  /** The model file's size, to compare `bytes` with. */
+  fileBytes: number;
+}
+
+export function sourceStats(src: ByteSource | undefined): SourceStats | undefined {
+  const http = src as HttpSource | undefined;
+  if (typeof http?.stats !== 'function' || typeof http.url !== 'string') return undefined;
+  return { url: http.name, ...http.stats(), fileBytes: http.size };
 }

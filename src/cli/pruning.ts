@@ -7,7 +7,6 @@ import { basename, extname } from 'node:path';
 import { IfpruneError } from '../errors.ts';
 import type { ByteSource } from '../sources/types.ts';
 import { readAt } from '../sources/read.ts';
-import { fileSource } from '../sources/file.ts';
 import { detectFormat, openModel } from '../formats/model.ts';
 import type { ModelSpec } from '../formats/model-spec.ts';
 import { ggufToModelSpec, parseGGUF, type GGUFFile } from '../formats/gguf.ts';
@@ -18,7 +17,8 @@ import { toF32 } from '../formats/quant-values.ts';
 import { createTokenizer, type Tokenizer } from '../tokenizer/index.ts';
 import { Kernels } from '../engine/kernels.ts';
 import { Engine } from '../engine/engine.ts';
-import { findTokenizerBeside, loadKernels } from '../platform/node.ts';
+import { loadKernels, modelSource, readFileOrUrl } from '../platform/node.ts';
+import { tokenizerBeside } from '../platform/local.ts';
 import { parseCalibrationJsonl, spreadSample } from '../convert/calibrate.ts';
 import type { Example } from '../pruning/activations.ts';
 import type { BundleLayout } from '../pruning/plan.ts';
@@ -67,9 +67,9 @@ export interface OpenedModel {
   info: IfpruneInfo | null;
 }
 
-/** Opens a GGUF or llama2.c model's header (safetensors: convert first); the caller closes `src`. */
+/** Opens a GGUF or llama2.c model's header, by path or URL (safetensors: convert first); the caller closes `src`. */
 export async function openForPruning(path: string, command: string): Promise<OpenedModel> {
-  const src = await fileSource(path);
+  const src = await modelSource(path);
   try {
     const format = await detectFormat(src);
     if (format === 'safetensors') {
@@ -88,12 +88,12 @@ export async function openForPruning(path: string, command: string): Promise<Ope
 /** The file's own tokenizer, else --tokenizer (a llama2.c tokenizer.bin), else one beside a llama2.c checkpoint. */
 export async function tokenizerFor(m: OpenedModel, modelPath: string, given: string | undefined): Promise<Tokenizer> {
   if (!given && m.spec.tokenizer) return createTokenizer(m.spec.tokenizer);
-  const path = given ?? findTokenizerBeside(modelPath);
+  const path = given ?? tokenizerBeside(modelPath);
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(await readFile(path));
+    bytes = await readFileOrUrl(path, 'tokenizer');
   } catch (cause) {
-    throw new IfpruneError('not_found', `cannot read the tokenizer ${path}: ${(cause as Error).message}; pass it with --tokenizer FILE`, { cause });
+    throw new IfpruneError('not_found', `${(cause as Error).message}; pass it with --tokenizer FILE`, { cause });
   }
   return createTokenizer(parseTokenizerBin(bytes, m.spec.config.vocabSize));
 }

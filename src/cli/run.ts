@@ -6,14 +6,17 @@
  * { prompt, ids (generated only), text (generated only), stats }. Ctrl-C stops generation, prints
  * what was produced and the stats, and exits 130; a second Ctrl-C kills the process.
  */
-import { open } from '../platform/node.ts';
+import { open, resolveModel } from '../platform/node.ts';
+import type { ByteSource } from '../sources/types.ts';
+import type { HttpSource } from '../sources/http.ts';
 import { isIfpruneError } from '../errors.ts';
 import type { GenerateOptions, Model, Stats } from '../types.ts';
 import {
   UsageError, choiceOption, flagOption, formatHelp, intOption, listOption, numberOption, parseArgs, stringOption,
   type CommandInfo,
 } from './args.ts';
-import { formatBytes } from './inspect.ts';
+import { formatBytes, formatSourceStats } from './inspect.ts';
+import { sourceStats } from './output.ts';
 
 /** Exit status after SIGINT (128 + 2), as shells report it. */
 export const EXIT_INTERRUPTED = 130;
@@ -24,8 +27,8 @@ export const RUN: CommandInfo = {
   usage: ['ifprune run -m MODEL -p PROMPT [options]'],
   summary: 'generate text: print the prompt and its continuation as tokens arrive, stats on stderr',
   options: [
-    { name: 'model', short: 'm', kind: 'string', value: 'MODEL', help: 'model file: GGUF, llama2.c .bin or safetensors (required)' },
-    { name: 'tokenizer', kind: 'string', value: 'FILE', help: 'llama2.c tokenizer.bin (default: tokenizer.bin or tok*.bin beside the model)' },
+    { name: 'model', short: 'm', kind: 'string', value: 'MODEL', help: 'model file or http(s) URL (read with Range requests): GGUF, llama2.c .bin or safetensors (required)' },
+    { name: 'tokenizer', kind: 'string', value: 'FILE', help: 'llama2.c tokenizer.bin, a path or URL (default: tokenizer.bin or tok*.bin beside the model)' },
     { name: 'prompt', short: 'p', kind: 'string', value: 'TEXT', help: "the prompt (required; -p '' starts from BOS alone)" },
     { name: 'max-tokens', short: 'n', kind: 'string', value: 'N', help: `new tokens to generate at most (default ${DEFAULT_MAX_TOKENS})` },
     { name: 'temperature', kind: 'string', value: 'T', help: 'sampling temperature, >= 0; 0 = greedy (default 0.8)' },
@@ -45,7 +48,10 @@ export const RUN: CommandInfo = {
   details:
     'Examples:\n' +
     "  ifprune run -m models/stories260K/stories260K.bin -p 'Once upon a time' -n 120\n" +
-    "  ifprune run -m model.gguf -p 'The capital of France is' --temperature 0 --stop '.' --json",
+    "  ifprune run -m model.gguf -p 'The capital of France is' --temperature 0 --stop '.' --json\n" +
+    "  ifprune run -m https://example.com/ifp-demo.q8_0.gguf -p 'def main(argv):' --density 0.5   # Range requests\n\n" +
+    'A URL model reads only the byte ranges it needs; the stats (and --json: "source") report the HTTP\n' +
+    'requests made and the bytes received.',
 };
 
 interface RunArgs {
@@ -126,13 +132,17 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
 
   let model: Model | undefined;
+  let source: ByteSource | undefined;
   const ids: number[] = [];
   let text = '';
   let interrupted = false;
   try {
     try {
-      const m = await open(a.model, {
-        tokenizer: a.tokenizer,
+      const r = await resolveModel(a.model, { tokenizer: a.tokenizer, signal: controller.signal });
+      source = r.source;
+      const m = await open(r.source, {
+        tokenizer: r.tokenizer,
+        config: r.config,
         kernels: a.kernels,
         contextLength: a.contextLength,
         signal: controller.signal,
@@ -156,11 +166,12 @@ export async function runCommand(argv: string[]): Promise<number> {
       return EXIT_INTERRUPTED;
     }
     const stats = model.stats();
+    const http = sourceStats(source);
     if (a.json) {
-      write(JSON.stringify({ prompt: a.prompt, ids, text, stats, ...(interrupted ? { interrupted } : {}) }) + '\n');
+      write(JSON.stringify({ prompt: a.prompt, ids, text, stats, ...(http ? { source: http } : {}), ...(interrupted ? { interrupted } : {}) }) + '\n');
     } else {
       echo('\n');
-      process.stderr.write(formatStats(stats) + '\n');
+      process.stderr.write(formatStats(stats) + (http ? `\n${formatSourceStats(http)}` : '') + '\n');
     }
     return interrupted ? EXIT_INTERRUPTED : 0;
   } finally {

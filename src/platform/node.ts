@@ -1,21 +1,29 @@
 /**
- * Node.js entry point: the public API of src/index.ts, plus the kernel module from build/ (beside the
- * bundle, or in the repository's build/ when running from source) and model paths.
+ * Node.js entry point (dist/node/index.js; `import … from 'ifprune'` under Node): the public API of
+ * src/index.ts, plus the runtime module read from a file (beside the bundle, or in the repository's
+ * build/ when running from source) and models named by path or URL (src/platform/local.ts):
+ *
+ *   const model = await open('models/stories260K/stories260K.gguf');        // a file
+ *   const remote = await open('https://example.com/model.gguf');            // HTTP Range requests
+ *
+ * The same names as every entry point (deno.ts, worker.ts, web.ts): open, generate, loadRuntime,
+ * fileSource, getRuntimeKey, capabilities.
  */
 import { readFile } from 'node:fs/promises';
-import { existsSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { IfpruneError } from '../errors.ts';
 import { chooseBuild, type KernelBuild } from '../engine/simd.ts';
-import { open as openCore, type SourceLike } from '../index.ts';
-import { fileSource } from '../sources/file.ts';
-import { detectFormat } from '../formats/model.ts';
-import type { ByteSource } from '../sources/types.ts';
-import type { GenerateOptions, Model, OpenOptions, Token } from '../types.ts';
+import type { SourceLike } from '../index.ts';
+import type { GenerateOptions, Model, Token } from '../types.ts';
+import { LOCAL_IO } from './local.ts';
+import { generateNamed, openNamed, readCompanion, resolveModel as resolveWith, type EntryPoint, type NamedOpenOptions, type ResolveOptions, type ResolvedModel } from './resolve.ts';
 
 export * from '../index.ts';
 export { fileSource } from '../sources/file.ts';
+export { localSource as modelSource, findTokenizerBeside } from './local.ts';
+export { getRuntimeKey, capabilities, type Capabilities, type RuntimeKey } from './detect.ts';
+export { isHttpUrl, type NamedOpenOptions, type ResolveOptions, type ResolvedModel } from './resolve.ts';
 
 const cache = new Map<string, Promise<WebAssembly.Module>>();
 
@@ -61,72 +69,26 @@ export function loadRuntime(requested: KernelBuild | 'auto' = 'auto'): Promise<W
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The Node entry point: the public API with paths accepted wherever a source is, and the kernel module
-// and companion files (tokenizer.bin, config.json) found for you.
+// Models by path or URL, with companion files (tokenizer.bin, config.json) found beside them.
 
-export interface NodeOpenOptions extends Omit<OpenOptions, 'tokenizer' | 'module'> {
-  /** A llama2.c tokenizer.bin: a path, bytes or a source. Default: tokenizer.bin or tok*.bin beside the model. */
-  tokenizer?: string | ByteSource | Uint8Array;
-  module?: WebAssembly.Module;
+const NODE: EntryPoint = { io: LOCAL_IO, loadRuntime };
+
+/** Opens a model by path, file: or http(s) URL, or from any source. */
+export function open(model: string | URL | SourceLike, opts: NamedOpenOptions = {}): Promise<Model> {
+  return openNamed(model, opts, NODE);
 }
 
-/** Opens a model from a path (or any source) on Node. */
-export async function open(model: string | SourceLike, opts: NodeOpenOptions = {}): Promise<Model> {
-  const module = opts.module ?? (await loadRuntime(opts.kernels ?? 'auto'));
-  if (typeof model !== 'string') {
-    const tokenizer = typeof opts.tokenizer === 'string' ? await readFile(opts.tokenizer) : opts.tokenizer;
-    return openCore(model, { ...opts, module, tokenizer });
-  }
-  const src = await fileSource(model);
-  try {
-    const format = await detectFormat(src, opts.signal);
-    let tokenizer: ByteSource | Uint8Array | undefined;
-    if (typeof opts.tokenizer === 'string') tokenizer = await readCompanion(opts.tokenizer, 'tokenizer');
-    else if (opts.tokenizer) tokenizer = opts.tokenizer;
-    else if (format === 'llama2c') tokenizer = await readCompanion(findTokenizerBeside(model), 'tokenizer');
-    let config = opts.config;
-    if (format === 'safetensors' && !config) config = JSON.parse(new TextDecoder().decode(await readCompanion(join(dirname(model), 'config.json'), 'config.json'))) as object;
-    return await openCore(src, { ...opts, module, tokenizer, config });
-  } catch (e) {
-    await src.close?.();
-    throw e;
-  }
+/** One call: open, generate, close. */
+export function generate(model: string | URL | SourceLike, prompt: string, opts: NamedOpenOptions & GenerateOptions = {}): AsyncGenerator<Token> {
+  return generateNamed(model, prompt, opts, NODE);
 }
 
-/** One call on Node: open a path, generate, close. */
-export async function* generate(model: string | SourceLike, prompt: string, opts: NodeOpenOptions & GenerateOptions = {}): AsyncGenerator<Token> {
-  const m = await open(model, opts);
-  try {
-    yield* m.generate(prompt, opts);
-  } finally {
-    await m.close();
-  }
+/** The source of a model named by path or URL and the companions its format needs (what open() reads first). */
+export function resolveModel(model: string, opts: ResolveOptions = {}): Promise<ResolvedModel> {
+  return resolveWith(model, opts, LOCAL_IO);
 }
 
-/** tokenizer.bin, else the only tok*.bin, beside a llama2.c checkpoint. */
-export function findTokenizerBeside(modelPath: string): string {
-  const dir = dirname(modelPath);
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    // reported below
-  }
-  if (names.includes('tokenizer.bin')) return join(dir, 'tokenizer.bin');
-  const toks = names.filter((n) => /^tok.*\.bin$/.test(n)).sort();
-  if (toks.length === 1) return join(dir, toks[0]!);
-  throw new IfpruneError(
-    'not_found',
-    toks.length > 1
-      ? `${modelPath} is a llama2.c checkpoint and ${dir} has several tokenizers (${toks.join(', ')}); choose one with --tokenizer FILE`
-      : `${modelPath} is a llama2.c checkpoint, which carries no vocabulary, and no tokenizer.bin or tok*.bin is beside it; pass one with --tokenizer FILE`,
-  );
-}
-
-async function readCompanion(path: string, what: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (cause) {
-    throw new IfpruneError('not_found', `cannot read the ${what} ${path}: ${(cause as Error)?.message ?? cause}`, { cause });
-  }
+/** A companion file (a tokenizer.bin) by path or URL, read whole. */
+export function readFileOrUrl(name: string, what: string, signal?: AbortSignal): Promise<Uint8Array> {
+  return readCompanion(name, what, LOCAL_IO, signal);
 }

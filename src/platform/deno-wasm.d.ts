@@ -1,0 +1,2 @@
+/** The runtime builds, imported with the module graph (deno-wasm.js). */
+export declare const RUNTIME_MODULES: { readonly simd: WebAssembly.Module; readonly scalar: WebAssembly.Module };

@@ -1,0 +1,110 @@
+/**
+ * Browser and webview entry point (dist/web/index.js; the `browser` and `default` export conditions):
+ * the same names as node.ts. The runtime module is fetched from beside the bundle
+ * (`new URL('./ifprune.simd.wasm', import.meta.url)`) and compiled while it downloads
+ * (compileStreaming; a server that does not send `Content-Type: application/wasm` falls back to
+ * compiling the bytes). Models are URLs, resolved against the page (read with Range requests: a server
+ * on another origin must allow the Range header and expose Content-Range), a File the user picked
+ * (fileSource), or any ByteSource. No threads, SharedArrayBuffer or COOP/COEP are needed.
+ */
+import { IfpruneError } from '../errors.ts';
+import { chooseBuild, type KernelBuild } from '../engine/simd.ts';
+import type { SourceLike } from '../index.ts';
+import { checkRange } from '../sources/read.ts';
+import { httpSource } from '../sources/http.ts';
+import type { ByteSource } from '../sources/types.ts';
+import type { GenerateOptions, Model, Token } from '../types.ts';
+import { capabilities } from './detect.ts';
+import { generateNamed, openNamed, type EntryPoint, type NamedOpenOptions, type PlatformIO } from './resolve.ts';
+
+export * from '../index.ts';
+export { getRuntimeKey, capabilities, type Capabilities, type RuntimeKey } from './detect.ts';
+export { isHttpUrl, type NamedOpenOptions } from './resolve.ts';
+
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
+
+/**
+ * The runtime module, compiled once per page. `base`: the folder holding ifprune.{simd,scalar}.wasm
+ * (default: beside this bundle; from the sources, the repository's build/).
+ */
+export function loadRuntime(requested: KernelBuild | 'auto' = 'auto', base?: string | URL): Promise<WebAssembly.Module> {
+  const name = `ifprune.${chooseBuild(requested)}.wasm`;
+  const urls = base ? [new URL(name, base)] : [new URL(`./${name}`, import.meta.url), new URL(`../../build/${name}`, import.meta.url)];
+  const key = urls[0]!.href;
+  let m = compiled.get(key);
+  if (!m) {
+    m = compileFirst(urls).catch((e) => {
+      compiled.delete(key);
+      throw e;
+    });
+    compiled.set(key, m);
+  }
+  return m;
+}
+
+/** Compiles the first URL that answers 200. */
+async function compileFirst(urls: URL[]): Promise<WebAssembly.Module> {
+  const tried: string[] = [];
+  for (const url of urls) {
+    let res: Response;
+    try {
+      res = await fetch(url);
+    } catch (cause) {
+      tried.push(`${url.href} (${(cause as Error)?.message ?? cause})`);
+      continue;
+    }
+    if (!res.ok) {
+      tried.push(`${url.href} (HTTP ${res.status})`);
+      res.body?.cancel().catch(() => {});
+      continue;
+    }
+    try {
+      if (capabilities.compileStreaming && /^application\/wasm\b/i.test(res.headers.get('content-type') ?? '')) return await WebAssembly.compileStreaming(res);
+      return await WebAssembly.compile(await res.arrayBuffer());
+    } catch (cause) {
+      throw new IfpruneError('no_wasm', `could not compile ${url.href}: ${(cause as Error)?.message ?? cause}`, { cause });
+    }
+  }
+  throw new IfpruneError('no_wasm', `the ifprune runtime module was not found: tried ${tried.join(', ')}; serve the .wasm files beside the bundle, or pass their folder to loadRuntime(build, base)`);
+}
+
+/** A ByteSource over a Blob or File (a model the user picked with <input type="file">). */
+export async function fileSource(file: Blob, name = (file as File).name || 'blob'): Promise<ByteSource> {
+  const src: ByteSource = {
+    size: file.size,
+    name,
+    async readInto(offset, target, signal) {
+      signal?.throwIfAborted();
+      checkRange(src, offset, target.length);
+      target.set(new Uint8Array(await file.slice(offset, offset + target.length).arrayBuffer()));
+    },
+  };
+  return src;
+}
+
+/** Relative names resolve against the page (or the worker script). */
+function resolveUrl(name: string): string {
+  const base = (globalThis as { location?: { href?: string } }).location?.href;
+  try {
+    return new URL(name, base).href;
+  } catch (cause) {
+    throw new IfpruneError('bad_option', `"${name}" is not a URL${base ? '' : ' (and there is no page to resolve it against)'}; pass an http(s) URL, a File (fileSource) or a ByteSource`, { cause });
+  }
+}
+
+const WEB_IO: PlatformIO = {
+  source: async (name, signal) => httpSource(resolveUrl(name), { signal }),
+  beside: (model, file) => new URL(file, resolveUrl(model)).href,
+};
+
+const WEB: EntryPoint = { io: WEB_IO, loadRuntime: (requested) => loadRuntime(requested) };
+
+/** Opens a model from a URL (relative to the page), a ByteSource, bytes or an ArrayBuffer. */
+export function open(model: string | URL | SourceLike, opts: NamedOpenOptions = {}): Promise<Model> {
+  return openNamed(model, opts, WEB);
+}
+
+/** One call: open, generate, close. */
+export function generate(model: string | URL | SourceLike, prompt: string, opts: NamedOpenOptions & GenerateOptions = {}): AsyncGenerator<Token> {
+  return generateNamed(model, prompt, opts, WEB);
+}

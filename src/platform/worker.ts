@@ -1,0 +1,53 @@
+/**
+ * Cloudflare Workers (workerd) entry point (dist/worker/index.js; the `workerd` / `worker` export
+ * conditions): the same names as node.ts. workerd refuses to compile wasm bytes at run time ("Wasm code
+ * generation disallowed by embedder"), so the runtime module is *imported*: the bundle keeps
+ * `import runtime from './ifprune.simd.wasm'` and wrangler (CompiledWasm rule) or a workerd config
+ * (`wasm = embed "ifprune.simd.wasm"`) supplies it as a WebAssembly.Module, once per isolate.
+ *
+ * Only the SIMD build ships: every Workers runtime has SIMD128. Models are ByteSources (an R2 object,
+ * memory) or absolute http(s) URLs read with Range requests through the global fetch.
+ */
+import runtime from '../../build/ifprune.simd.wasm';
+import { IfpruneError } from '../errors.ts';
+import type { KernelBuild } from '../engine/simd.ts';
+import type { SourceLike } from '../index.ts';
+import { httpSource } from '../sources/http.ts';
+import type { GenerateOptions, Model, Token } from '../types.ts';
+import { capabilities } from './detect.ts';
+import { generateNamed, isHttpUrl, openNamed, type EntryPoint, type NamedOpenOptions, type PlatformIO } from './resolve.ts';
+
+export * from '../index.ts';
+export { getRuntimeKey, capabilities, type Capabilities, type RuntimeKey } from './detect.ts';
+export { isHttpUrl, type NamedOpenOptions } from './resolve.ts';
+
+/** The imported runtime module (the SIMD build). */
+export async function loadRuntime(requested: KernelBuild | 'auto' = 'auto'): Promise<WebAssembly.Module> {
+  if (requested === 'scalar') {
+    throw new IfpruneError('bad_option', "kernels = 'scalar': the Worker entry point ships only the SIMD runtime build (every Workers runtime has SIMD); use 'auto' or 'simd'");
+  }
+  if (!capabilities.simd) throw new IfpruneError('no_wasm', 'this runtime does not validate WebAssembly SIMD128, which the Worker build of ifprune needs');
+  return runtime;
+}
+
+const WORKER_IO: PlatformIO = {
+  source(name, signal) {
+    if (!isHttpUrl(name)) {
+      return Promise.reject(new IfpruneError('bad_option', `a Worker has no files: "${name}" is not an http(s) URL; pass an absolute URL, or a ByteSource (an R2 object, memory)`));
+    }
+    return httpSource(name, { signal });
+  },
+  beside: (model, file) => new URL(file, model).href,
+};
+
+const WORKER: EntryPoint = { io: WORKER_IO, loadRuntime };
+
+/** Opens a model from a ByteSource (R2, memory), bytes, or an absolute http(s) URL. */
+export function open(model: string | URL | SourceLike, opts: NamedOpenOptions = {}): Promise<Model> {
+  return openNamed(model, opts, WORKER);
+}
+
+/** One call: open, generate, close. */
+export function generate(model: string | URL | SourceLike, prompt: string, opts: NamedOpenOptions & GenerateOptions = {}): AsyncGenerator<Token> {
+  return generateNamed(model, prompt, opts, WORKER);
+}
