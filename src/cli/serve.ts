@@ -84,13 +84,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
     const handler = createHandler(m, { id, density, policy, chatTemplate, maxBodyBytes });
     const chat = templatePath !== undefined ? 'file' : m.metadata(CHAT_TEMPLATE_KEY) ? 'model' : 'fallback';
     const srv = await serveNode(handler, { port, host });
-    const url = `${srv.url}/v1`;
-    if (flagOption(args, 'json')) process.stdout.write(JSON.stringify({ url, model: id, chatTemplate: chat, density: density ?? 1, policy: policy ?? null }) + '\n');
-    else process.stdout.write(`ifprune serve: ${url} (model ${id}, chat template: ${chat}${density !== undefined ? `, density ${density}` : ''}${policy ? `, policy ${policy}` : ''}); Ctrl-C stops\n`);
-    await new Promise<void>((resolve) => {
+    // Listening for the signals before the URL is out: a caller may stop the server as soon as it reads it.
+    const stopped = new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
+    const url = `${srv.url}/v1`;
+    if (flagOption(args, 'json')) process.stdout.write(JSON.stringify({ url, model: id, chatTemplate: chat, density: density ?? 1, policy: policy ?? null }) + '\n');
+    else process.stdout.write(`ifprune serve: ${url} (model ${id}, chat template: ${chat}${density !== undefined ? `, density ${density}` : ''}${policy ? `, policy ${policy}` : ''}); Ctrl-C stops\n`);
+    await stopped;
     await srv.close();
     return 0;
   } finally {
