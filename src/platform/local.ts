@@ -10,7 +10,7 @@ import { IfpruneError } from '../errors.ts';
 import { fileSource } from '../sources/file.ts';
 import { httpSource, type HttpSourceOptions } from '../sources/http.ts';
 import type { ByteSource } from '../sources/types.ts';
-import { isHttpUrl, type PlatformIO } from './resolve.ts';
+import { MODEL_HTTP, isHttpUrl, type PlatformIO } from './resolve.ts';
 
 /** A model or companion by path, file: URL or http(s) URL. */
 export function localSource(name: string, opts: HttpSourceOptions = {}): Promise<ByteSource> {
@@ -18,7 +18,7 @@ export function localSource(name: string, opts: HttpSourceOptions = {}): Promise
 }
 
 export const LOCAL_IO: PlatformIO = {
-  source: (name, signal) => localSource(name, { signal }),
+  source: (name, signal) => localSource(name, { ...MODEL_HTTP, signal }),
   beside: (model, file) => (isHttpUrl(model) ? new URL(file, model).href : join(dirname(toPath(model)), file)),
   tokenizerBeside,
 };

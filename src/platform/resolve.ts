@@ -15,6 +15,7 @@ import { open as openCore, type SourceLike } from '../index.ts';
 import { detectFormat, type ModelFormat } from '../formats/model.ts';
 import { readAt } from '../sources/read.ts';
 import type { ByteSource } from '../sources/types.ts';
+import type { HttpSourceOptions } from '../sources/http.ts';
 import type { KernelBuild } from '../engine/simd.ts';
 import type { GenerateOptions, Model, OpenOptions, Token } from '../types.ts';
 
@@ -27,6 +28,14 @@ export interface PlatformIO {
   /** The tokenizer of a llama2.c checkpoint when none is given (default: tokenizer.bin beside it). */
   tokenizerBeside?(model: string): string;
 }
+
+/**
+ * Options of the HTTP sources the entry points open for models. The runtime plans which neuron rows to
+ * read and how far to read through the gaps between them (OpenOptions.gapBytes, default 0: exactly
+ * the selected rows), so the source must not widen that plan with its own read-through (httpSource's
+ * default 16 KiB would read nearly every row at density 0.5); it still merges ranges that touch.
+ */
+export const MODEL_HTTP: HttpSourceOptions = { gapBytes: 0 };
 
 /** http: or https: (a URL the HTTP Range source reads). */
 export function isHttpUrl(name: string | URL): boolean {

@@ -15,7 +15,7 @@ import { httpSource } from '../sources/http.ts';
 import type { ByteSource } from '../sources/types.ts';
 import type { GenerateOptions, Model, Token } from '../types.ts';
 import { capabilities } from './detect.ts';
-import { generateNamed, openNamed, type EntryPoint, type NamedOpenOptions, type PlatformIO } from './resolve.ts';
+import { MODEL_HTTP, generateNamed, openNamed, type EntryPoint, type NamedOpenOptions, type PlatformIO } from './resolve.ts';
 
 export * from '../index.ts';
 export { getRuntimeKey, capabilities, type Capabilities, type RuntimeKey } from './detect.ts';
@@ -93,7 +93,7 @@ function resolveUrl(name: string): string {
 }
 
 const WEB_IO: PlatformIO = {
-  source: async (name, signal) => httpSource(resolveUrl(name), { signal }),
+  source: async (name, signal) => httpSource(resolveUrl(name), { ...MODEL_HTTP, signal }),
   beside: (model, file) => new URL(file, resolveUrl(model)).href,
 };
 

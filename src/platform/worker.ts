@@ -15,7 +15,7 @@ import type { SourceLike } from '../index.ts';
 import { httpSource } from '../sources/http.ts';
 import type { GenerateOptions, Model, Token } from '../types.ts';
 import { capabilities } from './detect.ts';
-import { generateNamed, isHttpUrl, openNamed, type EntryPoint, type NamedOpenOptions, type PlatformIO } from './resolve.ts';
+import { MODEL_HTTP, generateNamed, isHttpUrl, openNamed, type EntryPoint, type NamedOpenOptions, type PlatformIO } from './resolve.ts';
 
 export * from '../index.ts';
 export { getRuntimeKey, capabilities, type Capabilities, type RuntimeKey } from './detect.ts';
@@ -35,7 +35,7 @@ const WORKER_IO: PlatformIO = {
     if (!isHttpUrl(name)) {
       return Promise.reject(new IfpruneError('bad_option', `a Worker has no files: "${name}" is not an http(s) URL; pass an absolute URL, or a ByteSource (an R2 object, memory)`));
     }
-    return httpSource(name, { signal });
+    return httpSource(name, { ...MODEL_HTTP, signal });
   },
   beside: (model, file) => new URL(file, model).href,
 };
