@@ -1,0 +1,104 @@
+/**
+ * Deno (the npm `deno` package): examples/deno/main.ts run exactly as the docs say
+ * (`deno run --allow-read=models --allow-net`), its Deno.serve server over the OpenAI handler, and the
+ * shipped dist/deno bundle: greedy text equal to Node's for the bundled models, dense and at density 0.5.
+ */
+import { test, suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { CASES, DEMO, freePort, nodeText, type EdgeCase } from './edge-harness.ts';
+
+const DENO = resolve('node_modules/.bin/deno');
+const ENV = { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' };
+const PERMS = ['--allow-read=models', '--allow-net'];
+
+function deno(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const p = spawn(DENO, args, { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+const caseArgs = (c: EdgeCase) => [c.model, c.prompt, '-n', String(c.opts.maxTokens), ...(c.opts.density ? ['--density', String(c.opts.density)] : []), ...(c.opts.policy ? ['--policy', c.opts.policy] : [])];
+
+// ---
+const main = suite('examples/deno/main.ts');
+
+main('generates Node\'s greedy text for each model, dense and at density 0.5', async () => {
+  for (const c of CASES) {
+    const r = await deno(['run', ...PERMS, 'examples/deno/main.ts', ...caseArgs(c)]);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.stdout, await nodeText(c), c.label);
+    assert.match(r.stderr, new RegExp(`density ${c.opts.density ?? 1} `));
+  }
+});
+
+main('a missing model file is one line on stderr with the not_found code, exit 1', async () => {
+  const r = await deno(['run', ...PERMS, 'examples/deno/main.ts', 'models/missing.gguf']);
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /^ifprune: not_found: model file models\/missing\.gguf does not exist/);
+});
+
+main('--serve: Deno.serve over the OpenAI handler answers completions with Node\'s text', async () => {
+  const port = await freePort();
+  const p: ChildProcess = spawn(DENO, ['run', ...PERMS, 'examples/deno/main.ts', DEMO, '--serve', '--port', String(port)], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    await new Promise<void>((ok, fail) => {
+      let out = '';
+      p.stdout!.on('data', (d) => ((out += d), out.includes('ifprune serving') && ok()));
+      p.on('exit', (code) => fail(new Error(`deno exited ${code} before listening`)));
+    });
+    for (const c of CASES.filter((c) => c.model === DEMO)) {
+      const res = await fetch(`http://127.0.0.1:${port}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: c.prompt, max_tokens: c.opts.maxTokens, temperature: 0, density: c.opts.density, policy: c.opts.policy }),
+      });
+      const body = (await res.json()) as { choices: { text: string }[] };
+      assert.is(res.status, 200, JSON.stringify(body));
+      assert.is(body.choices[0]!.text, await nodeText(c), c.label);
+    }
+    const bad = await fetch(`http://127.0.0.1:${port}/v1/completions`, { method: 'POST', body: '{"prompt": 5}' });
+    assert.is(bad.status, 400);
+  } finally {
+    p.kill();
+  }
+});
+
+main.run();
+
+// ---
+const bundle = suite('dist/deno');
+
+bundle('the shipped bundle opens a path and generates Node\'s text', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ifprune-deno-'));
+  try {
+    const script = join(dir, 'gen.ts');
+    writeFileSync(
+      script,
+      `import { open } from ${JSON.stringify(pathToFileURL(resolve('dist/deno/index.js')).href)};
+       const [model, prompt, n, density, policy] = Deno.args;
+       const m = await open(model, { ffn: 'auto' });
+       let text = '';
+       for await (const t of m.generate(prompt, { maxTokens: Number(n), temperature: 0, density: density ? Number(density) : undefined, policy: policy || undefined })) text += t.text;
+       await Deno.stdout.write(new TextEncoder().encode(text));`,
+    );
+    for (const c of CASES) {
+      const r = await deno(['run', ...PERMS, script, c.model, c.prompt, String(c.opts.maxTokens), String(c.opts.density ?? ''), c.opts.policy ?? '']);
+      assert.is(r.code, 0, r.stderr);
+      assert.is(r.stdout, await nodeText(c), c.label);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+bundle.run();
