@@ -14,11 +14,10 @@ import { RUNTIME_MODULES } from './deno-wasm.js';
 import { LOCAL_IO } from './local.ts';
 import { generateNamed, openNamed, resolveModel as resolveWith, type EntryPoint, type NamedOpenOptions, type ResolveOptions, type ResolvedModel } from './resolve.ts';
 
-export * from '../index.ts';
+export * from './common.ts';
 export { fileSource } from '../sources/file.ts';
 export { localSource as modelSource } from './local.ts';
-export { getRuntimeKey, capabilities, type Capabilities, type RuntimeKey } from './detect.ts';
-export { isHttpUrl, type NamedOpenOptions, type ResolveOptions, type ResolvedModel } from './resolve.ts';
+export type { ResolveOptions, ResolvedModel } from './resolve.ts';
 
 /** The runtime module: the SIMD build where the engine validates SIMD, else the scalar one. */
 export async function loadRuntime(requested: KernelBuild | 'auto' = 'auto'): Promise<WebAssembly.Module> {

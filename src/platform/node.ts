@@ -19,11 +19,10 @@ import type { GenerateOptions, Model, Token } from '../types.ts';
 import { LOCAL_IO } from './local.ts';
 import { generateNamed, openNamed, readCompanion, resolveModel as resolveWith, type EntryPoint, type NamedOpenOptions, type ResolveOptions, type ResolvedModel } from './resolve.ts';
 
-export * from '../index.ts';
+export * from './common.ts';
 export { fileSource } from '../sources/file.ts';
 export { localSource as modelSource, findTokenizerBeside } from './local.ts';
-export { getRuntimeKey, capabilities, type Capabilities, type RuntimeKey } from './detect.ts';
-export { isHttpUrl, type NamedOpenOptions, type ResolveOptions, type ResolvedModel } from './resolve.ts';
+export type { ResolveOptions, ResolvedModel } from './resolve.ts';
 
 const cache = new Map<string, Promise<WebAssembly.Module>>();
 

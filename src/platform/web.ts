@@ -17,9 +17,7 @@ import type { GenerateOptions, Model, Token } from '../types.ts';
 import { capabilities } from './detect.ts';
 import { MODEL_HTTP, generateNamed, openNamed, type EntryPoint, type NamedOpenOptions, type PlatformIO } from './resolve.ts';
 
-export * from '../index.ts';
-export { getRuntimeKey, capabilities, type Capabilities, type RuntimeKey } from './detect.ts';
-export { isHttpUrl, type NamedOpenOptions } from './resolve.ts';
+export * from './common.ts';
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 

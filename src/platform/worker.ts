@@ -17,9 +17,8 @@ import type { GenerateOptions, Model, Token } from '../types.ts';
 import { capabilities } from './detect.ts';
 import { MODEL_HTTP, generateNamed, isHttpUrl, openNamed, type EntryPoint, type NamedOpenOptions, type PlatformIO } from './resolve.ts';
 
-export * from '../index.ts';
-export { getRuntimeKey, capabilities, type Capabilities, type RuntimeKey } from './detect.ts';
-export { isHttpUrl, type NamedOpenOptions } from './resolve.ts';
+export * from './common.ts';
+export { r2Source, type R2BucketLike, type R2Source, type R2SourceOptions, type R2Stats } from '../sources/r2.ts';
 
 /** The imported runtime module (the SIMD build). */
 export async function loadRuntime(requested: KernelBuild | 'auto' = 'auto'): Promise<WebAssembly.Module> {
