@@ -10,7 +10,8 @@ export * from './rt/abi';
 import { toStr, fromUtf8 } from './rt/abi';
 import { fail, clearError } from './rt/error';
 import { FAILED } from './rt/io';
-import { Session, OpenOptions, GenOptions } from './rt/session';
+import { Session, OpenOptions, GenOptions, DEFAULT_MAX_TOKENS } from './rt/session';
+import { DEFAULT_CONTEXT } from './rt/engine';
 import { StreamDecoder } from './rt/tokenizer';
 import { JsonWriter } from './rt/json';
 import { validateSamplerOptions, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_TOP_K, DEFAULT_SEED } from './rt/sampler';
@@ -306,4 +307,17 @@ export function rt_check_generate(temperature: f64, topP: f64, topK: f64, seed: 
   stops = new Array<string>();
   if (!validateSamplerOptions(isNaN(temperature) ? DEFAULT_TEMPERATURE : temperature, isNaN(topP) ? DEFAULT_TOP_P : topP, isNaN(topK) ? <f64>DEFAULT_TOP_K : topK, isNaN(seed) ? DEFAULT_SEED : seed)) return false;
   return StopMatcher.create(s) !== null;
+}
+
+/** The runtime's defaults as JSON (test/defaults.test.ts checks src/defaults.ts against them). */
+export function rt_defaults_json(): usize {
+  const w = new JsonWriter();
+  w.begin();
+  w.num('maxTokens', DEFAULT_MAX_TOKENS);
+  w.num('temperature', DEFAULT_TEMPERATURE);
+  w.num('topP', DEFAULT_TOP_P);
+  w.num('topK', DEFAULT_TOP_K);
+  w.num('seed', DEFAULT_SEED);
+  w.num('contextLength', DEFAULT_CONTEXT);
+  return toStr(w.end());
 }

@@ -29,6 +29,7 @@ export class Rt {
         },
         trace() {},
         seed: () => 42,
+        now: () => performance.now(),
       },
     });
     rt = new Rt(instance);

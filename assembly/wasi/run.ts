@@ -7,6 +7,7 @@
 import { DONE, FAILED } from '../rt/io';
 import { fail, failed } from '../rt/error';
 import { JsonWriter } from '../rt/json';
+import { DEFAULT_CONTEXT } from '../rt/engine';
 import { Session, OpenOptions, GenOptions, Stats, STEP_MORE, STEP_END, DEFAULT_MAX_TOKENS } from './runtime';
 import {
   CommandInfo, OptionSpec, STRING, BOOLEAN, Bounds, ParsedArgs, parseArgs, usage, intOption, numberOption, choiceOption,
@@ -33,7 +34,7 @@ export const RUN = new CommandInfo(
     new OptionSpec('seed', 's', STRING, 'S', 'sampler seed, a whole number >= 0 (default: fixed, so runs repeat)'),
     new OptionSpec('stop', '', STRING, 'STR', 'stop when the text contains STR (repeatable; STR is not printed)', true),
     new OptionSpec('kernels', '', STRING, 'BUILD', 'kernel build: auto, simd or scalar (default auto)'),
-    new OptionSpec('context', 'c', STRING, 'N', "context length to allocate (default: the model's, at most 4096)"),
+    new OptionSpec('context', 'c', STRING, 'N', "context length to allocate (default: the model's, at most " + DEFAULT_CONTEXT.toString() + ')'),
     new OptionSpec('density', '', STRING, 'D', "prune the FFN for this prompt: keep a share D in (0, 1] of each layer's neurons"),
     new OptionSpec('policy', '', STRING, 'P', 'who picks the neurons: learned, static, prompt or dense (default: learned if the model has a predictor, else static, else prompt)'),
     new OptionSpec('selective', '', BOOLEAN, '', 'load only the core, then only the chosen neurons (ifprune bundled models; default with --density)'),

@@ -6,6 +6,7 @@
  * { prompt, ids (generated only), text (generated only), stats }. Ctrl-C stops generation, prints
  * what was produced and the stats, and exits 130; a second Ctrl-C kills the process.
  */
+import { DEFAULTS } from '../defaults.ts';
 import { open, resolveModel } from '../platform/node.ts';
 import type { ByteSource } from '../sources/types.ts';
 import type { HttpSource } from '../sources/http.ts';
@@ -20,7 +21,6 @@ import { sourceStats } from './output.ts';
 
 /** Exit status after SIGINT (128 + 2), as shells report it. */
 export const EXIT_INTERRUPTED = 130;
-const DEFAULT_MAX_TOKENS = 256;
 
 export const RUN: CommandInfo = {
   name: 'run',
@@ -30,14 +30,14 @@ export const RUN: CommandInfo = {
     { name: 'model', short: 'm', kind: 'string', value: 'MODEL', help: 'model file or http(s) URL (read with Range requests): GGUF, llama2.c .bin or safetensors (required)' },
     { name: 'tokenizer', kind: 'string', value: 'FILE', help: 'llama2.c tokenizer.bin, a path or URL (default: tokenizer.bin or tok*.bin beside the model)' },
     { name: 'prompt', short: 'p', kind: 'string', value: 'TEXT', help: "the prompt (required; -p '' starts from BOS alone)" },
-    { name: 'max-tokens', short: 'n', kind: 'string', value: 'N', help: `new tokens to generate at most (default ${DEFAULT_MAX_TOKENS})` },
+    { name: 'max-tokens', short: 'n', kind: 'string', value: 'N', help: `new tokens to generate at most (default ${DEFAULTS.maxTokens})` },
     { name: 'temperature', kind: 'string', value: 'T', help: 'sampling temperature, >= 0; 0 = greedy (default 0.8)' },
     { name: 'top-p', kind: 'string', value: 'P', help: 'nucleus sampling mass in (0, 1]; 1 = off (default 0.9)' },
     { name: 'top-k', kind: 'string', value: 'K', help: 'keep only the K most likely tokens; 0 = off (default 0)' },
     { name: 'seed', short: 's', kind: 'string', value: 'S', help: 'sampler seed, a whole number >= 0 (default: fixed, so runs repeat)' },
     { name: 'stop', kind: 'string', value: 'STR', multiple: true, help: 'stop when the text contains STR (repeatable; STR is not printed)' },
     { name: 'kernels', kind: 'string', value: 'BUILD', help: 'kernel build: auto, simd or scalar (default auto)' },
-    { name: 'context', short: 'c', kind: 'string', value: 'N', help: "context length to allocate (default: the model's, at most 4096)" },
+    { name: 'context', short: 'c', kind: 'string', value: 'N', help: `context length to allocate (default: the model's, at most ${DEFAULTS.contextLength})` },
     { name: 'density', kind: 'string', value: 'D', help: 'prune the FFN for this prompt: keep a share D in (0, 1] of each layer\'s neurons' },
     { name: 'policy', kind: 'string', value: 'P', help: 'who picks the neurons: learned, static, prompt or dense (default: learned if the model has a predictor, else static, else prompt)' },
     { name: 'selective', kind: 'boolean', help: 'load only the core, then only the chosen neurons (ifprune bundled models; default with --density)' },
@@ -86,7 +86,7 @@ export function parseRunArgs(argv: string[]): RunArgs | 'help' {
     kernels: choiceOption(args, 'kernels', ['auto', 'simd', 'scalar'] as const, 'run'),
     contextLength: intOption(args, 'context', { min: 1 }, 'run'),
     generate: {
-      maxTokens: intOption(args, 'max-tokens', { min: 1 }, 'run') ?? DEFAULT_MAX_TOKENS,
+      maxTokens: intOption(args, 'max-tokens', { min: 1 }, 'run') ?? DEFAULTS.maxTokens,
       temperature: numberOption(args, 'temperature', { min: 0 }, 'run'),
       topP: numberOption(args, 'top-p', { min: 0, minExclusive: true, max: 1 }, 'run'),
       topK: intOption(args, 'top-k', { min: 0 }, 'run'),

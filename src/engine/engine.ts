@@ -21,6 +21,7 @@
  * matrix that reads them (Q, K and V; gate and up).
  */
 import { IfpruneError } from '../errors.ts';
+import { DEFAULTS } from '../defaults.ts';
 import { QUANT, rowBytes, type QuantType } from '../formats/quant.ts';
 import type { ModelConfig, ModelSpec, TensorRef } from '../formats/model-spec.ts';
 import { toF32 } from '../formats/quant-values.ts';
@@ -35,7 +36,7 @@ const READ_GAP_BYTES = 4096;
 /** Tokens per prefill tile: bounds the scratch memory; the matmul kernels work in 4-token groups. */
 export const TILE = 32;
 /** Default KV-cache length when the caller does not choose one (the model's context if shorter). */
-export const DEFAULT_CONTEXT = 2048;
+export const DEFAULT_CONTEXT = DEFAULTS.contextLength;
 
 /** A matrix in wasm memory: rows × cols of `type`, row-major. */
 export interface Weight {

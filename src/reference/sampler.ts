@@ -18,6 +18,7 @@
  * a coin lands within an ulp of a bucket edge.
  */
 import { IfpruneError } from '../errors.ts';
+import { DEFAULTS } from '../defaults.ts';
 
 export interface SamplerOptions {
   /** 0 = greedy argmax; otherwise logits are divided by it (< 1 sharpens, > 1 flattens). */
@@ -34,7 +35,7 @@ export interface SamplerOptions {
  * The defaults generate() applies when an option is not given: temperature 0.8 and top-p 0.9 as llama2.c's
  * run.c, top-k off, and a fixed seed (42) rather than the clock, so two runs of one prompt agree.
  */
-export const DEFAULT_SAMPLING: Readonly<SamplerOptions> = Object.freeze({ temperature: 0.8, topP: 0.9, topK: 0, seed: 42 });
+export const DEFAULT_SAMPLING: Readonly<SamplerOptions> = Object.freeze({ temperature: DEFAULTS.temperature, topP: DEFAULTS.topP, topK: DEFAULTS.topK, seed: DEFAULTS.seed });
 
 
 /**
