@@ -22,11 +22,8 @@ import { assertThrowsCode, rng } from './helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const MODELS = ROOT + 'models/';
-/** This part's test build (node tools/build.mjs rt-test:engine) or the whole test build that `npm test`
- * makes (build/rt-test.wasm, every part's exports): whichever is newer. */
-const WASM = ['build/rt-test-engine.wasm', 'build/rt-test.wasm']
-  .filter((f) => existsSync(ROOT + f))
-  .sort((a, b) => statSync(ROOT + b).mtimeMs - statSync(ROOT + a).mtimeMs)[0] ?? 'build/rt-test-engine.wasm';
+/** This part's test build (node tools/build.mjs rt-test:engine; npm run build makes it). */
+const WASM = 'build/rt-test-engine.wasm';
 /** Prompt lengths for prefill: one token, under one tile, just over one tile, over two tiles. */
 const PROMPT_LENGTHS = [1, 5, TILE + 1, 2 * TILE + 6];
 const DECODE_STEPS = 6;

@@ -3,7 +3,8 @@
 //   kernels.{simd,scalar}.wasm       the flat kernel ABI alone (stub runtime; kernel tests and benchmarks)
 //   ifprune.{simd,scalar}.wasm       the whole sans-I/O runtime for JS hosts (assembly/runtime.ts)
 //   ifprune.wasi.wasm, ifprune.wasi.scalar.wasm   the WASI command (assembly/wasi/main.ts)
-//   rt-test.wasm                     the runtime plus test-only exports (assembly/testing.ts)
+//   rt-test-PART.wasm                one runtime part plus its test-only exports (assembly/rt/testing/PART.ts),
+//                                    which test/rt-PART.test.ts holds to the TypeScript oracles
 // Usage: node tools/build.mjs [--force] [TARGET...]   (default: every target). Skips a target whose
 // output is newer than every file in assembly/, this script and asconfig.json.
 import { spawn } from 'node:child_process';
@@ -24,17 +25,15 @@ const TARGETS = {
   'ifprune.scalar': { out: 'build/ifprune.scalar.wasm', args: ['assembly/runtime.ts', ...RUNTIME, '-o', 'build/ifprune.scalar.wasm'] },
   'ifprune.wasi': { out: 'build/ifprune.wasi.wasm', args: ['assembly/wasi/main.ts', '--config', wasiShim, ...RUNTIME, '--enable', 'simd', '-o', 'build/ifprune.wasi.wasm'] },
   'ifprune.wasi.scalar': { out: 'build/ifprune.wasi.scalar.wasm', args: ['assembly/wasi/main.ts', '--config', wasiShim, ...RUNTIME, '-o', 'build/ifprune.wasi.scalar.wasm'] },
-  'rt-test': { out: 'build/rt-test.wasm', args: ['assembly/testing.ts', ...RUNTIME, '--enable', 'simd', '-o', 'build/rt-test.wasm'] },
 };
+/** rt-test:PART builds assembly/rt/testing/PART.ts alone into build/rt-test-PART.wasm. */
+const testTarget = (part) => ({ out: `build/rt-test-${part}.wasm`, args: [`assembly/rt/testing/${part}.ts`, ...RUNTIME, '--enable', 'simd', '-o', `build/rt-test-${part}.wasm`] });
+for (const part of ['formats', 'tokenizer', 'sampler', 'engine', 'pruning']) TARGETS[`rt-test:${part}`] = testTarget(part);
 
 const argv = process.argv.slice(2);
 const force = argv.includes('--force');
 const asked = argv.filter((a) => !a.startsWith('--'));
-// rt-test:PART builds assembly/rt/testing/PART.ts alone into build/rt-test-PART.wasm (one part's tests
-// do not wait on another part compiling).
 for (const a of asked) {
-  const part = /^rt-test:([a-z]+)$/.exec(a);
-  if (part) TARGETS[a] = { out: `build/rt-test-${part[1]}.wasm`, args: [`assembly/rt/testing/${part[1]}.ts`, ...RUNTIME, '--enable', 'simd', '-o', `build/rt-test-${part[1]}.wasm`] };
   if (!TARGETS[a]) {
     process.stderr.write(`unknown build target ${a}; targets: ${Object.keys(TARGETS).join(', ')}\n`);
     process.exit(2);
