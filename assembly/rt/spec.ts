@@ -3,6 +3,7 @@
 //
 // Tensor names are GGUF's (token_embd.weight, blk.N.attn_q.weight, ..., output.weight). A 2-D weight is
 // (rows, cols) row-major with rows = outputs and cols = inputs (GGUF dims [cols, rows], ne0 = cols).
+import { JsonWriter } from './json';
 
 export class ModelConfig {
   dim: i32 = 0; // embedding width (llama.embedding_length)
@@ -22,6 +23,26 @@ export class ModelConfig {
   tiedEmbeddings: bool = false;
   /** Attention has q/k/v biases (Qwen2). */
   qkvBias: bool = false;
+
+  /** Writes this config as the JSON object `key` (the fields of src/formats/model-spec.ts ModelConfig). */
+  writeJson(w: JsonWriter, key: string): void {
+    w.begin(key);
+    w.num('dim', this.dim);
+    w.num('hiddenDim', this.hiddenDim);
+    w.num('nLayers', this.nLayers);
+    w.num('nHeads', this.nHeads);
+    w.num('nKvHeads', this.nKvHeads);
+    w.num('headSize', this.headSize);
+    w.num('vocabSize', this.vocabSize);
+    w.num('seqLen', this.seqLen);
+    w.num('normEps', <f64>this.normEps);
+    w.num('ropeBase', <f64>this.ropeBase);
+    w.num('ropeDim', this.ropeDim);
+    w.str('ropeStyle', this.ropeNeox ? 'neox' : 'adjacent');
+    w.bool('tiedEmbeddings', this.tiedEmbeddings);
+    w.bool('qkvBias', this.qkvBias);
+    w.end();
+  }
 }
 
 export class TensorInfo {

@@ -158,22 +158,7 @@ class Inspected {
     w.str('path', this.path);
     w.str('format', this.spec.format);
     w.num('fileBytes', <f64>this.fileBytes);
-    w.begin('config');
-    w.num('dim', c.dim);
-    w.num('hiddenDim', c.hiddenDim);
-    w.num('nLayers', c.nLayers);
-    w.num('nHeads', c.nHeads);
-    w.num('nKvHeads', c.nKvHeads);
-    w.num('headSize', c.headSize);
-    w.num('vocabSize', c.vocabSize);
-    w.num('seqLen', c.seqLen);
-    w.num('normEps', <f64>c.normEps);
-    w.num('ropeBase', <f64>c.ropeBase);
-    w.num('ropeDim', c.ropeDim);
-    w.str('ropeStyle', c.ropeNeox ? 'neox' : 'adjacent');
-    w.bool('tiedEmbeddings', c.tiedEmbeddings);
-    w.bool('qkvBias', c.qkvBias);
-    w.end();
+    c.writeJson(w, 'config');
     const tok = this.spec.tokenizer;
     if (tok != null) {
       w.begin('tokenizer');
