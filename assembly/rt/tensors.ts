@@ -46,7 +46,7 @@ export class TensorLoader {
       return 0;
     }
     const dest = heap.alloc(<usize>max<u64>(keptBytes, 16));
-    const staging = to == t.type ? 0 : heap.alloc(<usize>max<u64>(t.bytes, 16));
+    const staging: usize = to == t.type ? 0 : heap.alloc(<usize>max<u64>(t.bytes, 16));
     this.jobs.push(new TensorJob(t, dest, staging, to));
     this.fileBytes += t.bytes;
     this.memBytes += keptBytes;

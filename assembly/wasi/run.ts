@@ -13,7 +13,7 @@ import {
   CommandInfo, OptionSpec, STRING, BOOLEAN, Bounds, ParsedArgs, parseArgs, usage, intOption, numberOption, choiceOption,
 } from './args';
 import { File, listDir, dirname, joinPath, writeOut, writeErr, stdoutClosed } from './fs';
-import { Files, serve, readHeader } from './host';
+import { Files, serve } from './host';
 import { formatBytes, jsNumber, toFixed } from './text';
 
 /** The kernel build compiled into this module (the WASI build cannot switch at run time). */
@@ -137,14 +137,6 @@ function findTokenizerBeside(modelPath: string): string {
   return '';
 }
 
-/** Whether the file starts with the GGUF magic (GGUF files carry their vocabulary). */
-function isGGUF(f: File): bool {
-  if (f.size < 4) return false;
-  const buf = heap.alloc(4);
-  const ok = f.read(0, buf, 4) && load<u32>(buf) == 0x46554747; // "GGUF" little-endian
-  heap.free(buf);
-  return ok;
-}
 
 /** Opens the model (and its tokenizer.bin) and generates; the exit status, or -1 after fail(). */
 export function runCommand(argv: Array<string>): i32 {
@@ -157,32 +149,30 @@ export function runCommand(argv: Array<string>): i32 {
 
   const model = File.open(a.model, 'model file');
   if (model == null) return -1;
-  let tokenizer: File | null = null;
-  const tokPath = a.tokenizer;
-  if (tokPath != null) {
-    tokenizer = File.open(tokPath, 'tokenizer');
-  } else if (!isGGUF(model) && !failed()) {
-    // Not GGUF: a llama2.c checkpoint needs a tokenizer.bin; anything else fails here as the session would.
-    const spec = readHeader(model);
-    if (spec != null && spec.format == 'llama2c') {
-      const path = findTokenizerBeside(a.model);
-      if (path.length > 0) tokenizer = File.open(path, 'tokenizer');
-    }
-  }
-  if (failed()) return -1;
-  const files = new Files(model, tokenizer);
-
   const o = new OpenOptions();
   o.fileName = a.model;
   o.contextLength = a.contextLength;
   // Selective where the file allows it (ifprune bundled), dense otherwise (src/cli/run.ts).
   o.ffn = a.selective ? 'auto' : 'dense';
   o.memoryBudget = a.memoryBudget;
+  // The header first: a llama2.c checkpoint needs a tokenizer.bin (given, or found beside it), which the
+  // session then reads as its second file; open() goes on from the parsed header.
+  const session = new Session(model.size, o);
+  if (serve(session, session.openHeader(), new Files(model, null)) == FAILED) return -1;
+  let tokenizer: File | null = null;
+  const tokPath = a.tokenizer;
+  if (tokPath != null) {
+    tokenizer = File.open(tokPath, 'tokenizer');
+  } else if (session.spec!.format == 'llama2c') {
+    const path = findTokenizerBeside(a.model);
+    if (path.length > 0) tokenizer = File.open(path, 'tokenizer');
+  }
+  if (failed()) return -1;
+  const files = new Files(model, tokenizer);
   if (tokenizer != null) {
     o.tokenizerFileSize = tokenizer.size;
     o.tokenizerName = tokenizer.path;
   }
-  const session = new Session(model.size, o);
   if (serve(session, session.open(), files) == FAILED) return -1;
 
   // The prompt goes out with the first token (or at the end), so a failure leaves stdout empty.
