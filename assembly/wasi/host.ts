@@ -46,10 +46,3 @@ export function openHeader(file: File): Session | null {
   const session = new Session(file.size, o);
   return serve(session, session.openHeader(), new Files(file, null)) == DONE ? session : null;
 }
-
-/** The model's spec from its header alone (run, to tell a llama2.c checkpoint that needs a tokenizer.bin);
- * null after fail(). */
-export function readHeader(file: File): ModelSpec | null {
-  const session = openHeader(file);
-  return session != null ? session.spec : null;
-}
