@@ -4,7 +4,6 @@
 import { DONE, NEED_IO, FAILED, FILE_MODEL, FILE_TOKENIZER, needs } from '../rt/io';
 import { fail } from '../rt/error';
 import { File } from './fs';
-import { ModelSpec } from '../rt/spec';
 import { Session, OpenOptions } from './runtime';
 
 /** The files a session reads: the model, and the llama2.c tokenizer.bin when one is given. */
