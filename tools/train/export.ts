@@ -36,7 +36,7 @@ const out = arg('-o');
 const type = arg('--type', 'q8_0');
 const tokenizer = arg('--tokenizer', '../shared/models/ifp-demo/tokenizer.bin');
 const name = arg('--name', 'ifp-demo-joint');
-const stage1Steps = Number(arg('--stage1-steps', '0'));
+const stage1Steps = Number(arg('--stage1-steps', '0')); // for a stage-2 checkpoint: the steps of its stage 1
 
 const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as {
   pred?: MlpShape;
@@ -44,6 +44,7 @@ const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as {
   shared?: number[][] | null;
   static?: number[][];
   steps?: number;
+  args?: { stage?: number };
 };
 const converted = meta.pred ? `${out}.converted.gguf` : out;
 execFileSync(process.execPath, ['bin/ifprune.js', 'convert', join(dir, 'model.bin'), '-o', converted, '--type', type, '--tokenizer', tokenizer], { stdio: 'inherit' });
@@ -69,7 +70,7 @@ try {
   put('general.name', T.STRING, name);
   put('ifprune.train.method', T.STRING, 'joint (IFPruning: SoftTopK, straight-through hard top-k)');
   put('ifprune.train.densities', { type: T.ARRAY, itemType: T.FLOAT32 }, Float32Array.from(meta.densities ?? []));
-  put('ifprune.train.steps', { type: T.ARRAY, itemType: T.UINT32 }, Uint32Array.from([stage1Steps, meta.steps ?? 0]));
+  put('ifprune.train.steps', { type: T.ARRAY, itemType: T.UINT32 }, Uint32Array.from(meta.args?.stage === 2 ? [stage1Steps, meta.steps ?? 0] : [meta.steps ?? 0, 0]));
   const sink = await fileSink(out);
   try {
     const total = await writeCalibratedModel(src, file, cal, { examples: 0, heldoutRecall: NaN }, sink);
