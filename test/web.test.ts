@@ -152,7 +152,7 @@ function mapCache(failPuts = false): CacheLike & { store: Map<string, Uint8Array
   const store = new Map<string, Uint8Array>();
   return {
     store,
-    match: async (r) => (store.has(r.url) ? new Response(store.get(r.url)) : undefined),
+    match: async (r) => (store.has(r.url) ? new Response(store.get(r.url)!.slice()) : undefined),
     put: async (r, res) => {
       if (failPuts) throw new DOMException('quota exceeded', 'QuotaExceededError');
       store.set(r.url, new Uint8Array(await res.arrayBuffer()));

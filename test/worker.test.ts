@@ -114,6 +114,12 @@ r2('reads any range of the object; a replaced object is corrupt, a deleted one n
     }
     await assertThrowsCode(() => src.readInto(bytes.length - 1, new Uint8Array(2)), 'truncated');
     assert.is(src.stats().bytes, 4 + 1000 + 7 + bytes.length);
+    // readRanges: ranges within gapBytes (16 KiB) share one get; a far one gets its own.
+    const before = src.stats().requests;
+    const parts = [[100, 50], [1000, 20], [9000, 300], [500_000, 10]].map(([offset, length]) => ({ offset: offset!, length: length!, target: new Uint8Array(length!) }));
+    await src.readRanges(parts);
+    for (const p of parts) assert.ok(Buffer.from(p.target).equals(bytes.subarray(p.offset, p.offset + p.length)), `range ${p.offset}`);
+    assert.is(src.stats().requests - before, 2, 'two gets for four ranges');
     await bucket.put('m.gguf', bytes.subarray(0, 1000));
     const changed = await assertThrowsCode(() => src.readInto(0, new Uint8Array(4)), 'corrupt');
     assert.match(changed.message, /changed in the R2 bucket/);

@@ -4,6 +4,7 @@ export function startWorker(opts: {
   models: Record<string, Uint8Array>;
   modelKey: string;
   memoryBudget?: number;
+  contextLength?: number;
   port?: number;
   inspectorPort?: number;
 }): Promise<{ mf: Miniflare; url: URL }>;

@@ -55,7 +55,7 @@ export async function bundleWorker() {
  * Starts the worker in workerd with R2 bucket MODELS holding `models` (key → bytes) and serving
  * `modelKey`. Returns the Miniflare instance (dispatchFetch, getR2Bucket, dispose) and its URL.
  */
-export async function startWorker({ models, modelKey, memoryBudget, port, inspectorPort } = {}) {
+export async function startWorker({ models, modelKey, memoryBudget, contextLength, port, inspectorPort } = {}) {
   const { script, wasm } = await bundleWorker();
   const mf = new Miniflare({
     modules: [
@@ -64,7 +64,7 @@ export async function startWorker({ models, modelKey, memoryBudget, port, inspec
     ],
     compatibilityDate: '2025-09-01',
     r2Buckets: ['MODELS'],
-    bindings: { MODEL_KEY: modelKey, ...(memoryBudget ? { MEMORY_BUDGET: String(memoryBudget) } : {}) },
+    bindings: { MODEL_KEY: modelKey, ...(memoryBudget ? { MEMORY_BUDGET: String(memoryBudget) } : {}), ...(contextLength ? { CONTEXT_LENGTH: String(contextLength) } : {}) },
     ...(port !== undefined ? { host: '127.0.0.1', port } : {}),
     ...(inspectorPort !== undefined ? { inspectorPort } : {}),
   });

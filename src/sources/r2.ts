@@ -10,9 +10,10 @@
  *     → null when the object was deleted: 'not_found'
  *
  * A body shorter or longer than asked is 'truncated' / 'corrupt'. Errors the binding itself throws
- * (R2 unavailable) become 'http_error' after `retries` retries with exponential backoff. Many small
- * ranges (neuron rows) are merged into few gets by the host's readRanges (ranges.ts), which calls
- * readInto once per planned request, several at a time. `stats()` counts gets and body bytes.
+ * (R2 unavailable) become 'http_error' after `retries` retries with exponential backoff. readRanges
+ * merges many small ranges (neuron rows) closer than `gapBytes` into one get (ranges.ts; the gap is
+ * read through), several gets at a time: each get is a billed R2 operation, and one per row would be
+ * thousands per instruction. `stats()` counts gets and body bytes.
  *
  * Only the few R2 types used here are declared (structurally), so this file needs no
  * @cloudflare/workers-types and type-checks everywhere.
@@ -20,6 +21,7 @@
 import { IfpruneError } from '../errors.ts';
 import type { ByteSource } from './types.ts';
 import { checkRange } from './read.ts';
+import { MAX_REQUEST_BYTES, Scatter, checkTargets, planRequests, type RangeRead } from './ranges.ts';
 
 /** The part of an R2 object's metadata used here. */
 export interface R2ObjectLike {
@@ -45,6 +47,10 @@ export interface R2BucketLike {
 export interface R2SourceOptions {
   /** Extra attempts after the binding throws (per read). */
   retries?: number;
+  /** readRanges: ranges this close (bytes) are merged into one get and the gap read through. */
+  gapBytes?: number;
+  /** readRanges: gets in flight at once. */
+  concurrency?: number;
   /** First backoff delay; it doubles on each retry (ms). */
   backoffMs?: number;
 }
@@ -59,10 +65,12 @@ export interface R2Stats {
 export interface R2Source extends ByteSource {
   readonly key: string;
   readonly etag: string;
+  /** Fills every range's target, merging near ranges into few gets (each get is a billed R2 operation). */
+  readRanges(ranges: readonly RangeRead[], signal?: AbortSignal): Promise<void>;
   stats(): R2Stats;
 }
 
-export async function r2Source(bucket: R2BucketLike, key: string, { retries = 2, backoffMs = 100 }: R2SourceOptions = {}): Promise<R2Source> {
+export async function r2Source(bucket: R2BucketLike, key: string, { retries = 2, backoffMs = 100, gapBytes = 16 << 10, concurrency = 4 }: R2SourceOptions = {}): Promise<R2Source> {
   if (!bucket || typeof bucket.get !== 'function' || typeof bucket.head !== 'function') {
     throw new IfpruneError(
       'bad_option',
@@ -70,7 +78,9 @@ export async function r2Source(bucket: R2BucketLike, key: string, { retries = 2,
     );
   }
   if (typeof key !== 'string' || key === '') throw new IfpruneError('bad_option', `r2Source: key must be a non-empty string (the object's name in the bucket), got ${JSON.stringify(key)}`);
-  if (!(Number.isSafeInteger(retries) && retries >= 0)) throw new IfpruneError('bad_option', `r2Source: retries must be an integer ≥ 0, got ${retries}`);
+  for (const [k, v, min] of [['retries', retries, 0], ['gapBytes', gapBytes, 0], ['concurrency', concurrency, 1]] as const) {
+    if (!(Number.isSafeInteger(v) && v >= min)) throw new IfpruneError('bad_option', `r2Source: ${k} must be an integer ≥ ${min}, got ${v}`);
+  }
   const name = `r2://${key}`;
   const stats: R2Stats = { requests: 0, bytes: 0 };
 
@@ -99,6 +109,33 @@ export async function r2Source(bucket: R2BucketLike, key: string, { retries = 2,
   }
   const { size, etag } = head;
 
+  /** One ranged get of bytes [offset, offset + length), streamed chunk by chunk into `sink(pos, chunk)`. */
+  async function getRange(offset: number, length: number, sink: (pos: number, chunk: Uint8Array) => void, signal?: AbortSignal): Promise<void> {
+    const what = `bytes ${offset}-${offset + length - 1}`;
+    const obj = await call(what, () => bucket.get(key, { range: { offset, length }, onlyIf: { etagMatches: etag } }), signal);
+    if (!obj) throw new IfpruneError('not_found', `${name} was deleted from the R2 bucket while open; upload it again and reopen the model`);
+    if (!('body' in obj) || !obj.body) {
+      throw new IfpruneError('corrupt', `${name} changed in the R2 bucket while open (ETag ${etag} → ${obj.etag}); reopen the model`);
+    }
+    const reader = obj.body.getReader();
+    let got = 0;
+    try {
+      for (;;) {
+        if (signal?.aborted) throw new IfpruneError('aborted', `reading ${name} was aborted`, { cause: signal.reason });
+        const { done, value } = await reader.read();
+        if (done) break;
+        stats.bytes += value.length;
+        if (got + value.length > length) throw new IfpruneError('corrupt', `R2 sent more than the ${length} bytes of ${what} of ${name}`);
+        sink(got, value);
+        got += value.length;
+      }
+    } catch (e) {
+      reader.cancel().catch(() => {});
+      throw e;
+    }
+    if (got < length) throw new IfpruneError('truncated', `R2 sent ${got} of the ${length} bytes of ${what} of ${name}; the body ended early`);
+  }
+
   const src: R2Source = {
     size,
     name,
@@ -107,29 +144,21 @@ export async function r2Source(bucket: R2BucketLike, key: string, { retries = 2,
     async readInto(offset, target, signal) {
       checkRange(src, offset, target.length);
       if (target.length === 0) return;
-      const what = `bytes ${offset}-${offset + target.length - 1}`;
-      const obj = await call(what, () => bucket.get(key, { range: { offset, length: target.length }, onlyIf: { etagMatches: etag } }), signal);
-      if (!obj) throw new IfpruneError('not_found', `${name} was deleted from the R2 bucket while open; upload it again and reopen the model`);
-      if (!('body' in obj) || !obj.body) {
-        throw new IfpruneError('corrupt', `${name} changed in the R2 bucket while open (ETag ${etag} → ${obj.etag}); reopen the model`);
-      }
-      const reader = obj.body.getReader();
-      let got = 0;
-      try {
-        for (;;) {
-          if (signal?.aborted) throw new IfpruneError('aborted', `reading ${name} was aborted`, { cause: signal.reason });
-          const { done, value } = await reader.read();
-          if (done) break;
-          stats.bytes += value.length;
-          if (got + value.length > target.length) throw new IfpruneError('corrupt', `R2 sent more than the ${target.length} bytes of ${what} of ${name}`);
-          target.set(value, got);
-          got += value.length;
+      await getRange(offset, target.length, (pos, chunk) => target.set(chunk, pos), signal);
+    },
+    async readRanges(ranges, signal) {
+      checkTargets(ranges);
+      for (const [i, r] of ranges.entries()) checkRange(src, r.offset, r.length, `readRanges: range ${i}`);
+      const plan = planRequests(ranges, { gapBytes, maxRequestBytes: MAX_REQUEST_BYTES });
+      let next = 0;
+      const worker = async () => {
+        for (let i = next++; i < plan.length; i = next++) {
+          const q = plan[i]!;
+          const scatter = new Scatter(q.parts);
+          await getRange(q.offset, q.length, (pos, chunk) => scatter.write(pos, chunk), signal);
         }
-      } catch (e) {
-        reader.cancel().catch(() => {});
-        throw e;
-      }
-      if (got < target.length) throw new IfpruneError('truncated', `R2 sent ${got} of the ${target.length} bytes of ${what} of ${name}; the body ended early`);
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, plan.length) }, worker));
     },
     stats: () => ({ ...stats }),
   };

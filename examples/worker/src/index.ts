@@ -24,6 +24,8 @@ export interface Env {
   MODEL_KEY?: string;
   /** Bytes of wasm memory the model may use (core + neuron cache); default 100 MB, under the 128 MB isolate limit. */
   MEMORY_BUDGET?: string;
+  /** KV-cache positions (default: the model's context, at most 2048); the KV cache is part of the core. */
+  CONTEXT_LENGTH?: string;
 }
 
 interface Loaded {
@@ -41,7 +43,8 @@ function getModel(env: Env): Promise<Loaded> {
   loaded ??= (async () => {
     const source = await r2Source(env.MODELS, env.MODEL_KEY ?? 'model.gguf');
     const memoryBudget = Number(env.MEMORY_BUDGET ?? 100e6);
-    const model = await open(source, { ffn: 'auto', memoryBudget });
+    const contextLength = env.CONTEXT_LENGTH ? Number(env.CONTEXT_LENGTH) : undefined;
+    const model = await open(source, { ffn: 'auto', memoryBudget, contextLength });
     return { model, source, handler: createHandler(model), served: 0 };
   })().catch((e) => {
     loaded = undefined; // the next request tries again
