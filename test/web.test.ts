@@ -3,7 +3,7 @@
  * static + Range server (examples/web/serve.mjs): once at desktop size and once with mobile emulation
  * (touch, 390×844). Type a prompt, set the density, generate; the text must equal Node's. The model is
  * read by Range requests only (never downloaded whole), and a reload serves it from the Cache API.
- * Screenshots go to docs/screenshots/.
+ * Screenshots go to docs/screenshots/ with IFPRUNE_SCREENSHOTS=1.
  */
 import { test, suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -113,8 +113,10 @@ for (const view of VIEWS) {
       const modelGets = server.log.filter((l) => l.startsWith('GET /models/'));
       assert.ok(modelGets.length > 0 && modelGets.every((l) => / bytes=\d+-\d+$/.test(l)), `every model GET is a Range request: ${modelGets.slice(0, 3)}`);
       assert.ok(Number(await page.textContent('#s-requests')) > 0, 'the page shows its requests');
-      mkdirSync('docs/screenshots', { recursive: true });
-      await page.screenshot({ path: `docs/screenshots/web-${view.name}.png`, fullPage: view.name === 'mobile' });
+      // IFPRUNE_SCREENSHOTS=1 refreshes the committed docs/screenshots; other runs keep theirs in a temp folder.
+      const shots = process.env.IFPRUNE_SCREENSHOTS ? 'docs/screenshots' : mkdtempSync(join(tmpdir(), 'ifprune-shots-'));
+      mkdirSync(shots, { recursive: true });
+      await page.screenshot({ path: join(shots, `web-${view.name}.png`), fullPage: view.name === 'mobile' });
 
       // Reload: the same generation is served from the Cache API (only the HEAD that opens the source).
       await page.reload();
