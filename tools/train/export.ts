@@ -67,8 +67,8 @@ try {
     file.metadata[key] = value;
     file.kvTypes[key] = type;
   };
-  put('general.name', T.STRING, name);
-  put('ifprune.train.method', T.STRING, 'joint (IFPruning: SoftTopK, straight-through hard top-k)');
+  put('general.name', { type: T.STRING }, name);
+  put('ifprune.train.method', { type: T.STRING }, 'joint (IFPruning: SoftTopK, straight-through hard top-k)');
   put('ifprune.train.densities', { type: T.ARRAY, itemType: T.FLOAT32 }, Float32Array.from(meta.densities ?? []));
   put('ifprune.train.steps', { type: T.ARRAY, itemType: T.UINT32 }, Uint32Array.from(meta.args?.stage === 2 ? [stage1Steps, meta.steps ?? 0] : [meta.steps ?? 0, 0]));
   const sink = await fileSink(out);
