@@ -9,10 +9,9 @@
  * permission; the model is read with positioned reads of only the byte ranges the runtime asks for,
  * which needs --allow-read on its folder. Run `npm run build` first (it builds the runtime module).
  */
-// TODO(#10): import from the shipped dist/deno bundle once it exports createHandler (one copy of
-// IfpruneError for the model and the handler); Deno runs these TypeScript sources as they are.
-import { open, type GenerateOptions, type PolicyName } from '../../src/platform/deno.ts';
-import { createHandler } from '../../src/server/handler.ts';
+// The Deno entry point of the package (dist/deno/index.js when installed); Deno runs these TypeScript
+// sources as they are.
+import { open, createHandler, type GenerateOptions, type PolicyName } from '../../src/platform/deno.ts';
 
 const args = [...Deno.args];
 function option(name: string): string | undefined {

@@ -11,12 +11,9 @@
  *   POST /v1/completions, /v1/chat/completions, GET /v1/models   (OpenAI shapes; `density`, `policy`)
  *   GET  /ifprune/stats    the model's stats (memory, bytes read, neuron cache) and the R2 source's
  */
-// TODO(#10): import { open, r2Source, createHandler } from 'ifprune' once the worker bundle exports
-// r2Source and createHandler; wrangler bundles these sources the same way meanwhile.
-import { open, isIfpruneError } from '../../../src/platform/worker.ts';
-import { r2Source, type R2BucketLike, type R2Source } from '../../../src/sources/r2.ts';
-import { createHandler, errorBody, type Handler } from '../../../src/server/handler.ts';
-import type { Model } from '../../../src/types.ts';
+// The Worker entry point of the package (`import … from 'ifprune'` under the workerd condition resolves
+// to its bundle, dist/worker/index.js); in this repository wrangler bundles it from the sources.
+import { open, isIfpruneError, r2Source, createHandler, errorBody, type R2BucketLike, type R2Source, type Handler, type Model } from '../../../src/platform/worker.ts';
 
 export interface Env {
   MODELS: R2BucketLike;
