@@ -7,10 +7,9 @@
  */
 import { test, suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, mkdtempSync, copyFileSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 import { startServer } from '../examples/web/serve.mjs';
 import { CASES, DEMO, nodeText, type EdgeCase } from './edge-harness.ts';
@@ -27,28 +26,7 @@ const VIEWS: { name: string; context: BrowserContextOptions; touch: boolean }[] 
   { name: 'mobile', context: { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }, touch: true },
 ];
 
-// The page imports the web bundle from /dist/web/index.js (import map in index.html). Until that bundle
-// exports cachedSource (src/sources/cache.ts), this test serves dist/web's entry point plus cachedSource,
-// bundled the same way. TODO(#10): serve dist/web as it is.
-let bundleDir: string | undefined;
-async function webBundle(): Promise<Record<string, string>> {
-  if (existsSync('dist/web/index.js') && readFileSync('dist/web/index.js', 'utf8').includes('cachedSource')) return {};
-  bundleDir = mkdtempSync(join(tmpdir(), 'ifprune-web-'));
-  await build({
-    stdin: {
-      contents: `export * from './src/platform/web.ts'; export { cachedSource } from './src/sources/cache.ts';`,
-      resolveDir: process.cwd(),
-      loader: 'ts',
-    },
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    outfile: join(bundleDir, 'index.js'),
-    logLevel: 'error',
-  });
-  copyFileSync('build/ifprune.simd.wasm', join(bundleDir, 'ifprune.simd.wasm'));
-  return { '/dist/web/': bundleDir };
-}
+// The page imports the shipped web bundle, /dist/web/index.js (import map in index.html); npm run build makes it.
 
 async function generate(page: Page, c: EdgeCase, touch: boolean): Promise<string> {
   await page.selectOption('#model', `../../${c.model}`);
@@ -82,14 +60,13 @@ const expected = new Map<EdgeCase, string>();
 web.before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
   for (const c of CASES) expected.set(c, await nodeText(c));
-  server = await startServer({ root: process.cwd(), mounts: await webBundle() });
+  server = await startServer({ root: process.cwd(), mounts: {} });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
 });
 
 web.after(async () => {
   await browser?.close();
   await server?.close();
-  if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
 });
 
 for (const view of VIEWS) {
