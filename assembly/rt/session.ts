@@ -603,9 +603,8 @@ export class Session {
       const scores = this.promptScores(this.pIds);
       if (scores === null) return FAILED;
       const denseMs = now() - t0;
-      const chosen = this.select(this.pPolicy, this.pDensity, this.pIds, scores);
-      if (chosen === null) return FAILED;
-      const neurons = chosen!;
+      const neurons = this.select(this.pPolicy, this.pDensity, this.pIds, scores);
+      if (neurons === null) return FAILED;
       if (then == A_INSTRUCT_DENSE) {
         this.finishInstruction(neurons, now() - this.pT0 - denseMs - r.ms);
         return DONE;
@@ -691,12 +690,11 @@ export class Session {
     const s = (this.stats = this.stats.fresh());
     this.g = G_PREFILL;
     this.prefilled = false;
-    const encoded = this.encode(prompt, g.bos);
-    if (encoded === null) {
+    const ids = this.encode(prompt, g.bos);
+    if (ids === null) {
       this.g = G_NONE;
       return FAILED;
     }
-    const ids = encoded!;
     s.tokenizeMs = now() - this.t0;
     s.promptTokens = ids.length;
     if (ids.length >= engine.contextLength) {
@@ -730,7 +728,7 @@ export class Session {
       const neurons = this.select(policy, density, ids, null);
       if (neurons === null) return FAILED;
       s.predictMs = now() - this.pT0;
-      return this.activate(neurons!, A_BEGIN);
+      return this.activate(neurons, A_BEGIN);
     }
     return this.startPrefill();
   }
