@@ -422,3 +422,110 @@ gpt2Suite('a 10 kB text encodes like gpt-3-encoder', () => {
 });
 
 gpt2Suite.run();
+
+// ---
+
+const special = suite('encode with special');
+
+/**
+ * A SentencePiece vocabulary with chat markers: <unk>, <s>, </s>, 256 bytes, then (ids from 259)
+ *   259 "▁" 260 "a" 261 "b" 262 "▁a" 263 "▁b" 264 "ab"                                normal
+ *   265 "<|im_start|>" 266 "<|im_end|>"                                                control
+ *   267 "[INST]" 268 "<|im" 269 "xy" 270 "yzw"                                          user-defined
+ *   271 "<|unused|>"                                                                    unused (5)
+ */
+const CHAT_PIECES: [string, number, number][] = [
+  ['▁', -3, 1], ['a', -3, 1], ['b', -3, 1], ['▁a', -1, 1], ['▁b', -1, 1], ['ab', -2, 1],
+  ['<|im_start|>', 0, 3], ['<|im_end|>', 0, 3],
+  ['[INST]', 0, 4], ['<|im', 0, 4], ['xy', 0, 4], ['yzw', 0, 4],
+  ['<|unused|>', 0, 5],
+];
+const chatData: TokenizerData = {
+  model: 'llama',
+  tokens: ['<unk>', '<s>', '</s>', ...BYTE_PIECES, ...CHAT_PIECES.map(([p]) => p)],
+  scores: [0, 0, 0, ...BYTE_PIECES.map(() => 0), ...CHAT_PIECES.map(([, s]) => s)],
+  tokenTypes: [2, 3, 3, ...BYTE_PIECES.map(() => 6), ...CHAT_PIECES.map(([, , t]) => t)],
+  bosId: 1,
+  eosId: 2,
+  unkId: 0,
+  addBos: true,
+};
+const chatTok = createTokenizer(chatData);
+const [SPACE, A, B, SPACE_A, SPACE_B, AB, IM_START, IM_END, INST, IM, XY, YZW] = CHAT_PIECES.map((_, i) => 259 + i);
+const encodeSpecial = (tok: Tokenizer, text: string) => tok.encode(text, { bos: false, special: true });
+const bytesOf = (text: string) => Array.from(utf8.encode(text), (b) => b + 3);
+
+special('a control marker becomes its id; text before it gets the dummy prefix, text after it none', () => {
+  assert.equal(encodeSpecial(chatTok, 'a<|im_start|>b'), [SPACE_A, IM_START, B]);
+  assert.equal(encodeSpecial(chatTok, 'a b<|im_end|>ab b'), [SPACE_A, SPACE_B, IM_END, AB, SPACE_B]);
+});
+
+special('markers at the start and the end, adjacent markers, and a text of markers only', () => {
+  assert.equal(encodeSpecial(chatTok, '<|im_start|>a'), [IM_START, A], 'no dummy prefix after a leading marker');
+  assert.equal(encodeSpecial(chatTok, 'a<|im_end|>'), [SPACE_A, IM_END]);
+  assert.equal(encodeSpecial(chatTok, '<|im_start|><|im_end|><|im_start|>'), [IM_START, IM_END, IM_START]);
+  assert.equal(encodeSpecial(chatTok, '<s></s>'), [1, 2]);
+  assert.equal(encodeSpecial(chatTok, ''), []);
+});
+
+special('user-defined pieces are read too; unknown, unused and byte pieces stay text', () => {
+  assert.equal(encodeSpecial(chatTok, '[INST] a'), [INST, SPACE_A]);
+  for (const text of ['<unk>', '<|unused|>', '<0x41>']) {
+    assert.equal(encodeSpecial(chatTok, text), chatTok.encode(text, { bos: false }), text);
+  }
+});
+
+special('the longest piece is read first, wherever it is (llama.cpp tokenizer_st_partition)', () => {
+  // "<|im_start|>" wins over its prefix "<|im"; an unfinished marker leaves "<|im" and text
+  assert.equal(encodeSpecial(chatTok, '<|im_start|>'), [IM_START]);
+  assert.equal(encodeSpecial(chatTok, '<|im_end'), [IM, ...bytesOf('_end')]);
+  // "yzw" (3 bytes) is read before "xy" (2), though "xy" comes first in the text
+  // ("▁x": "x" is no piece, so its byte)
+  assert.equal(encodeSpecial(chatTok, 'xyzw'), [SPACE, ...bytesOf('x'), YZW]);
+  assert.equal(encodeSpecial(chatTok, 'xyxy'), [XY, XY]);
+});
+
+special('partial and broken markers are text, as without special', () => {
+  for (const text of ['<|im_sta', 'im_start|>', '<| im_start|>', '<|IM_START|>', '<s', '/s>', 'a<|im_end|']) {
+    const plain = chatTok.encode(text, { bos: false });
+    const read = encodeSpecial(chatTok, text);
+    assert.ok(!read.includes(IM_START) && !read.includes(IM_END) && !read.includes(1) && !read.includes(2), text);
+    if (!text.includes('<|im')) assert.equal(read, plain, text);
+  }
+});
+
+special('off (the default): markers are text, the ids are today\'s, and decode gives the text back', () => {
+  const text = '<|im_start|>user\nHi<|im_end|>\n<s>[INST]';
+  const ids = chatTok.encode(text, { bos: false });
+  assert.equal(chatTok.encode(text, { bos: false, special: false }), ids);
+  for (const id of [IM_START, IM_END, INST, 1, 2]) assert.not.ok(ids.includes(id), `id ${id}`);
+  assert.is(chatTok.decode(ids), text);
+  // tok512 (types from tokenizer.bin): "<s>" is three pieces unless special
+  assert.equal(tok512.encode('<s>a', { bos: false, special: true })[0], 1);
+  assert.ok(tok512.encode('<s>a', { bos: false }).length > 2);
+});
+
+special('BOS is added as before: bos option or the tokenizer\'s rule', () => {
+  assert.equal(chatTok.encode('<|im_start|>a', { special: true }), [1, IM_START, A]);
+  assert.equal(chatTok.encode('<|im_start|>a', { special: true, bos: false }), [IM_START, A]);
+});
+
+special('gpt2 (ChatML markers added as control tokens): the text between markers encodes as gpt-3-encoder', () => {
+  const base = gpt2Data();
+  const tokens = [...base.tokens, '<|im_start|>', '<|im_end|>'];
+  const tokenTypes = tokens.map((_, id) => (id >= base.tokens.length || id === base.bosId ? 3 : 1));
+  const chatml = createTokenizer({ ...base, tokens, tokenTypes });
+  const [start, end] = [base.tokens.length, base.tokens.length + 1];
+  const text = '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n';
+  const want = [
+    start, ...gpt3Encoder.encode('system\nBe brief.'), end, ...gpt3Encoder.encode('\n'),
+    start, ...gpt3Encoder.encode('user\nHi there'), end, ...gpt3Encoder.encode('\n'),
+    start, ...gpt3Encoder.encode('assistant\n'),
+  ];
+  assert.equal(encodeSpecial(chatml, text), want);
+  assert.equal(chatml.encode(text), gpt3Encoder.encode(text), 'special off: all text');
+  // without token types, BOS/EOS (<|endoftext|>) are the control tokens
+  assert.equal(encodeSpecial(gpt2, 'a<|endoftext|>b'), [...gpt3Encoder.encode('a'), 50256, ...gpt3Encoder.encode('b')]);
+});
+
+special.run();

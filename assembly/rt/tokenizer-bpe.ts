@@ -19,8 +19,9 @@ export abstract class TokenModel {
   bytes: Uint8Array = new Uint8Array(0);
   offsets: StaticArray<i32> = new StaticArray<i32>(1);
 
-  /** Ids for text, without BOS; an empty array after fail() when the text cannot be encoded. */
-  abstract encode(text: string): Array<i32>;
+  /** Ids for text, without BOS; an empty array after fail() when the text cannot be encoded. atStart:
+   * the text begins the input (SentencePiece: only then the dummy prefix). */
+  abstract encode(text: string, atStart: bool): Array<i32>;
 
   /** Control tokens (BOS, EOS, chat markers) decode to nothing. id must be in range. */
   abstract isControl(id: i32): bool;

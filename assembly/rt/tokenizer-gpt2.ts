@@ -78,7 +78,7 @@ export class Gpt2Model extends TokenModel {
     this.setBytes(perToken);
   }
 
-  encode(text: string): Array<i32> {
+  encode(text: string, atStart: bool): Array<i32> {
     // the words, as ends in the text's UTF-8 bytes
     const bytes = this.textBytes;
     const wordEnds = this.wordEnds;

@@ -1,7 +1,8 @@
 // SentencePiece BPE with byte fallback (mirrors src/tokenizer/llama.ts), as SentencePiece's bpe_model.cc
 // and llama.cpp's llm_tokenizer_spm do it:
 //
-//   1. prepend "▁" (the dummy prefix) when addSpacePrefix and the text is not empty; spaces → "▁"
+//   1. prepend "▁" (the dummy prefix) when addSpacePrefix and the text is not empty and begins the input
+//      (not text after a special token, tokenizer.ts); spaces → "▁"
 //   2. split into characters, pieces or not
 //   3. repeatedly merge the adjacent pair whose concatenation is a piece with the highest score, the
 //      leftmost on ties, until none is
@@ -95,10 +96,10 @@ export class SpmModel extends TokenModel {
     this.setBytes(perToken);
   }
 
-  encode(text: string): Array<i32> {
+  encode(text: string, atStart: bool): Array<i32> {
     const ids = new Array<i32>();
     if (text.length == 0) return ids;
-    const normalized = (this.addSpacePrefix ? ' ' + text : text).replaceAll(' ', SPACE_MARK);
+    const normalized = (this.addSpacePrefix && atStart ? ' ' + text : text).replaceAll(' ', SPACE_MARK);
     // one symbol per character
     const symbols = this.symbols;
     symbols.length = 0;

@@ -2,7 +2,8 @@
  * SentencePiece BPE with byte fallback, as SentencePiece's bpe_model.cc and llama.cpp's
  * llm_tokenizer_spm do it:
  *
- *   1. prepend "▁" (the dummy prefix) when addSpacePrefix and the text is not empty; spaces → "▁"
+ *   1. prepend "▁" (the dummy prefix) when addSpacePrefix and the text is not empty and begins the
+ *      input (not text after a special token, index.ts); spaces → "▁"
  *   2. split into characters, pieces or not
  *   3. repeatedly merge the adjacent pair whose concatenation is a piece with the highest score,
  *      the leftmost on ties, until none is
@@ -81,9 +82,9 @@ export class LlamaBpe implements TokenModel {
     });
   }
 
-  encode(text: string): number[] {
+  encode(text: string, atStart: boolean): number[] {
     if (text === '') return [];
-    const normalized = (this.addSpacePrefix ? ' ' + text : text).replaceAll(' ', SPACE_MARK);
+    const normalized = (this.addSpacePrefix && atStart ? ' ' + text : text).replaceAll(' ', SPACE_MARK);
     const ids: number[] = [];
     for (const symbol of mergeByRank(Array.from(normalized), this.rankOf)) {
       const id = this.pieceIds.get(symbol);

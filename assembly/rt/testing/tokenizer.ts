@@ -58,10 +58,11 @@ export function tok_info(h: i32): usize {
   return toStr(`${t.model} ${t.vocabSize.toString()} ${t.bosId.toString()} ${t.eosId.toString()} ${t.addBos ? '1' : '0'}`);
 }
 
-/** Encodes text (UTF-8 at p, n bytes): the number of ids, written to tok_ids(); -1 after fail(). */
-export function tok_encode(h: i32, p: usize, n: usize, bos: i32): i32 {
+/** Encodes text (UTF-8 at p, n bytes; special: read special-token text as those tokens): the number of
+ * ids, written to tok_ids(); -1 after fail(). */
+export function tok_encode(h: i32, p: usize, n: usize, bos: i32, special: i32): i32 {
   const text = fromUtf8(p, n);
-  const ids = tokenizers[h].encode(text, bos);
+  const ids = tokenizers[h].encode(text, bos, special != 0);
   if (ids.length == 0 && text.length > 0) return -1;
   if (idsBuf != 0) heap.free(idsBuf);
   idsBuf = heap.alloc(<usize>(ids.length + 1) << 2);
