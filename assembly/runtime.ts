@@ -8,7 +8,7 @@
 // ([u32 byte length | UTF-8]) valid until the next call returning one. See docs/architecture.md.
 export * from './rt/abi';
 import { toStr, fromUtf8 } from './rt/abi';
-import { fail, clearError } from './rt/error';
+import { fail, failed, clearError } from './rt/error';
 import { FAILED } from './rt/io';
 import { Session, OpenOptions, GenOptions, DEFAULT_MAX_TOKENS } from './rt/session';
 import { DEFAULT_CONTEXT } from './rt/engine';
@@ -93,11 +93,14 @@ export function rt_meta_string(keyPtr: usize, keyLen: usize, index: i32): usize 
 let ids: usize = 0;
 let idsCap: i32 = 0;
 
-/** Encodes UTF-8 text (bos: -1 the tokenizer's rule, 0 no, 1 yes); the ids are at rt_ids(). Returns the count. */
-export function rt_encode(ptr: usize, len: usize, bos: i32): i32 {
+/** Encodes UTF-8 text (bos: -1 the tokenizer's rule, 0 no, 1 yes; special: read special-token text such
+ * as "<|im_start|>" as those tokens); the ids are at rt_ids(). Returns the count, -1 after an error. */
+export function rt_encode(ptr: usize, len: usize, bos: i32, special: bool): i32 {
   const s = ready();
   if (s === null || s.tokenizer === null) return -1;
-  const out = s.tokenizer!.encode(fromUtf8(ptr, len), bos);
+  clearError();
+  const out = s.tokenizer!.encode(fromUtf8(ptr, len), bos, special);
+  if (failed()) return -1;
   if (out.length > idsCap) {
     if (ids != 0) heap.free(ids);
     idsCap = out.length + 64;
@@ -150,9 +153,9 @@ export function rt_stream_flush(h: i32): usize {
 
 // ---- pruning ---------------------------------------------------------------------------------------
 
-export function rt_instruct(ptr: usize, len: usize, density: f64, policyPtr: usize, policyLen: usize, bos: i32): i32 {
+export function rt_instruct(ptr: usize, len: usize, density: f64, policyPtr: usize, policyLen: usize, bos: i32, special: bool): i32 {
   const s = ready();
-  return s === null ? FAILED : s.instruct(fromUtf8(ptr, len), density, fromUtf8(policyPtr, policyLen), bos);
+  return s === null ? FAILED : s.instruct(fromUtf8(ptr, len), density, fromUtf8(policyPtr, policyLen), bos, special);
 }
 
 /** The last instruction as JSON: {policy, density, promptIds, predictMs, plan: {requests, readBytes, selectedBytes}}. */
@@ -234,8 +237,9 @@ export function rt_add_stop(ptr: usize, len: usize): void {
   stops.push(fromUtf8(ptr, len));
 }
 
-/** Starts a generation. NaN / -1 arguments take the defaults; density NaN: no pruning request. */
-export function rt_begin(ptr: usize, len: usize, maxTokens: i32, temperature: f64, topP: f64, topK: i32, seed: f64, bos: i32, density: f64, policyPtr: usize, policyLen: usize): i32 {
+/** Starts a generation. NaN / -1 arguments take the defaults; density NaN: no pruning request; special:
+ * read special-token text in the prompt as those tokens (chat prompts). */
+export function rt_begin(ptr: usize, len: usize, maxTokens: i32, temperature: f64, topP: f64, topK: i32, seed: f64, bos: i32, density: f64, policyPtr: usize, policyLen: usize, special: bool): i32 {
   const s = ready();
   if (s === null) return FAILED;
   const g = new GenOptions();
@@ -245,6 +249,7 @@ export function rt_begin(ptr: usize, len: usize, maxTokens: i32, temperature: f6
   g.topK = topK;
   g.seed = seed;
   g.bos = bos;
+  g.special = special;
   g.density = density;
   g.policy = fromUtf8(policyPtr, policyLen);
   g.stop = stops;

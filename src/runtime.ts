@@ -223,7 +223,7 @@ class RuntimeModel implements Model {
     if (typeof prompt !== 'string') throw new IfpruneError('bad_option', `prompt must be a string, got ${typeof prompt}`);
     this.idle('choose neurons');
     const { rt } = this;
-    const status = rt.withString(prompt, (p, n) => rt.withString(opts.policy ?? '', (pp, pn) => rt.ex.rt_instruct(p, n, opts.density, pp, pn, bosArg(opts.bos))));
+    const status = rt.withString(prompt, (p, n) => rt.withString(opts.policy ?? '', (pp, pn) => rt.ex.rt_instruct(p, n, opts.density, pp, pn, bosArg(opts.bos), opts.special ? 1 : 0)));
     this.busy = true;
     try {
       await rt.drive(status, this.files);
@@ -285,7 +285,7 @@ class RuntimeModel implements Model {
       for (const s of opts.stop ?? []) rt.withString(s, (p, n) => ex.rt_add_stop(p, n));
       const status = rt.withString(prompt, (p, n) =>
         rt.withString(opts.policy ?? '', (pp, pn) =>
-          ex.rt_begin(p, n, maxTokens, opts.temperature ?? NaN, opts.topP ?? NaN, opts.topK ?? -1, opts.seed ?? NaN, bosArg(opts.bos), opts.density ?? NaN, pp, pn),
+          ex.rt_begin(p, n, maxTokens, opts.temperature ?? NaN, opts.topP ?? NaN, opts.topK ?? -1, opts.seed ?? NaN, bosArg(opts.bos), opts.density ?? NaN, pp, pn, opts.special ? 1 : 0),
         ),
       );
       await rt.drive(status, this.files, signal);
@@ -345,7 +345,7 @@ class RuntimeTokenizer implements Tokenizer {
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const { rt } = this;
-    const n = rt.withString(text, (p, len) => rt.ex.rt_encode(p, len, bosArg(opts.bos)));
+    const n = rt.withString(text, (p, len) => rt.ex.rt_encode(p, len, bosArg(opts.bos), opts.special ? 1 : 0));
     if (n < 0) throw rt.error();
     return Array.from(rt.i32s(rt.ex.rt_ids(), n));
   }

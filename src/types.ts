@@ -47,6 +47,13 @@ export interface GenerateOptions {
   stop?: string[];
   /** Prepend BOS (default: the tokenizer's setting). */
   bos?: boolean;
+  /**
+   * Read the text of the vocabulary's special tokens in the prompt (chat markers such as `<|im_start|>`,
+   * `<|im_end|>`, `<s>`: control and user-defined pieces) as those tokens, as llama.cpp's
+   * `parse_special` does: for prompts rendered by a chat template (the server's chat completions set
+   * it). Default false: the prompt is all text, so user input cannot forge a marker.
+   */
+  special?: boolean;
   signal?: AbortSignal;
   /** Prune the FFN for this prompt: keep this share of each layer's neurons (0 < density ≤ 1). */
   density?: number;
@@ -65,6 +72,8 @@ export interface InstructOptions {
   density: number;
   policy?: PolicyName;
   bos?: boolean;
+  /** Read special-token text in the prompt as those tokens (as GenerateOptions.special; default false). */
+  special?: boolean;
 }
 
 /** The neurons chosen for one prompt, and what loading them costs. */

@@ -11,6 +11,10 @@ import { createHandler, Mutex, DEFAULT_MAX_BODY_BYTES, type Handler } from '../s
 import { CHAT_TEMPLATE_KEY, FALLBACK_STOP, chatFormatter } from '../src/server/chat.ts';
 import { assertThrowsCode, runCli, type CliResult } from './helpers.ts';
 import { SAMPLE_CHAT_TEMPLATE, STORIES_GGUF, withChatTemplate } from './chat-fixtures.ts';
+import { GGUFValueType, parseGGUF, ggufToModelSpec } from '../src/formats/gguf.ts';
+import { writeGGUF } from '../src/formats/gguf-write.ts';
+import { memorySource } from '../src/sources/memory.ts';
+import { createTokenizer } from '../src/tokenizer/index.ts';
 
 const STORIES = 'models/stories260K/stories260K.gguf';
 const DEMO = 'models/ifp-demo/ifp-demo.q8_0.gguf';
@@ -148,13 +152,16 @@ chat('the model\'s tokenizer.chat_template renders as Jinja says; the reply equa
   const p = f.render(MESSAGES_AS_TEXT);
   assert.equal(p, { text: rendered, prompt: rendered.slice('<s>'.length), bos: true });
 
-  const expected = await generateText(chatModel, p.prompt, { maxTokens: 25, temperature: 0, bos: true });
+  // special: the eos_token the template writes after the assistant turn is the EOS token, once
+  const ids = chatModel.tokenizer.encode(p.prompt, { bos: true, special: true });
+  assert.is(ids.filter((id) => id === chatModel.tokenizer.eosId).length, 1);
+  const expected = await generateText(chatModel, p.prompt, { maxTokens: 25, temperature: 0, bos: true, special: true });
   const h = createHandler(chatModel);
   const body = (await (await post(h, '/v1/chat/completions', { messages: MESSAGES, max_tokens: 25, temperature: 0 })).json()) as Record<string, unknown>;
   assert.is(body.object, 'chat.completion');
   assert.match(body.id as string, /^chatcmpl-/);
   assert.equal(choice(body).message, { role: 'assistant', content: expected });
-  assert.is((body.usage as { prompt_tokens: number }).prompt_tokens, chatModel.tokenizer.encode(p.prompt, { bos: true }).length);
+  assert.is((body.usage as { prompt_tokens: number }).prompt_tokens, ids.length);
 
   const r = await post(h, '/v1/chat/completions', { messages: MESSAGES, max_tokens: 25, temperature: 0, stream: true });
   const { events, done } = parseSse(await r.text());
@@ -165,6 +172,64 @@ chat('the model\'s tokenizer.chat_template renders as Jinja says; the reply equa
   assert.is(choice(events.at(-1)!).finish_reason, 'length');
   assert.ok(events.every((e) => e.object === 'chat.completion.chunk'));
   assert.is((events.at(-1)!.usage as { completion_tokens: number }).completion_tokens, 25);
+});
+
+/**
+ * stories260K with ChatML markers in its vocabulary: pieces 511 (" ", which text never produces: spaces
+ * encode as "▁") and 510 ("~") renamed "<|im_start|>" and "<|im_end|>", control tokens (the tensors keep
+ * their shapes), and a ChatML template, as SmolLM2-Instruct and Qwen2-Instruct have them.
+ */
+const IM_START = 511;
+const IM_END = 510;
+const CHATML_TEMPLATE =
+  "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+async function withChatMarkers(bytes: Uint8Array): Promise<Uint8Array> {
+  const f = await parseGGUF(memorySource(bytes, 'in.gguf'));
+  const tokens = [...(f.metadata['tokenizer.ggml.tokens'] as string[])];
+  const types = Int32Array.from(f.metadata['tokenizer.ggml.token_type'] as Int32Array);
+  tokens[IM_START] = '<|im_start|>';
+  tokens[IM_END] = '<|im_end|>';
+  types[IM_START] = types[IM_END] = 3; // control
+  return writeGGUF(
+    {
+      metadata: { ...f.metadata, 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.token_type': types, [CHAT_TEMPLATE_KEY]: CHATML_TEMPLATE },
+      kvTypes: { ...f.kvTypes, [CHAT_TEMPLATE_KEY]: { type: GGUFValueType.STRING } },
+    },
+    f.tensors.map((t) => ({ name: t.name, type: t.type, dims: t.dims, data: bytes.subarray(t.offset, t.offset + t.bytes) })),
+    f.alignment,
+  );
+}
+
+chat('ChatML markers in the template are the vocabulary\'s tokens in the prompt ids (special), as the TS tokenizer reads them', async () => {
+  const bytes = await withChatMarkers(STORIES_GGUF);
+  const chatml = await open(bytes);
+  try {
+    const messages = [{ role: 'system', content: 'You tell stories.' }, { role: 'user', content: 'Tell me about a cat.' }];
+    const p = chatFormatter(chatml).render(messages);
+    assert.is(p.text, '<|im_start|>system\nYou tell stories.<|im_end|>\n<|im_start|>user\nTell me about a cat.<|im_end|>\n<|im_start|>assistant\n');
+    assert.equal([p.prompt, p.bos], [p.text, undefined], 'no bos_token to cut: BOS by the tokenizer\'s rule');
+
+    const ids = chatml.tokenizer.encode(p.prompt, { special: true });
+    assert.equal(ids.slice(0, 2), [chatml.tokenizer.bosId, IM_START]);
+    assert.equal([ids.filter((id) => id === IM_START).length, ids.filter((id) => id === IM_END).length], [3, 2]);
+    assert.not.ok(chatml.tokenizer.encode(p.prompt).some((id) => id === IM_START || id === IM_END), 'a plain prompt is all text');
+    const src = memorySource(bytes, 'chatml.gguf');
+    const oracle = createTokenizer(ggufToModelSpec(await parseGGUF(src), src).tokenizer!);
+    assert.equal(ids, oracle.encode(p.prompt, { special: true }), 'the runtime\'s ids are the TS tokenizer\'s');
+    const ins = await chatml.instruct(p.prompt, { density: 0.5, policy: 'prompt', special: true });
+    assert.equal(ins.promptIds, ids, 'instruct reads markers too');
+
+    // the handler: prompt_tokens and the greedy reply are those of generate(..., { special: true })
+    const expected = await generateText(chatml, p.prompt, { maxTokens: 20, temperature: 0, special: true });
+    const body = (await (await post(createHandler(chatml), '/v1/chat/completions', { messages, max_tokens: 20, temperature: 0 })).json()) as Record<string, unknown>;
+    assert.is((body.usage as { prompt_tokens: number }).prompt_tokens, ids.length);
+    assert.is(choice(body).message!.content, expected);
+    // a plain completion of the same text reads the markers as text
+    const plain = (await (await post(createHandler(chatml), '/v1/completions', { prompt: p.prompt, max_tokens: 1, temperature: 0 })).json()) as Record<string, unknown>;
+    assert.is((plain.usage as { prompt_tokens: number }).prompt_tokens, chatml.tokenizer.encode(p.prompt).length);
+  } finally {
+    await chatml.close();
+  }
 });
 
 chat('a model without a template gets the plain fallback and its turn stop; a template option overrides the model\'s', async () => {

@@ -69,6 +69,8 @@ export class GenOptions {
   stop: Array<string> = [];
   /** -1: the tokenizer's rule; 0 no BOS; 1 BOS. */
   bos: i32 = -1;
+  /** Read special-token text in the prompt (chat markers) as those tokens (Tokenizer.encode). */
+  special: bool = false;
   /** NaN: no pruning request (a selective model with nothing loaded loads every neuron). */
   density: f64 = NaN;
   /** '': the default policy. */
@@ -481,10 +483,11 @@ export class Session {
     return n / <f64>sets.length / <f64>this.engine!.config.hiddenDim;
   }
 
-  /** Token ids of a prompt as generation feeds them (BOS per the tokenizer or `bos`; empty → [BOS]). */
-  encode(prompt: string, bos: i32): Array<i32> | null {
+  /** Token ids of a prompt as generation feeds them (BOS per the tokenizer or `bos`; special-token text
+   * read as those tokens with `special`; empty → [BOS]). */
+  encode(prompt: string, bos: i32, special: bool): Array<i32> | null {
     const tok = this.tokenizer!;
-    const ids = tok.encode(prompt, bos);
+    const ids = tok.encode(prompt, bos, special);
     if (failed()) return null;
     if (ids.length == 0) ids.push(tok.bosId);
     return ids;
@@ -494,12 +497,12 @@ export class Session {
 
   /** Chooses neurons for a prompt (result in `instruction`). DONE, or NEED_IO for the prompt policy's
    * load of every neuron (then a dense pass). */
-  instruct(prompt: string, density: f64, policy: string, bos: i32): i32 {
+  instruct(prompt: string, density: f64, policy: string, bos: i32, special: bool): i32 {
     clearError();
     if (this.engine === null) return this.failed('bad_option', 'the model is not open');
     const p = policy.length > 0 ? policy : this.defaultPolicy();
     if (!this.check(p, density)) return FAILED;
-    const ids = this.encode(prompt, bos);
+    const ids = this.encode(prompt, bos, special);
     if (ids === null) return FAILED;
     this.pIds = ids;
     this.pPolicy = p;
@@ -690,7 +693,7 @@ export class Session {
     const s = (this.stats = this.stats.fresh());
     this.g = G_PREFILL;
     this.prefilled = false;
-    const ids = this.encode(prompt, g.bos);
+    const ids = this.encode(prompt, g.bos, g.special);
     if (ids === null) {
       this.g = G_NONE;
       return FAILED;

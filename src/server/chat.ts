@@ -8,10 +8,15 @@
  * The variables a template sees are transformers' (`messages`, `add_generation_prompt`, `bos_token`,
  * `eos_token`, `unk_token`), plus `raise_exception` and `strftime_now` from the interpreter.
  *
- * The runtime's tokenizer reads the rendered text as text: it does not map special-token strings in
- * it (`<|im_start|>`) to their ids. A leading `bos_token` is the exception: it is cut from the text and
- * the generation asks for BOS instead (toGenerationPrompt), so templates that start with `{{ bos_token }}`
- * get exactly one BOS. TODO(#10): special tokens inside the text need a tokenizer that parses them.
+ * The rendered prompt is encoded with `special: true` (GenerateOptions.special): the text of the
+ * vocabulary's control and user-defined tokens in it (`<|im_start|>`, `<|im_end|>`) becomes those tokens,
+ * as llama.cpp's server does; the messages' own text goes through the template too, so a user who types
+ * a marker gets it as the token (llama.cpp and transformers' apply_chat_template do the same).
+ *
+ * A leading `bos_token` is cut from the text and the generation asks for BOS instead
+ * (toGenerationPrompt): templates that start with `{{ bos_token }}` get exactly one BOS even when the
+ * tokenizer adds one (llama.cpp's server would send two), and the text after it begins the input, so
+ * SentencePiece gives it the dummy prefix as Llama 2's reference tokenizer does (`<s>▁[INST]`).
  */
 import { Template } from '@huggingface/jinja';
 import { IfpruneError } from '../errors.ts';
@@ -41,7 +46,7 @@ export const FALLBACK_STOP = ['\nUser:'];
 export interface ChatPrompt {
   /** The rendered template, exactly as Jinja produced it. */
   text: string;
-  /** What to generate from: `text` without a leading bos_token. */
+  /** What to generate from, with `special: true`: `text` without a leading bos_token. */
   prompt: string;
   /** true when a leading bos_token was cut (generate with bos: true); undefined: the tokenizer's rule. */
   bos?: boolean;

@@ -363,7 +363,8 @@ function parseJob(ctx: Ctx, body: Record<string, unknown>, kind: 'text' | 'chat'
     prompt,
     stream,
     // density is always given: the runtime keeps the last generation's neurons otherwise.
-    gen: { maxTokens, temperature, topP, topK, seed, stop: stop.length ? stop : undefined, density, policy: (policy ?? undefined) as PolicyName | undefined, bos },
+    // special: a chat prompt's markers (<|im_start|>) are tokens; a plain prompt is all text.
+    gen: { maxTokens, temperature, topP, topK, seed, stop: stop.length ? stop : undefined, density, policy: (policy ?? undefined) as PolicyName | undefined, bos, special: kind === 'chat' },
   };
 }
 
