@@ -16,7 +16,9 @@
  * weights stream from DRAM as they do in decode, where a model's layers never fit in cache. A weight
  * set that alone exceeds COLD_BYTES (8192×8192) is cold in both. The matmul rows compare prefill
  * with the matvec on the same weights and the same hotness (×matvec: GFLOP/s ratio); the fair
- * comparison for prefill is the cold one, since decode reads the weights from DRAM.
+ * comparison for prefill is the cold one, since decode reads the weights from DRAM. The masked FFN rows
+ * compare with the standard layout's dense FFN on the same shape (`ffn standard` rows; ×std: its time over
+ * the bundled row's, same hotness, same rounds): ≥ 1 at k = n_ff is parity.
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -57,6 +59,8 @@ interface Row {
   ofCeiling: number;
   /** matmul rows: GFLOP/s over the matvec's on the same shape and hotness. */
   vsMatvec?: number;
+  /** masked FFN rows (simd): the standard layout's dense FFN time over this row's, same shape and hotness. */
+  vsStandard?: number;
 }
 
 const [simd, scalar] = await Promise.all([Kernels.create(await loadKernels('simd')), Kernels.create(await loadKernels('scalar'))]);
@@ -103,7 +107,7 @@ function weightCopies(K: Kernels, type: QuantType, rows: number, cols: number, s
 }
 
 /** A call over each weight copy in turn. */
-function cycling(ws: number[], call: (w: number) => unknown): () => unknown {
+function cycling<W>(ws: W[], call: (w: W) => unknown): () => unknown {
   let i = 0;
   return () => call(ws[i++ % ws.length]!);
 }
@@ -246,7 +250,37 @@ for (const m of [
   }
 }
 
-// --- masked FFN over bundles at densities 1, 1/2, 1/4 (decode, T = 1; and prefill T = 32)
+// --- masked FFN over bundles at densities 1, 1/2, 1/4 (decode, T = 1; and prefill T = 32), against the
+// standard layout on the same shape (×std: the standard dense FFN's time over the bundled one's, same
+// hotness, timed in the same interleaved rounds; issue #11 asks for ≥ 1 at k = n_ff)
+const MATVEC_OF: Record<string, KernelName> = { Q8_0: 'matvec_q8_0_q8_0', Q4_0: 'matvec_q4_0_q8_0', F32: 'matvec_f32' };
+const MATMUL_OF: Record<string, KernelName> = { Q8_0: 'matmul_q8_0_q8_0', Q4_0: 'matmul_q4_0_q8_0', F32: 'matmul_f32' };
+
+/** The standard layout's FFN, as the engines run it: out (T, dim) += W2 (silu(x·W1ᵀ) ⊙ x·W3ᵀ). */
+function standardFfn(K: Kernels, type: QuantType, dim: number, nFf: number, T: number): { weights: (seed: number) => number[]; run: (w: number[]) => void } {
+  const quantized = type.blockElems > 1;
+  const h1 = K.alloc(T * nFf * 4);
+  const h3 = K.alloc(T * nFf * 4);
+  const hq = quantized ? K.alloc(T * rowBytes(QUANT.Q8_0, nFf)) : 0;
+  const xb = K.alloc(T * dim * 4);
+  const x = activations(K, type, T, dim);
+  const out = K.alloc(T * dim * 4);
+  const mv = MATVEC_OF[type.name]!, mm = MATMUL_OF[type.name]!;
+  const lin = (o: number, w: number, xin: number, rows: number, cols: number) => (T === 1 ? K.callRaw(mv, o, w, xin, rows, cols) : K.callRaw(mm, o, w, xin, rows, cols, T));
+  return {
+    weights: (seed) => [randomWeights(K, type, nFf, dim, seed), randomWeights(K, type, nFf, dim, seed + 1), randomWeights(K, type, dim, nFf, seed + 2)],
+    run: ([w1, w3, w2]) => {
+      lin(h1, w1!, x, nFf, dim);
+      lin(h3, w3!, x, nFf, dim);
+      K.raw.silu_f32(h1, T * nFf);
+      K.raw.mul_f32(h1, h3, T * nFf);
+      if (quantized) K.raw.quantize_row_q8_0(hq, h1, T * nFf);
+      lin(xb, w2!, quantized ? hq : h1, dim, nFf);
+      K.raw.add_f32(out, xb, T * dim);
+    },
+  };
+}
+
 for (const f of [
   { type: QUANT.Q8_0, kernel: 'ffn_swiglu_masked_q8_0', ref: refFfn.ffnSwigluMaskedQ8_0 },
   { type: QUANT.Q4_0, kernel: 'ffn_swiglu_masked_q4_0', ref: refFfn.ffnSwigluMaskedQ4_0 },
@@ -264,6 +298,11 @@ for (const f of [
         out: K.alloc(T * dim * 4),
       }));
       const coldBundles = T === 1 ? weightCopies(simd, f.type, nFf * 3, dim, 21, true) : [];
+      // the standard layout (simd): hot, and cold for decode
+      const std = standardFfn(simd, f.type, dim, nFf, T);
+      const stdBytes = 3 * nFf * rowBytes(f.type, dim);
+      const stdHot = [std.weights(31)];
+      const stdCold = T === 1 ? Array.from({ length: Math.max(1, Math.ceil(COLD_BYTES / stdBytes)) }, (_, i) => std.weights(41 + 3 * i)) : [];
       for (const density of [1, 0.5, 0.25]) {
         const k = Math.round(nFf * density);
         const shape = `dim ${dim} k=${k}/${nFf} T=${T}`;
@@ -277,10 +316,23 @@ for (const f of [
         }
         const nHot = fns.length;
         if (T === 1) fns.push(cycling(coldBundles, (b) => simd.callRaw(f.kernel, setups[0]!.out, b, setups[0]!.x, k, dim, T)));
+        const iStd = fns.length;
+        fns.push(cycling(stdHot, std.run));
+        if (T === 1) fns.push(cycling(stdCold, std.run));
         const ms = timeInterleaved(fns);
         const wBytes = k * 3 * rowBytes(f.type, dim);
         const impls: Row['impl'][] = ['simd', 'scalar', 'ts-ref'];
-        ms.forEach((t, i) => record(f.kernel, shape, i < nHot ? impls[i]! : 'simd', t, 2 * 3 * k * dim * T, wBytes, i < nHot ? 'hot' : 'cold'));
+        const stdMs = { hot: ms[iStd]!, cold: ms[iStd + 1] ?? NaN };
+        ms.slice(0, iStd).forEach((t, i) => {
+          const weights = i < nHot ? 'hot' : 'cold';
+          const row = record(f.kernel, shape, i < nHot ? impls[i]! : 'simd', t, 2 * 3 * k * dim * T, wBytes, weights);
+          if (row.impl === 'simd') row.vsStandard = stdMs[weights] / t;
+        });
+        if (density === 1) {
+          const stdShape = `dim ${dim} n_ff ${nFf} T=${T}`;
+          record(`ffn standard ${f.type.name}`, stdShape, 'simd', stdMs.hot, 2 * 3 * nFf * dim * T, stdBytes, 'hot');
+          if (T === 1) record(`ffn standard ${f.type.name}`, stdShape, 'simd', stdMs.cold, 2 * 3 * nFf * dim * T, stdBytes, 'cold');
+        }
       }
       simd.release(marks[0]!);
       scalar.release(marks[1]!);
@@ -327,7 +379,7 @@ const pad = (s: string, n: number) => s.padEnd(n);
 const num = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 console.log(`ifprune kernel benchmark — Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'}, 1 thread`);
 console.log(`memory-bandwidth ceiling (wasm streaming read of 256 MiB): ${ceilingGBs.toFixed(1)} GB/s\n`);
-console.log(`${pad('kernel', 24)}${pad('shape', 26)}${pad('impl', 8)}${pad('weights', 8)}${'ms'.padStart(10)}${'GFLOP/s'.padStart(10)}${'GB/s(w)'.padStart(9)}${'%ceil'.padStart(7)}${'×scalar'.padStart(9)}${'×ts-ref'.padStart(9)}${'×matvec'.padStart(9)}`);
+console.log(`${pad('kernel', 24)}${pad('shape', 26)}${pad('impl', 8)}${pad('weights', 8)}${'ms'.padStart(10)}${'GFLOP/s'.padStart(10)}${'GB/s(w)'.padStart(9)}${'%ceil'.padStart(7)}${'×scalar'.padStart(9)}${'×ts-ref'.padStart(9)}${'×matvec'.padStart(9)}${'×std'.padStart(7)}`);
 for (const r of rows) {
   const same = rows.filter((o) => o.kernel === r.kernel && o.shape === r.shape && o.weights === r.weights);
   const sc = same.find((o) => o.impl === 'scalar');
@@ -335,8 +387,9 @@ for (const r of rows) {
   const vsScalar = r.impl === 'simd' && sc ? `${(sc.ms / r.ms).toFixed(1)}×` : '';
   const vsRef = r.impl === 'simd' && tr ? `${(tr.ms / r.ms).toFixed(1)}×` : '';
   const vsMatvec = r.vsMatvec ? `${r.vsMatvec.toFixed(2)}×` : '';
+  const vsStandard = r.vsStandard ? `${r.vsStandard.toFixed(2)}×` : '';
   console.log(
-    `${pad(r.kernel, 24)}${pad(r.shape, 26)}${pad(r.impl, 8)}${pad(r.weights, 8)}${num(r.ms, 4).padStart(10)}${num(r.gflops).padStart(10)}${num(r.weightGBs).padStart(9)}${num(r.ofCeiling * 100, 0).padStart(6)}%${vsScalar.padStart(9)}${vsRef.padStart(9)}${vsMatvec.padStart(9)}`,
+    `${pad(r.kernel, 24)}${pad(r.shape, 26)}${pad(r.impl, 8)}${pad(r.weights, 8)}${num(r.ms, 4).padStart(10)}${num(r.gflops).padStart(10)}${num(r.weightGBs).padStart(9)}${num(r.ofCeiling * 100, 0).padStart(6)}%${vsScalar.padStart(9)}${vsRef.padStart(9)}${vsMatvec.padStart(9)}${vsStandard.padStart(7)}`,
   );
 }
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });

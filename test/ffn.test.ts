@@ -1,6 +1,7 @@
 /**
- * ffn_swiglu_masked_* (both builds) against the TS reference: k = 0, 1, odd, n_ff; T = 1 and T not a
- * multiple of the 4-token tile; dim of one block and odd block counts; and the masked FFN over a
+ * ffn_swiglu_masked_* (both builds) against the TS reference: k = 0, 1, odd, n_ff; T = 1, T not a
+ * multiple of the 4-token tile, and T = 32 (a prefill tile); dim of one block, odd block counts and the
+ * SmolLM2-135M / Qwen2.5-0.5B dims (short bundles touched ahead, long ones not); and the masked FFN over a
  * subset equals the dense FFN computed from the same bundles restricted to that subset.
  */
 import { suite } from 'uvu';
@@ -14,6 +15,17 @@ import { rng, randomF32, assertClose, assertThrowsCode } from './helpers.ts';
 
 /** silu's exp differs in the last bits between AS (musl) and V8; accumulation order differs too. */
 const MAX_FFN_REL_ERR = 5e-5;
+/** At the real dims (hundreds of elements per dot) outputs are sums of terms far larger than the result
+ * and the residual, so the rounding of a different summation order is measured against the largest
+ * |FFN contribution| of the case (out - residual), not against each output. */
+const MAX_FFN_SCALED_ERR = 1e-5;
+
+/** assertClose of got and expect divided by the largest |expect - base| (at least 1). */
+function assertCloseScaled(got: Float32Array, expect: Float32Array, base: Float32Array, tol: number, label: string): void {
+  let scale = 1;
+  for (let i = 0; i < expect.length; i++) scale = Math.max(scale, Math.abs(expect[i]! - base[i]!));
+  assertClose(got.map((v) => v / scale), expect.map((v) => v / scale), tol, `${label} (scale ${scale.toPrecision(3)})`);
+}
 
 interface FfnCase {
   name: string;
@@ -73,6 +85,27 @@ for (const build of BUILDS) {
             if (k === 0) assert.equal(Array.from(got), Array.from(base), 'k = 0 leaves out unchanged');
             K.release(m);
           }
+        }
+      }
+    });
+
+    s('equals the reference at T = 32 (a prefill tile) and k past several 4-bundle steps, dims of 1, 5, 18, 28 blocks', () => {
+      // 18 blocks: SmolLM2-135M's dim (1836-byte Q8_0 bundles, touched ahead); 28: Qwen2.5-0.5B's (2856 bytes, not)
+      let seed = 500;
+      for (const dimBlocks of [1, 5, 18, 28]) {
+        const dim = dimBlocks * 32;
+        for (const [k, T] of [[0, 32], [1, 32], [37, 32], [70, 7], [70, 1]] as const) {
+          const r = rng(seed++);
+          const bundles = makeBundles(c, r, k, dim);
+          const x = makeX(c, r, T, dim);
+          const base = randomF32(r, T * dim);
+          const expect = base.slice();
+          c.ref(expect, bundles, x, k, dim, T);
+          const m = K.mark();
+          const out = put(K, base);
+          K.call(c.kernel, out, put(K, bundles), put(K, x), k, dim, T);
+          assertCloseScaled(getF32(K, out, T * dim), expect, base, MAX_FFN_SCALED_ERR, `${c.kernel} dim=${dim} k=${k} T=${T}`);
+          K.release(m);
         }
       }
     });
