@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=${1:-/tmp/ifp-train}
-S1=${S1_STEPS:-1800}
-S2=${S2_STEPS:-700}
+S1=${S1_STEPS:-1100}
+S2=${S2_STEPS:-400}
 T="python3 tools/train/train.py --data $W/data"
 [ -f "$W/data/init.json" ] || node --import tsx tools/train/prepare.ts --out "$W/data"
 stage() { # name stage init extra...
