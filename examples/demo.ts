@@ -1,7 +1,7 @@
 /**
  * `npm start`: a story from the bundled stories260K model, then instruction-following pruning on the
- * bundled ifp-demo model: two different instructions (Python code, German prose) load different FFN
- * neurons. For each: the policy and density, the neuron bytes loaded against the whole FFN, how much the
+ * bundled ifp-demo-joint model (ifp-demo trained jointly with its predictor, models/ifp-demo-joint/): two
+ * different instructions (Python code, German prose) load different FFN neurons. For each: the policy and density, the neuron bytes loaded against the whole FFN, how much the
  * two neuron sets overlap, and the generated text.
  *
  *   node --import tsx examples/demo.ts [--density 0.5] [--tokens 48]
@@ -26,14 +26,15 @@ const ss = story.stats();
 process.stdout.write(`\n[${ss.generatedTokens} tokens, ${Math.round(ss.decodeTokPerS)} tok/s]\n\n`);
 await story.close();
 
-// 2. Instruction-following pruning (ifp-demo, selective loading).
-const path = new URL('ifp-demo/ifp-demo.q8_0.gguf', models).pathname;
+// 2. Instruction-following pruning (ifp-demo-joint: ifp-demo trained jointly with its predictor, which
+// prunes far better than the post-hoc predictor: docs/training.md; selective loading).
+const path = new URL('ifp-demo-joint/ifp-demo-joint.q8_0.gguf', models).pathname;
 const model = await open(path, { ffn: 'selective' });
 const prompts = [
   { label: 'Python code', text: 'import os\nimport sys\n\n\ndef main(argv):\n    """Parse the command line and run."""\n    ' },
   { label: 'German prose', text: 'Der alte Mann ging langsam durch den Wald. Es war ein kalter Morgen, und ' },
 ];
-process.stdout.write(`── ifp-demo: instruction-following pruning, density ${density} ──\n`);
+process.stdout.write(`── ifp-demo-joint: instruction-following pruning, density ${density} ──\n`);
 const chosen: Instruction[] = [];
 for (const p of prompts) {
   const ins = await model.instruct(p.text, { density });
