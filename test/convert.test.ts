@@ -654,6 +654,21 @@ cliSuite('converts a llama2.c checkpoint (tokenizer found beside it) with a summ
   assert.equal([info.type, info.layout, info.source!.format], ['q8_0', 'bundled', 'llama2c']);
 });
 
+cliSuite('a tokenizer_config.json beside the input gives the output its chat template', async () => {
+  const dir = mkdtempSync(join(TMP, 'hf-'));
+  for (const f of ['stories260K.bin', 'tok512.bin']) writeFileSync(join(dir, f), readFileSync(join('models/stories260K', f)));
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ chat_template: SAMPLE_CHAT_TEMPLATE }));
+  const out = join(dir, 'chat.gguf');
+  const r = await cli([join(dir, 'stories260K.bin'), '-o', out, '--type', 'f32']);
+  assert.is(r.code, 0, r.stderr);
+  const file = await parseGGUF(memorySource(new Uint8Array(readFileSync(out)), out));
+  assert.is(file.metadata[CHAT_TEMPLATE_KEY], SAMPLE_CHAT_TEMPLATE);
+  writeFileSync(join(dir, 'tokenizer_config.json'), '{not json');
+  const bad = await cli([join(dir, 'stories260K.bin'), '-o', join(dir, 'bad.gguf')]);
+  assert.is(bad.code, 1);
+  assert.match(bad.stderr, /tokenizer_config\.json is not valid JSON/);
+});
+
 cliSuite('--json: stdout is JSON lines only, progress events then the result; --calibration records a permutation', async () => {
   const data = join(TMP, 'calib.jsonl');
   writeFileSync(data, ['{"text": "Once upon a time there was a cat."}', '', '{"prompt": "Tom had a ball.", "response": " He liked to play with it."}'].join('\n'));

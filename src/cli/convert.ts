@@ -22,7 +22,7 @@ import { Engine } from '../engine/engine.ts';
 import { findTokenizerBeside, loadKernels } from '../platform/node.ts';
 import { checkConvert, convert, type ConvertProgress, type ConvertReorder, type ConvertResult } from '../convert/convert.ts';
 import { fileSink } from '../convert/file-sink.ts';
-import { parseHfTokenizer } from '../convert/hf-tokenizer.ts';
+import { parseHfChatTemplate, parseHfTokenizer } from '../convert/hf-tokenizer.ts';
 import { DEFAULT_REORDER_DENSITY, collectCoSelection, parseCalibrationJsonl, spreadSample } from '../convert/calibrate.ts';
 import { reorderNeurons } from '../convert/reorder.ts';
 import {
@@ -100,6 +100,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
     const config = format === 'safetensors' ? await readJson(stringOption(args, 'config') ?? join(dirname(input), 'config.json'), 'config.json') : undefined;
     const spec = await openModel(src, { config });
     const tokenizer = await resolveTokenizer(spec, input, stringOption(args, 'tokenizer'), config as Record<string, unknown> | undefined);
+    const chatTemplate = await chatTemplateBeside(input);
     const module = await loadKernels();
 
     checkConvert(spec, { type, layout, tokenizer, fallback }); // fail before calibrating
@@ -127,7 +128,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
     const sink = await fileSink(output);
     let result: ConvertResult;
     try {
-      result = await convert(spec, sink, { type, layout, tokenizer, module, fallback, reorder, sourceName: basename(input), onProgress: (e) => showProgress(out, e) });
+      result = await convert(spec, sink, { type, layout, tokenizer, module, fallback, reorder, chatTemplate, sourceName: basename(input), onProgress: (e) => showProgress(out, e) });
       await sink.finish(result.bytes);
     } catch (e) {
       await sink.abort();
@@ -153,6 +154,19 @@ export async function convertCommand(argv: string[]): Promise<number> {
     out.end();
     await src.close?.();
   }
+}
+
+/** The chat template of a Hugging Face tokenizer_config.json beside the input, if there is one (a GGUF
+ * source's own tokenizer.chat_template is kept by convert otherwise). */
+async function chatTemplateBeside(input: string): Promise<string | undefined> {
+  const path = join(dirname(input), 'tokenizer_config.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  return parseHfChatTemplate(text, path);
 }
 
 async function readJson(path: string, what: string): Promise<object> {
