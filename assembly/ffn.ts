@@ -10,7 +10,7 @@
 // tiles of 2 rows × 4 tokens in prefill), down accumulated in integers too (down_ints). The rest (f32
 // bundles, the scalar build, the last k % 4 bundles): tiles of 4 tokens, one bundle at a time.
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
-import { row_dot_q, row_dot_f, x_lanes, q4_centered, dot4_q, scales4, sum4_i32x4 } from './dot';
+import { row_dot_q, row_dot_f, x_lanes, q4_centered, dot4_q, scales4, sum4_i32x4, tile2x4_dot, tile_acc_b } from './dot';
 
 const KIND_F32: i32 = 0;
 const KIND_Q8_0: i32 = 1;
@@ -167,102 +167,13 @@ const GROUP: i32 = 16;
 
 /**
  * h = silu(gate·x_t)·(up·x_t) of one bundle (gate row at pg, up row partBytes after it) for 4 tokens (Q8_0
- * rows at x, xStride apart), lane t = token t: a 2-row × 4-token register tile (as matvec.ts tile2x4_q),
- * each widened weight vector used by 4 tokens and each widened activation vector by both rows.
+ * rows at x, xStride apart), lane t = token t: the gate and up rows as the two rows of the register tile
+ * dot.ts tile2x4_dot (the matmul's).
  */
 // @ts-ignore: decorator
 @inline function gate_up4(pg: usize, partBytes: usize, x: usize, xStride: usize, nb: i32, q4: bool): v128 {
-  const wb: usize = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
-  let pa = pg;
-  let pb = pg + partBytes;
-  let px0 = x;
-  let px1 = px0 + xStride;
-  let px2 = px1 + xStride;
-  let px3 = px2 + xStride;
-  let accA = f32x4.splat(0);
-  let accB = f32x4.splat(0);
-  for (let blk = 0; blk < nb; blk++) {
-    let ca = i32x4.splat(0), cb = ca;
-    if (q4) {
-      ca = q4_centered(pa, false);
-      cb = q4_centered(pb, false);
-    }
-    // elements 0..7
-    let wa = q4 ? i16x8.extend_low_i8x16_s(ca) : x_lanes(pa, 0);
-    let wb_ = q4 ? i16x8.extend_low_i8x16_s(cb) : x_lanes(pb, 0);
-    let xv = x_lanes(px0, 0);
-    let a0 = i32x4.dot_i16x8_s(wa, xv);
-    let b0 = i32x4.dot_i16x8_s(wb_, xv);
-    xv = x_lanes(px1, 0);
-    let a1 = i32x4.dot_i16x8_s(wa, xv);
-    let b1 = i32x4.dot_i16x8_s(wb_, xv);
-    xv = x_lanes(px2, 0);
-    let a2 = i32x4.dot_i16x8_s(wa, xv);
-    let b2 = i32x4.dot_i16x8_s(wb_, xv);
-    xv = x_lanes(px3, 0);
-    let a3 = i32x4.dot_i16x8_s(wa, xv);
-    let b3 = i32x4.dot_i16x8_s(wb_, xv);
-    // elements 8..15
-    wa = q4 ? i16x8.extend_high_i8x16_s(ca) : x_lanes(pa, 1);
-    wb_ = q4 ? i16x8.extend_high_i8x16_s(cb) : x_lanes(pb, 1);
-    xv = x_lanes(px0, 1);
-    a0 = i32x4.add(a0, i32x4.dot_i16x8_s(wa, xv));
-    b0 = i32x4.add(b0, i32x4.dot_i16x8_s(wb_, xv));
-    xv = x_lanes(px1, 1);
-    a1 = i32x4.add(a1, i32x4.dot_i16x8_s(wa, xv));
-    b1 = i32x4.add(b1, i32x4.dot_i16x8_s(wb_, xv));
-    xv = x_lanes(px2, 1);
-    a2 = i32x4.add(a2, i32x4.dot_i16x8_s(wa, xv));
-    b2 = i32x4.add(b2, i32x4.dot_i16x8_s(wb_, xv));
-    xv = x_lanes(px3, 1);
-    a3 = i32x4.add(a3, i32x4.dot_i16x8_s(wa, xv));
-    b3 = i32x4.add(b3, i32x4.dot_i16x8_s(wb_, xv));
-    if (q4) {
-      ca = q4_centered(pa, true);
-      cb = q4_centered(pb, true);
-    }
-    // elements 16..23
-    wa = q4 ? i16x8.extend_low_i8x16_s(ca) : x_lanes(pa, 2);
-    wb_ = q4 ? i16x8.extend_low_i8x16_s(cb) : x_lanes(pb, 2);
-    xv = x_lanes(px0, 2);
-    a0 = i32x4.add(a0, i32x4.dot_i16x8_s(wa, xv));
-    b0 = i32x4.add(b0, i32x4.dot_i16x8_s(wb_, xv));
-    xv = x_lanes(px1, 2);
-    a1 = i32x4.add(a1, i32x4.dot_i16x8_s(wa, xv));
-    b1 = i32x4.add(b1, i32x4.dot_i16x8_s(wb_, xv));
-    xv = x_lanes(px2, 2);
-    a2 = i32x4.add(a2, i32x4.dot_i16x8_s(wa, xv));
-    b2 = i32x4.add(b2, i32x4.dot_i16x8_s(wb_, xv));
-    xv = x_lanes(px3, 2);
-    a3 = i32x4.add(a3, i32x4.dot_i16x8_s(wa, xv));
-    b3 = i32x4.add(b3, i32x4.dot_i16x8_s(wb_, xv));
-    // elements 24..31
-    wa = q4 ? i16x8.extend_high_i8x16_s(ca) : x_lanes(pa, 3);
-    wb_ = q4 ? i16x8.extend_high_i8x16_s(cb) : x_lanes(pb, 3);
-    xv = x_lanes(px0, 3);
-    a0 = i32x4.add(a0, i32x4.dot_i16x8_s(wa, xv));
-    b0 = i32x4.add(b0, i32x4.dot_i16x8_s(wb_, xv));
-    xv = x_lanes(px1, 3);
-    a1 = i32x4.add(a1, i32x4.dot_i16x8_s(wa, xv));
-    b1 = i32x4.add(b1, i32x4.dot_i16x8_s(wb_, xv));
-    xv = x_lanes(px2, 3);
-    a2 = i32x4.add(a2, i32x4.dot_i16x8_s(wa, xv));
-    b2 = i32x4.add(b2, i32x4.dot_i16x8_s(wb_, xv));
-    xv = x_lanes(px3, 3);
-    a3 = i32x4.add(a3, i32x4.dot_i16x8_s(wa, xv));
-    b3 = i32x4.add(b3, i32x4.dot_i16x8_s(wb_, xv));
-    // lane t = token t; scales d_w·d_x[t]
-    const dx = scales4(px0, px1, px2, px3);
-    accA = f32x4.add(accA, f32x4.mul(f32x4.convert_i32x4_s(sum4_i32x4(a0, a1, a2, a3)), f32x4.mul(dx, f32x4.splat(f16_to_f32(load<u16>(pa))))));
-    accB = f32x4.add(accB, f32x4.mul(f32x4.convert_i32x4_s(sum4_i32x4(b0, b1, b2, b3)), f32x4.mul(dx, f32x4.splat(f16_to_f32(load<u16>(pb))))));
-    px0 += Q8_0_BLOCK_BYTES;
-    px1 += Q8_0_BLOCK_BYTES;
-    px2 += Q8_0_BLOCK_BYTES;
-    px3 += Q8_0_BLOCK_BYTES;
-    pa += wb;
-    pb += wb;
-  }
-  return swiglu4(accA, accB);
+  const gate = tile2x4_dot(pg, pg + partBytes, x, xStride, nb, q4);
+  return swiglu4(gate, tile_acc_b());
 }
 
 /** The largest |i16| a scaled activation may take in down_ints. */

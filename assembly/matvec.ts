@@ -2,7 +2,7 @@
 // one row = cols/32 blocks for Q8_0/Q4_0, cols f16 or f32 otherwise. For quantized weights the
 // activations are Q8_0 rows (quantize_row_q8_0), dotted with integer SIMD (see dot.ts).
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
-import { x_lanes, q4_centered, row_dot_q, row_dot_f, hsum, f16x4_to_f32x4, dot4_q, touch_ahead, sum4_i32x4, scales4 } from './dot';
+import { x_lanes, q4_centered, row_dot_q, row_dot_f, hsum, f16x4_to_f32x4, dot4_q, touch_ahead, sum4_i32x4, scales4, tile2x4_dot, tile_acc_b } from './dot';
 
 // ---------------------------------------------------------------------------------------------
 // matvec: out (rows) f32 = W (rows, cols) · x (cols)
@@ -112,120 +112,14 @@ export function matmul_f16(out: usize, w: usize, x: usize, rows: i32, cols: i32,
   }
 }
 
-/** acc + Σ w·x of 8 int16 pairs (4 i32 partial sums). */
-// @ts-ignore: decorator
-@inline function mac(acc: v128, w: v128, x: v128): v128 {
-  return i32x4.add(acc, i32x4.dot_i16x8_s(w, x));
-}
-
-/** Widened weight lanes e (elements 8e..8e+7) of the block at p; for Q4_0 from c, the block's centered
- * low (e < 2) or high (e ≥ 2) nibbles (q4_centered), so each 16-byte load is centered once. */
-// @ts-ignore: decorator
-@inline function w_lanes_from(p: usize, e: i32, q4: bool, c: v128): v128 {
-  if (!q4) return x_lanes(p, e);
-  return (e & 1) == 0 ? i16x8.extend_low_i8x16_s(c) : i16x8.extend_high_i8x16_s(c);
-}
-
 /**
- * A 2-row × 4-token register tile of the matmul: rows a, b (weights at pa, pb) × tokens 0..3 (Q8_0
- * activation rows at px, px + xStride, ...), stored at o + t·outStride (row a) and o + 4 + t·outStride
- * (row b, if storeB). Per block, each widened weight vector is used by 4 tokens and each widened
- * activation vector by both rows: 8 i32x4 sums (a0..a3, b0..b3), reduced once per block with two
- * transpose-adds and scaled by d_w[row]·d_x[t0..t3] in one f32x4 multiply per row.
+ * A 2-row × 4-token register tile of the matmul (dot.ts tile2x4_dot): rows a, b × tokens 0..3, stored at
+ * o + t·outStride (row a) and o + 4 + t·outStride (row b, if storeB).
  */
 // @ts-ignore: decorator
 @inline function tile2x4_q(o: usize, outStride: usize, pa: usize, pb: usize, storeB: bool, px: usize, xStride: usize, nb: i32, q4: bool): void {
-  const wb: usize = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
-  let px0 = px;
-  let px1 = px0 + xStride;
-  let px2 = px1 + xStride;
-  let px3 = px2 + xStride;
-  let accA = f32x4.splat(0);
-  let accB = f32x4.splat(0);
-  for (let blk = 0; blk < nb; blk++) {
-    let ca = v128.splat<i32>(0);
-    let cb = v128.splat<i32>(0);
-    if (q4) {
-      ca = q4_centered(pa, false);
-      cb = q4_centered(pb, false);
-    }
-    // e = 0 (elements 0..7)
-    let wa = w_lanes_from(pa, 0, q4, ca);
-    let wb_ = w_lanes_from(pb, 0, q4, cb);
-    let xv = x_lanes(px0, 0);
-    let a0 = i32x4.dot_i16x8_s(wa, xv);
-    let b0 = i32x4.dot_i16x8_s(wb_, xv);
-    xv = x_lanes(px1, 0);
-    let a1 = i32x4.dot_i16x8_s(wa, xv);
-    let b1 = i32x4.dot_i16x8_s(wb_, xv);
-    xv = x_lanes(px2, 0);
-    let a2 = i32x4.dot_i16x8_s(wa, xv);
-    let b2 = i32x4.dot_i16x8_s(wb_, xv);
-    xv = x_lanes(px3, 0);
-    let a3 = i32x4.dot_i16x8_s(wa, xv);
-    let b3 = i32x4.dot_i16x8_s(wb_, xv);
-    // e = 1 (elements 8..15)
-    wa = w_lanes_from(pa, 1, q4, ca);
-    wb_ = w_lanes_from(pb, 1, q4, cb);
-    xv = x_lanes(px0, 1);
-    a0 = mac(a0, wa, xv);
-    b0 = mac(b0, wb_, xv);
-    xv = x_lanes(px1, 1);
-    a1 = mac(a1, wa, xv);
-    b1 = mac(b1, wb_, xv);
-    xv = x_lanes(px2, 1);
-    a2 = mac(a2, wa, xv);
-    b2 = mac(b2, wb_, xv);
-    xv = x_lanes(px3, 1);
-    a3 = mac(a3, wa, xv);
-    b3 = mac(b3, wb_, xv);
-    if (q4) {
-      ca = q4_centered(pa, true);
-      cb = q4_centered(pb, true);
-    }
-    // e = 2 (elements 16..23)
-    wa = w_lanes_from(pa, 2, q4, ca);
-    wb_ = w_lanes_from(pb, 2, q4, cb);
-    xv = x_lanes(px0, 2);
-    a0 = mac(a0, wa, xv);
-    b0 = mac(b0, wb_, xv);
-    xv = x_lanes(px1, 2);
-    a1 = mac(a1, wa, xv);
-    b1 = mac(b1, wb_, xv);
-    xv = x_lanes(px2, 2);
-    a2 = mac(a2, wa, xv);
-    b2 = mac(b2, wb_, xv);
-    xv = x_lanes(px3, 2);
-    a3 = mac(a3, wa, xv);
-    b3 = mac(b3, wb_, xv);
-    // e = 3 (elements 24..31)
-    wa = w_lanes_from(pa, 3, q4, ca);
-    wb_ = w_lanes_from(pb, 3, q4, cb);
-    xv = x_lanes(px0, 3);
-    a0 = mac(a0, wa, xv);
-    b0 = mac(b0, wb_, xv);
-    xv = x_lanes(px1, 3);
-    a1 = mac(a1, wa, xv);
-    b1 = mac(b1, wb_, xv);
-    xv = x_lanes(px2, 3);
-    a2 = mac(a2, wa, xv);
-    b2 = mac(b2, wb_, xv);
-    xv = x_lanes(px3, 3);
-    a3 = mac(a3, wa, xv);
-    b3 = mac(b3, wb_, xv);
-    // lane t = token t; scales d_w[row]·d_x[t]
-    const dx = scales4(px0, px1, px2, px3);
-    const da = f32x4.mul(dx, f32x4.splat(f16_to_f32(load<u16>(pa))));
-    const db = f32x4.mul(dx, f32x4.splat(f16_to_f32(load<u16>(pb))));
-    accA = f32x4.add(accA, f32x4.mul(f32x4.convert_i32x4_s(sum4_i32x4(a0, a1, a2, a3)), da));
-    accB = f32x4.add(accB, f32x4.mul(f32x4.convert_i32x4_s(sum4_i32x4(b0, b1, b2, b3)), db));
-    px0 += Q8_0_BLOCK_BYTES;
-    px1 += Q8_0_BLOCK_BYTES;
-    px2 += Q8_0_BLOCK_BYTES;
-    px3 += Q8_0_BLOCK_BYTES;
-    pa += wb;
-    pb += wb;
-  }
+  const accA = tile2x4_dot(pa, pb, px, xStride, nb, q4);
+  const accB = tile_acc_b();
   store<f32>(o, f32x4.extract_lane(accA, 0));
   store<f32>(o + outStride, f32x4.extract_lane(accA, 1));
   store<f32>(o + 2 * outStride, f32x4.extract_lane(accA, 2));
