@@ -162,21 +162,7 @@ export function rt_instruct(ptr: usize, len: usize, density: f64, policyPtr: usi
 export function rt_instruction_json(): usize {
   const s = ready();
   if (s === null) return toStr('');
-  const ins = s.instruction;
-  const w = new JsonWriter();
-  w.begin();
-  w.str('policy', ins.policy);
-  w.num('density', ins.density);
-  w.beginArray('promptIds');
-  for (let i = 0; i < ins.promptIds.length; i++) w.num('', ins.promptIds[i]);
-  w.endArray();
-  w.num('predictMs', ins.predictMs);
-  w.begin('plan');
-  w.num('requests', ins.requests);
-  w.num('readBytes', ins.readBytes);
-  w.num('selectedBytes', ins.selectedBytes);
-  w.end();
-  return toStr(w.end());
+  return toStr(s.instruction.toJson());
 }
 
 /** Layer l's chosen neuron ids of the last instruction: writes them as i32 at rt_ids(); returns the count. */
@@ -216,16 +202,7 @@ export function rt_load(policyPtr: usize, policyLen: usize): i32 {
 export function rt_load_json(): usize {
   const s = ready();
   if (s === null) return toStr('');
-  const r = s.loadResult;
-  const w = new JsonWriter();
-  w.begin();
-  w.num('rows', r.rows);
-  w.num('cacheHits', r.cacheHits);
-  w.num('rowsRead', r.rowsRead);
-  w.num('requests', r.requests);
-  w.num('bytesRead', r.bytesRead);
-  w.num('ms', r.ms);
-  return toStr(w.end());
+  return toStr(s.loadResult.toJson());
 }
 
 // ---- generation ------------------------------------------------------------------------------------

@@ -159,6 +159,24 @@ export class Instruction {
   requests: i32 = 0;
   readBytes: f64 = 0;
   selectedBytes: f64 = 0;
+
+  /** {policy, density, promptIds, predictMs, plan: {requests, readBytes, selectedBytes}} (neurons apart). */
+  toJson(): string {
+    const w = new JsonWriter();
+    w.begin();
+    w.str('policy', this.policy);
+    w.num('density', this.density);
+    w.beginArray('promptIds');
+    for (let i = 0; i < this.promptIds.length; i++) w.num('', this.promptIds[i]);
+    w.endArray();
+    w.num('predictMs', this.predictMs);
+    w.begin('plan');
+    w.num('requests', this.requests);
+    w.num('readBytes', this.readBytes);
+    w.num('selectedBytes', this.selectedBytes);
+    w.end();
+    return w.end();
+  }
 }
 
 /** What one load of neurons did (src/types.ts LoadReport). */
@@ -169,6 +187,18 @@ export class LoadResult {
   requests: i32 = 0;
   bytesRead: f64 = 0;
   ms: f64 = 0;
+
+  toJson(): string {
+    const w = new JsonWriter();
+    w.begin();
+    w.num('rows', this.rows);
+    w.num('cacheHits', this.cacheHits);
+    w.num('rowsRead', this.rowsRead);
+    w.num('requests', this.requests);
+    w.num('bytesRead', this.bytesRead);
+    w.num('ms', this.ms);
+    return w.end();
+  }
 }
 
 // Phases: what resume() continues.
