@@ -19,6 +19,7 @@ export type IfpruneErrorCode =
   | 'no_wasm' // the runtime lacks WebAssembly (or the module could not be compiled)
   | 'not_found' // a file or a named entry that does not exist
   | 'numeric' // the model produced NaN or infinite values (damaged weights, or an unsupported variant)
+  | 'timeout' // a deadline passed: a request's timeoutMs, or a server that stopped answering
   | 'aborted'; // the caller's AbortSignal fired
 
 export class IfpruneError extends Error {
