@@ -10,6 +10,8 @@
       --out /tmp/ifp-train/joint2 --steps 700
   baselines: the same with --dense-ff 192 (or 384): a dense model whose FFN is the activated size,
   started from ifp-demo's neurons with the highest static ranking, on the same batches.
+  distillation: --distill 0.9 --lr 2e-4 trains on 0.9·KL(teacher ‖ student) + 0.1·CE over the scored
+  positions, the teacher being ifp-demo's original weights (--model-bin) run dense without gradient.
 
 Every run resumes from OUT/ckpt.pt when it exists (batches are a function of seed and step, so a resumed
 run sees the same data). A progress line every --log-every steps: step, loss, tokens/s, ETA; OUT/log.jsonl
@@ -47,7 +49,10 @@ def parse():
     ap.add_argument('--densities', default='0.25,0.5', help='each example trains at one of these (round robin)')
     ap.add_argument('--dense-ff', type=int, default=0, help='baseline: a dense model with this FFN width, no predictor')
     ap.add_argument('--shared', type=float, default=0.0, help='always-on fraction of each layer (top of the static ranking)')
-    ap.add_argument('--lr', type=float, default=5e-4)
+    ap.add_argument('--lr', type=float, default=5e-4, help="the LLM's peak LR (warm-up, then cosine to --min-lr-frac of it)")
+    ap.add_argument('--distill', type=float, default=0.0, metavar='ALPHA',
+                    help='loss = ALPHA·KL(teacher ‖ student) + (1 − ALPHA)·CE over the scored positions; the teacher is '
+                         "--model-bin (ifp-demo's original weights) run dense, no gradient, on the same input; 0 = CE only")
     ap.add_argument('--pred-lr', type=float, default=1e-3)
     ap.add_argument('--min-lr-frac', type=float, default=0.1)
     ap.add_argument('--warmup', type=int, default=30)
@@ -60,7 +65,10 @@ def parse():
     ap.add_argument('--save-every', type=int, default=100)
     ap.add_argument('--val-per-domain', type=int, default=30)
     ap.add_argument('--bf16', type=int, default=1, help='bf16 autocast for the matmuls (fp32 master weights)')
-    return ap.parse_args()
+    a = ap.parse_args()
+    if not 0.0 <= a.distill <= 1.0:
+        ap.error(f'--distill {a.distill}: ALPHA is a weight in [0, 1] (0.9 keeps 10% of the cross-entropy)')
+    return a
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -117,6 +125,14 @@ def response_loss_mask(plens, lens, T):
     """(B, T-1): position p predicts ids[p+1]; scored p = P-1 .. N-2 (the eval protocol's positions)."""
     pos = torch.arange(T - 1)[None, :]
     return ((pos >= plens[:, None] - 1) & (pos <= lens[:, None] - 2)).float()
+
+
+def distill_kl(lg, lg_t, lm):
+    """KL(teacher ‖ student) at temperature 1, (B, T-1, V) logits, averaged over the scored positions lm (B, T-1)."""
+    lp_s = F.log_softmax(lg.float(), -1)
+    lp_t = F.log_softmax(lg_t.float(), -1)
+    kl = (lp_t.exp() * (lp_t - lp_s)).sum(-1)
+    return (kl * lm).sum() / lm.sum()
 
 
 def densities_for(B, dens):
@@ -225,6 +241,10 @@ def main():
     ckpt = os.path.join(a.out, 'ckpt.pt')
     model, pred, shared = build(a, init)
     opt = optimizer(a, model, pred)
+    teacher = None
+    if a.distill > 0:
+        teacher = read_llama2c(a.model_bin).eval()  # neuron order does not change a dense model's logits
+        teacher.requires_grad_(False)
     step = 0
     if os.path.exists(ckpt):
         ck = torch.load(ckpt, weights_only=False)
@@ -240,6 +260,7 @@ def main():
     log = open(os.path.join(a.out, 'log.jsonl'), 'a')
     nff = model.cfg.hidden
     t_run, tok_run, loss_acc, n_acc = time.time(), 0, 0.0, 0
+    ce_acc, kl_acc = 0.0, 0.0
     print(f'stage {a.stage}: {"dense n_ff %d baseline" % nff if pred is None else "joint, densities %s" % a.densities}, steps {step}..{a.steps}', flush=True)
     if step == 0:
         ev = evaluate(model, pred, shared, held, a)
@@ -265,8 +286,15 @@ def main():
                 k = torch.tensor([neurons_at(x, nff) for x in densities_for(B, dens).tolist()])
                 masks = make_masks(s, k, t, shared)
             lg = model(ids[:, :-1], masks)
+            if teacher is not None:
+                with torch.no_grad():
+                    lg_t = teacher(ids[:, :-1])
         ce = F.cross_entropy(lg.float().reshape(-1, lg.shape[-1]), ids[:, 1:].reshape(-1), reduction='none').view(B, T - 1)
-        loss = (ce * lm).sum() / lm.sum()
+        ce = (ce * lm).sum() / lm.sum()
+        loss, kl = ce, torch.zeros(())
+        if teacher is not None:
+            kl = distill_kl(lg, lg_t, lm)
+            loss = a.distill * kl + (1 - a.distill) * ce
         opt.zero_grad(set_to_none=True)
         loss.backward()
         params = list(model.parameters()) + (list(pred.parameters()) if pred is not None else [])
@@ -277,16 +305,21 @@ def main():
         tok_run += n_tok
         tokens_total += n_tok
         loss_acc += loss.item()
+        ce_acc += ce.item()
+        kl_acc += kl.item()
         n_acc += 1
         if step % a.log_every == 0 or step == a.steps:
             el = time.time() - t_run
             tps = tok_run / max(el, 1e-9)
             eta = (a.steps - step) * el / max(1, n_acc)
-            row = {'step': step, 'loss': loss_acc / n_acc, 'tokens_per_s': tps, 'lr': opt.param_groups[0]['lr'], 't': t, 'time': time.time()}
-            print(f'step {step}/{a.steps} loss {row["loss"]:.4f} tok/s {tps:.0f} lr {row["lr"]:.2e} t {t:.3f} ETA {int(eta // 60)}m{int(eta % 60):02d}s', flush=True)
+            row = {'step': step, 'loss': loss_acc / n_acc, 'ce': ce_acc / n_acc, 'kl': kl_acc / n_acc, 'tokens_per_s': tps,
+                   'lr': opt.param_groups[0]['lr'], 't': t, 'time': time.time()}
+            kd = f' (ce {row["ce"]:.4f} kl {row["kl"]:.4f})' if teacher is not None else ''
+            print(f'step {step}/{a.steps} loss {row["loss"]:.4f}{kd} tok/s {tps:.0f} lr {row["lr"]:.2e} t {t:.3f} ETA {int(eta // 60)}m{int(eta % 60):02d}s', flush=True)
             log.write(json.dumps(row) + '\n')
             log.flush()
             t_run, tok_run, loss_acc, n_acc = time.time(), 0, 0.0, 0
+            ce_acc, kl_acc = 0.0, 0.0
         if step % a.save_every == 0 or step == a.steps:
             save(ckpt, model, pred, opt, step, a)
         if step % a.eval_every == 0 or step == a.steps:
