@@ -1,4 +1,5 @@
-"""Training curves as one SVG (no plotting library): left, the training loss per logged step of each run;
+"""Training curves as one SVG (no plotting library): left, the training cross-entropy per logged step of each
+run (with --distill the CE part of the loss, so distilled and plain runs compare);
 right, the held-out response NLL (calibration pairs not trained on, mean over the six domains) of each run:
 dense, and the learned predictor's masks at each density (prompt masked too).
 
@@ -35,7 +36,7 @@ def read_run(dirs):
                             series.setdefault(k, []).append(v)
                     evals.append((offset + r['step'], {k: sum(v) / len(v) for k, v in series.items()}))
                 else:
-                    train.append((offset + r['step'], r['loss']))
+                    train.append((offset + r['step'], r.get('ce', r['loss'])))  # --distill: the CE part, comparable
                 last = max(last, r['step'])
         offset += last
     return train, evals, offset
@@ -81,7 +82,7 @@ def main():
         for key in sorted({k for _, e in evals for k in e}):
             eval_series.append((f'{name} {key}', [(s, e[key]) for s, e in evals if key in e], key == 'dense' and name.startswith('joint')))
     W, H = 1000, 380
-    body = panel(0, 0, W / 2, H, train_series, 'training loss (response tokens)', xmax, 'nats/token')
+    body = panel(0, 0, W / 2, H, train_series, 'training cross-entropy (scored tokens)', xmax, 'nats/token')
     body += panel(W / 2, 0, W / 2, H, eval_series, 'held-out calibration pairs: response NLL, mean of 6 domains', xmax, 'nats/token')
     svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif">\n' + '\n'.join(body) + '\n</svg>\n'
     with open(a.o, 'w') as f:
