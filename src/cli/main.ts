@@ -58,6 +58,12 @@ const COMMANDS: Command[] = [
     run: async (argv) => (await import('./eval.ts')).evalCommand(argv),
   },
   { name: 'serve', usage: 'ifprune serve -m MODEL [--port P]', summary: 'an OpenAI-compatible HTTP server for a model', run: async (argv) => (await import('./serve.ts')).serveCommand(argv) },
+  {
+    name: 'bench',
+    usage: 'ifprune bench -m MODEL [-m MODEL ...]',
+    summary: 'load, TTFT, prefill and decode speed per model and density',
+    run: async (argv) => (await import('./bench.ts')).benchCommand(argv),
+  },
 ];
 
 /** package.json is two levels up from src/cli/main.ts and from the bundle's dist/node/cli.js alike. */

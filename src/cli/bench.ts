@@ -1,0 +1,445 @@
+/**
+ * `ifprune bench -m A.gguf [-m B.gguf ...] [options]`: the llama-bench of ifprune. For every model and
+ * density it opens the model afresh, generates greedily from a prompt of exactly --prompt-tokens tokens
+ * and reports load time, TTFT (neuron loading included), prefill and decode speed and the FFN bytes read.
+ *
+ *   standard GGUF (or llama2.c)   dense only: rows with density < 1 are skipped with a note
+ *   ifprune bundled file          every density, selective: the core at open, then only the chosen
+ *                                 neurons; policy = the file's learned predictor, else its static
+ *                                 ranking, else random neuron sets (seeded by the repetition)
+ *
+ * Repetitions interleave the models and densities (rep 1: A 1, A 0.5, B 1, ...; rep 2: the same), so a
+ * busy neighbour's noise spreads over every row alike; each row reports the median over reps and the best
+ * one. A first untimed run per model warms the JIT. Text mode prints a table (and progress on stderr);
+ * --json prints one JSON object per row on stdout and nothing else (notes go to stderr).
+ */
+import { basename } from 'node:path';
+import { IfpruneError } from '../errors.ts';
+import { open, resolveModel } from '../platform/node.ts';
+import { mulberry32 } from '../reference/sampler.ts';
+import { neuronsAt } from '../pruning/select.ts';
+import { PRED } from '../pruning/predictor-file.ts';
+import type { Instruction, Model, PolicyName } from '../types.ts';
+import {
+  UsageError, choiceOption, escapeText, flagOption, formatHelp, intOption, listOption, parseArgs, shownName, stringOption,
+  type CommandInfo,
+} from './args.ts';
+import { formatBytes } from './inspect.ts';
+import { Progress } from './output.ts';
+import { openForPruning } from './pruning.ts';
+
+/** Defaults, shown in --help. */
+export const BENCH_DEFAULTS = Object.freeze({ densities: [1, 0.5, 0.25], promptTokens: 128, tokens: 64, reps: 3 });
+/** Untimed warm-up run per model: prompt and new tokens. */
+const WARMUP_TOKENS = 8;
+
+export const BENCH: CommandInfo = {
+  name: 'bench',
+  usage: ['ifprune bench -m MODEL [-m MODEL ...] [--density 1,0.5,0.25] [--prompt-tokens N] [--tokens N] [--reps N] [--json]'],
+  summary: 'measure load, TTFT, prefill and decode speed and FFN bytes read, per model and density',
+  options: [
+    { name: 'model', short: 'm', kind: 'string', value: 'MODEL', multiple: true, help: 'model file or http(s) URL (repeatable; rows interleave across models)' },
+    { name: 'density', short: 'd', kind: 'string', value: 'D[,D...]', help: `FFN densities in (0, 1] (default ${BENCH_DEFAULTS.densities.join(',')}); a standard file runs density 1 only` },
+    { name: 'prompt-tokens', short: 'p', kind: 'string', value: 'N', help: `prompt length in tokens, BOS included (default ${BENCH_DEFAULTS.promptTokens})` },
+    { name: 'tokens', short: 'n', kind: 'string', value: 'N', help: `new tokens to generate, greedy (default ${BENCH_DEFAULTS.tokens})` },
+    { name: 'reps', short: 'r', kind: 'string', value: 'N', help: `repetitions, interleaved across rows (default ${BENCH_DEFAULTS.reps})` },
+    { name: 'policy', kind: 'string', value: 'P', help: 'neurons for density < 1: learned, static or random (default: learned if the file has a predictor, else static, else random)' },
+    { name: 'gap-bytes', kind: 'string', value: 'BYTES', help: 'read through gaps up to BYTES between needed neuron rows (open option gapBytes; default: the runtime\'s)' },
+    { name: 'threads', short: 't', kind: 'string', value: 'N', help: 'threads; only 1 is implemented' },
+    { name: 'json', kind: 'boolean', help: 'print one JSON object per row instead of the table' },
+    { name: 'help', short: 'h', kind: 'boolean', help: 'show this help' },
+  ],
+  details:
+    'Each row opens the model afresh, so loadMs is the open (a bundled file: the core and predictor) and TTFT\n' +
+    'includes choosing and reading the neurons. Columns are "median (best)" over --reps; tok/s and ms are\n' +
+    'wall-clock, so run on a quiet machine. Examples:\n' +
+    '  ifprune bench -m smollm2-135m-q8_0.gguf -m smollm2-135m-q8_0.ifp.gguf --density 1,0.5,0.25\n' +
+    '  ifprune bench -m models/ifp-demo/ifp-demo.q8_0.gguf --reps 5 --json > rows.jsonl',
+};
+
+export type BenchPolicy = PolicyName | 'random';
+
+export interface BenchArgs {
+  models: string[];
+  densities: number[];
+  promptTokens: number;
+  tokens: number;
+  reps: number;
+  policy?: Exclude<BenchPolicy, 'dense' | 'prompt'>;
+  gapBytes?: number;
+  threads: number;
+  json: boolean;
+}
+
+/** Validates the command line; every mistake is a UsageError naming the option. */
+export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
+  const args = parseArgs(argv, BENCH.options, 'bench');
+  if (flagOption(args, 'help') || argv.length === 0) return 'help';
+  if (args.positionals.length) throw new UsageError(`bench takes no positional arguments; got "${escapeText(args.positionals[0]!)}" (models go after -m)`, 'bench');
+  const models = listOption(args, 'model');
+  if (models.length === 0 || models.some((m) => m === '')) throw new UsageError('bench needs a model: -m MODEL (repeat -m for more)', 'bench');
+  const threads = intOption(args, 'threads', { min: 1 }, 'bench') ?? 1;
+  if (threads !== 1) {
+    throw new UsageError(`${shownName(args, 'threads')} ${threads}: threads are not implemented yet (issue #11), ifprune runs on one thread; leave the option out or pass 1`, 'bench');
+  }
+  return {
+    models,
+    densities: parseDensities(stringOption(args, 'density'), shownName(args, 'density')),
+    promptTokens: intOption(args, 'prompt-tokens', { min: 1 }, 'bench') ?? BENCH_DEFAULTS.promptTokens,
+    tokens: intOption(args, 'tokens', { min: 1 }, 'bench') ?? BENCH_DEFAULTS.tokens,
+    reps: intOption(args, 'reps', { min: 1 }, 'bench') ?? BENCH_DEFAULTS.reps,
+    policy: choiceOption(args, 'policy', ['learned', 'static', 'random'] as const, 'bench'),
+    gapBytes: intOption(args, 'gap-bytes', { min: 0 }, 'bench'),
+    threads,
+    json: flagOption(args, 'json'),
+  };
+}
+
+/** "1,0.5,0.25" → [1, 0.5, 0.25] in the order given, repeats dropped. */
+function parseDensities(raw: string | undefined, shown: string): number[] {
+  if (raw === undefined) return [...BENCH_DEFAULTS.densities];
+  const out: number[] = [];
+  for (const item of raw.split(',')) {
+    const s = item.trim();
+    const d = /^(\d+\.?\d*|\.\d+)$/.test(s) ? Number(s) : NaN;
+    if (!(d > 0 && d <= 1)) throw new UsageError(`${shown} takes densities in (0, 1] separated by commas; got "${escapeText(s)}" in "${escapeText(raw)}"`, 'bench');
+    if (!out.includes(d)) out.push(d);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// What a model is (from its header), before anything is timed.
+
+export interface BenchModel {
+  /** As given with -m. */
+  path: string;
+  /** The file name, escaped for printing. */
+  name: string;
+  /** Weight type of the FFN (q8_0, q4_0, f16, f32, ...). */
+  type: string;
+  layout: 'standard' | 'bundled';
+  fileBytes: number;
+  nLayers: number;
+  /** FFN neurons per layer. */
+  nFF: number;
+  /** Positions the model allows: prompt + new tokens must fit. */
+  seqLen: number;
+  /** Who picks neurons at density < 1 (bundled files). */
+  policy: Exclude<BenchPolicy, 'dense' | 'prompt'>;
+}
+
+async function describe(path: string, forced: BenchArgs['policy']): Promise<BenchModel> {
+  const m = await openForPruning(path, 'bench');
+  try {
+    const bundled = (m.info?.bundles.length ?? 0) > 0;
+    const hasLearned = m.spec.metadata[PRED.kind] !== undefined;
+    const hasStatic = m.spec.tensors.has(PRED.static);
+    const ffn = m.spec.tensors.get('blk.0.ffn_gate.weight') ?? m.spec.tensors.get('blk.0.ffn_down.weight');
+    const type = bundled ? m.info!.type : (ffn?.type.name ?? m.spec.tensors.get('blk.0.ffn_bundle')?.type.name ?? 'unknown').toLowerCase();
+    const name = escapeText(basename(path));
+    if (bundled && forced === 'learned' && !hasLearned) throw new IfpruneError('bad_option', `${name} has no learned predictor: fit one with \`ifprune calibrate\`, or bench with --policy static or random`);
+    if (bundled && forced === 'static' && !hasStatic) throw new IfpruneError('bad_option', `${name} has no static ranking: fit one with \`ifprune calibrate\`, or bench with --policy learned or random`);
+    return {
+      path,
+      name,
+      type,
+      layout: bundled ? 'bundled' : 'standard',
+      fileBytes: m.src.size,
+      nLayers: m.spec.config.nLayers,
+      nFF: m.spec.config.hiddenDim,
+      seqLen: m.spec.config.seqLen,
+      policy: forced ?? (hasLearned ? 'learned' : hasStatic ? 'static' : 'random'),
+    };
+  } finally {
+    await m.src.close?.();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// One timed run: open, (choose and load neurons,) generate, close.
+
+export interface BenchSample {
+  loadMs: number;
+  ttftMs: number;
+  prefillTokPerS: number;
+  decodeTokPerS: number;
+  promptTokens: number;
+  generatedTokens: number;
+  loadNeuronsMs: number;
+  neuronBytesRead: number;
+  neuronRequests: number;
+  ffnBytesTotal: number;
+  bytesRead: number;
+  kernels: string;
+}
+
+interface RunPlan {
+  model: BenchModel;
+  density: number;
+  /** The policy this row runs: dense for density 1 or a standard file. */
+  policy: BenchPolicy;
+}
+
+/** k random neuron rows per layer (ascending), the same for the same seed. */
+export function randomNeurons(nLayers: number, nFF: number, density: number, seed: number): Int32Array[] {
+  const rand = mulberry32(seed);
+  const k = neuronsAt(density, nFF);
+  const ids = Int32Array.from({ length: nFF }, (_, i) => i);
+  return Array.from({ length: nLayers }, () => {
+    for (let i = 0; i < k; i++) {
+      // partial Fisher-Yates: ids[0..k) become a uniform random k-subset
+      const j = i + Math.floor(rand() * (nFF - i));
+      const t = ids[i]!;
+      ids[i] = ids[j]!;
+      ids[j] = t;
+    }
+    return ids.slice(0, k).sort();
+  });
+}
+
+async function openFor(plan: RunPlan, a: BenchArgs): Promise<Model> {
+  const r = await resolveModel(plan.model.path);
+  return open(r.source, {
+    tokenizer: r.tokenizer,
+    config: r.config,
+    contextLength: Math.min(plan.model.seqLen, a.promptTokens + a.tokens + 1),
+    ffn: plan.model.layout === 'bundled' ? 'selective' : 'dense',
+    gapBytes: a.gapBytes,
+  });
+}
+
+async function runOnce(plan: RunPlan, prompt: string, maxTokens: number, rep: number, a: BenchArgs): Promise<BenchSample> {
+  const model = await openFor(plan, a);
+  try {
+    const { layout, nLayers, nFF } = plan.model;
+    let extraTtftMs = 0;
+    let neurons: { ms: number; bytes: number; requests: number } | undefined;
+    const gen: Parameters<Model['generate']>[1] = { temperature: 0, maxTokens };
+    if (layout === 'bundled' && plan.policy === 'random') {
+      // Random sets go through the public instruct/load path's second half: load() any sets, then generate.
+      const sets = randomNeurons(nLayers, nFF, plan.density, 1 + rep);
+      const ins: Instruction = {
+        // The runtime records the label as given (rt_load); 'random' is this command's, not a PolicyName.
+        policy: 'random' as PolicyName,
+        density: plan.density,
+        neurons: sets,
+        promptIds: [],
+        predictMs: 0,
+        plan: { requests: 0, readBytes: 0, selectedBytes: 0 },
+      };
+      const rep_ = await model.load(ins);
+      neurons = { ms: rep_.ms, bytes: rep_.bytesRead, requests: rep_.requests };
+      extraTtftMs = rep_.ms;
+    } else if (layout === 'bundled') {
+      gen.density = plan.density;
+      gen.policy = plan.policy as PolicyName;
+    }
+    for await (const _ of model.generate(prompt, gen)) void _;
+    const s = model.stats();
+    return {
+      loadMs: s.loadMs,
+      ttftMs: s.ttftMs + extraTtftMs,
+      prefillTokPerS: s.prefillTokPerS,
+      decodeTokPerS: s.decodeTokPerS,
+      promptTokens: s.promptTokens,
+      generatedTokens: s.generatedTokens,
+      loadNeuronsMs: neurons ? neurons.ms : s.loadNeuronsMs,
+      neuronBytesRead: neurons ? neurons.bytes : s.neuronBytesRead,
+      neuronRequests: neurons ? neurons.requests : s.neuronRequests,
+      ffnBytesTotal: s.ffnBytesTotal,
+      bytesRead: s.bytesRead,
+      kernels: s.kernels,
+    };
+  } finally {
+    await model.close();
+  }
+}
+
+/** Filler text for prompts: short common words. */
+const WORDS = 'the cat sat on a mat and then it ran to see what the dog had found in the old red box by the door'.split(' ');
+
+/**
+ * A prompt of exactly n tokens as the model encodes it (BOS included when the tokenizer adds one), or
+ * the nearest shorter one a tokenizer allows: words are added while the count stays ≤ n, then single
+ * letters fill the rest.
+ */
+export function promptOfTokens(model: Model, n: number): string {
+  const count = (s: string) => model.tokenizer.encode(s).length;
+  let text = '';
+  for (let i = 0; ; i++) {
+    const next = text + (text ? ' ' : '') + WORDS[i % WORDS.length];
+    if (count(next) > n) break;
+    text = next;
+  }
+  // bounded: a fill that merges into the previous token adds characters, not tokens
+  for (const fill of [' a', 'a', ' b', 'b']) for (let i = 0; i < 4 * n && count(text) < n && count(text + fill) <= n; i++) text += fill;
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Rows: medians and bests over reps.
+
+export interface BenchRow {
+  model: string;
+  path: string;
+  type: string;
+  layout: 'standard' | 'bundled';
+  policy: BenchPolicy;
+  density: number;
+  threads: number;
+  kernels: string;
+  reps: number;
+  promptTokens: number;
+  /** New tokens asked / generated (fewer when the model ended the text: EOS). */
+  tokens: number;
+  generatedTokens: number;
+  prefillTokPerS: number;
+  decodeTokPerS: number;
+  ttftMs: number;
+  loadMs: number;
+  loadNeuronsMs: number;
+  neuronBytesRead: number;
+  neuronRequests: number;
+  /** All FFN bundles of the file (0 for a standard file). */
+  ffnBytes: number;
+  fileBytes: number;
+  gapBytes: number | null;
+  /** The best rep of each timing (highest tok/s, lowest ms). */
+  best: { prefillTokPerS: number; decodeTokPerS: number; ttftMs: number; loadMs: number };
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+function toRow(plan: RunPlan, samples: BenchSample[], a: BenchArgs): BenchRow {
+  const med = (k: keyof BenchSample) => median(samples.map((s) => s[k] as number));
+  const pick = (k: keyof BenchSample, f: (...x: number[]) => number) => f(...samples.map((s) => s[k] as number));
+  return {
+    model: plan.model.name,
+    path: plan.model.path,
+    type: plan.model.type,
+    layout: plan.model.layout,
+    policy: plan.policy,
+    density: plan.density,
+    threads: a.threads,
+    kernels: samples[0]!.kernels,
+    reps: samples.length,
+    promptTokens: med('promptTokens'),
+    tokens: a.tokens,
+    generatedTokens: med('generatedTokens'),
+    prefillTokPerS: med('prefillTokPerS'),
+    decodeTokPerS: med('decodeTokPerS'),
+    ttftMs: med('ttftMs'),
+    loadMs: med('loadMs'),
+    loadNeuronsMs: med('loadNeuronsMs'),
+    neuronBytesRead: med('neuronBytesRead'),
+    neuronRequests: med('neuronRequests'),
+    ffnBytes: med('ffnBytesTotal'),
+    fileBytes: plan.model.fileBytes,
+    gapBytes: a.gapBytes ?? null,
+    best: { prefillTokPerS: pick('prefillTokPerS', Math.max), decodeTokPerS: pick('decodeTokPerS', Math.max), ttftMs: pick('ttftMs', Math.min), loadMs: pick('loadMs', Math.min) },
+  };
+}
+
+/** "123 (130)": median, best in brackets. */
+function pair(m: number, best: number, digits: number): string {
+  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(x >= 100 ? 0 : digits) : '-');
+  return `${f(m)} (${f(best)})`;
+}
+
+export function formatTable(rows: BenchRow[]): string {
+  const head = ['model', 'type', 'layout', 'policy', 'density', 'load ms', 'FFN read (requests)', 'TTFT ms', 'prefill tok/s', 'decode tok/s'];
+  const body = rows.map((r) => [
+    r.model,
+    r.type,
+    r.layout,
+    r.policy,
+    r.density.toFixed(2),
+    pair(r.loadMs, r.best.loadMs, 1),
+    r.layout === 'bundled' ? `${formatBytes(r.neuronBytesRead)} (${r.neuronRequests})` : '-',
+    pair(r.ttftMs, r.best.ttftMs, 1),
+    pair(r.prefillTokPerS, r.best.prefillTokPerS, 1),
+    pair(r.decodeTokPerS, r.best.decodeTokPerS, 1),
+  ]);
+  const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 4 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join('  ').trimEnd();
+  return [line(head), width.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+export async function benchCommand(argv: string[]): Promise<number> {
+  const a = parseBenchArgs(argv);
+  if (a === 'help') {
+    process.stdout.write(formatHelp(BENCH));
+    return 0;
+  }
+  const note = (s: string) => process.stderr.write(`note: ${s}\n`);
+
+  // Every model's header first: a bad file or option fails before anything is timed.
+  const models: BenchModel[] = [];
+  for (const path of a.models) models.push(await describe(path, a.policy));
+  const plans: RunPlan[] = [];
+  for (const m of models) {
+    if (a.promptTokens + a.tokens > m.seqLen) {
+      throw new IfpruneError('context_overflow', `${m.name}: --prompt-tokens ${a.promptTokens} plus --tokens ${a.tokens} exceed its context of ${m.seqLen} positions; lower them`);
+    }
+    const skipped = m.layout === 'standard' ? a.densities.filter((d) => d < 1) : [];
+    if (skipped.length) {
+      note(`${m.name} has the standard layout: density ${skipped.join(', ')} skipped (pruning needs an ifprune bundled file: ifprune convert ${m.name} -o OUT.gguf)`);
+    }
+    for (const d of a.densities) {
+      if (m.layout === 'standard' && d < 1) continue;
+      plans.push({ model: m, density: d, policy: d >= 1 || m.layout === 'standard' ? 'dense' : m.policy });
+    }
+    if (m.layout === 'standard' && !a.densities.includes(1)) plans.push({ model: m, density: 1, policy: 'dense' });
+  }
+
+  // Warm-up (untimed) and one prompt per model, of exactly promptTokens tokens where the tokenizer allows.
+  const progress = new Progress(false);
+  const prompts = new Map<BenchModel, string>();
+  for (const m of models) {
+    if (!a.json) progress.update('warm-up', models.indexOf(m), models.length, m.name, {});
+    const plan = plans.find((p) => p.model === m)!;
+    const model = await openFor(plan, a);
+    try {
+      prompts.set(m, promptOfTokens(model, a.promptTokens));
+      for await (const _ of model.generate(promptOfTokens(model, WARMUP_TOKENS), { temperature: 0, maxTokens: WARMUP_TOKENS, ...(m.layout === 'bundled' ? { density: 1 } : {}) })) void _;
+    } finally {
+      await model.close();
+    }
+  }
+
+  const samples = plans.map((): BenchSample[] => []);
+  const total = a.reps * plans.length;
+  for (let rep = 0; rep < a.reps; rep++) {
+    for (const [i, plan] of plans.entries()) {
+      if (!a.json) progress.update('bench', rep * plans.length + i, total, `rep ${rep + 1}/${a.reps}: ${plan.model.name} density ${plan.density}`, {});
+      samples[i]!.push(await runOnce(plan, prompts.get(plan.model)!, a.tokens, rep, a));
+    }
+  }
+  if (!a.json) progress.update('bench', total, total, '', {});
+  progress.end();
+
+  const rows = plans.map((p, i) => toRow(p, samples[i]!, a));
+  for (const r of rows) {
+    if (r.promptTokens !== a.promptTokens) note(`${r.model}: the prompt is ${r.promptTokens} tokens (the tokenizer could not make exactly ${a.promptTokens})`);
+    if (r.generatedTokens < a.tokens) note(`${r.model} density ${r.density}: the model ended the text after ${r.generatedTokens} of ${a.tokens} tokens (median); decode tok/s is over those`);
+  }
+  if (a.json) {
+    for (const r of rows) process.stdout.write(JSON.stringify(r) + '\n');
+  } else {
+    process.stdout.write(
+      `${formatTable(rows)}\n\n` +
+        `median (best) of ${a.reps} interleaved rep${a.reps > 1 ? 's' : ''}; ${rows[0]!.kernels} kernels, ${a.threads} thread; prompt ${a.promptTokens} tokens, ` +
+        `${a.tokens} new tokens, greedy; TTFT includes choosing and reading the neurons` +
+        (a.gapBytes !== undefined ? `; gap ${a.gapBytes} bytes` : '') +
+        '\n',
+    );
+  }
+  return 0;
+}
