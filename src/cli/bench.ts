@@ -129,7 +129,8 @@ export interface BenchModel {
   policy: Exclude<BenchPolicy, 'dense' | 'prompt'>;
 }
 
-async function describe(path: string, forced: BenchArgs['policy']): Promise<BenchModel> {
+/** Reads a model's header: layout, type, shape, and the policy its rows at density < 1 use. */
+export async function describeModel(path: string, forced: BenchArgs['policy']): Promise<BenchModel> {
   const m = await openForPruning(path, 'bench');
   try {
     const bundled = (m.info?.bundles.length ?? 0) > 0;
@@ -174,7 +175,7 @@ export interface BenchSample {
   kernels: string;
 }
 
-interface RunPlan {
+export interface RunPlan {
   model: BenchModel;
   density: number;
   /** The policy this row runs: dense for density 1 or a standard file. */
@@ -198,7 +199,7 @@ export function randomNeurons(nLayers: number, nFF: number, density: number, see
   });
 }
 
-async function openFor(plan: RunPlan, a: BenchArgs): Promise<Model> {
+async function openFor(plan: RunPlan, a: Pick<BenchArgs, 'promptTokens' | 'tokens' | 'gapBytes'>): Promise<Model> {
   const r = await resolveModel(plan.model.path);
   return open(r.source, {
     tokenizer: r.tokenizer,
@@ -209,7 +210,8 @@ async function openFor(plan: RunPlan, a: BenchArgs): Promise<Model> {
   });
 }
 
-async function runOnce(plan: RunPlan, prompt: string, maxTokens: number, rep: number, a: BenchArgs): Promise<BenchSample> {
+/** One timed run of a row: a fresh open, the neurons (bundled files), a greedy generation; `rep` seeds random sets. */
+export async function runOnce(plan: RunPlan, prompt: string, maxTokens: number, rep: number, a: Pick<BenchArgs, 'promptTokens' | 'tokens' | 'gapBytes'>): Promise<BenchSample> {
   const model = await openFor(plan, a);
   try {
     const { layout, nLayers, nFF } = plan.model;
@@ -251,6 +253,18 @@ async function runOnce(plan: RunPlan, prompt: string, maxTokens: number, rep: nu
       bytesRead: s.bytesRead,
       kernels: s.kernels,
     };
+  } finally {
+    await model.close();
+  }
+}
+
+/** An untimed run (JIT warm-up, page cache); returns the row's prompt of a.promptTokens tokens. */
+export async function warmUp(plan: RunPlan, a: Pick<BenchArgs, 'promptTokens' | 'tokens' | 'gapBytes'>): Promise<string> {
+  const model = await openFor(plan, a);
+  try {
+    const warm = promptOfTokens(model, Math.min(WARMUP_TOKENS, a.promptTokens));
+    for await (const _ of model.generate(warm, { temperature: 0, maxTokens: WARMUP_TOKENS, ...(plan.model.layout === 'bundled' ? { density: 1 } : {}) })) void _;
+    return promptOfTokens(model, a.promptTokens);
   } finally {
     await model.close();
   }
@@ -382,7 +396,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
 
   // Every model's header first: a bad file or option fails before anything is timed.
   const models: BenchModel[] = [];
-  for (const path of a.models) models.push(await describe(path, a.policy));
+  for (const path of a.models) models.push(await describeModel(path, a.policy));
   const plans: RunPlan[] = [];
   for (const m of models) {
     if (a.promptTokens + a.tokens > m.seqLen) {
@@ -404,14 +418,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const prompts = new Map<BenchModel, string>();
   for (const m of models) {
     if (!a.json) progress.update('warm-up', models.indexOf(m), models.length, m.name, {});
-    const plan = plans.find((p) => p.model === m)!;
-    const model = await openFor(plan, a);
-    try {
-      prompts.set(m, promptOfTokens(model, a.promptTokens));
-      for await (const _ of model.generate(promptOfTokens(model, WARMUP_TOKENS), { temperature: 0, maxTokens: WARMUP_TOKENS, ...(m.layout === 'bundled' ? { density: 1 } : {}) })) void _;
-    } finally {
-      await model.close();
-    }
+    prompts.set(m, await warmUp(plans.find((p) => p.model === m)!, a));
   }
 
   const samples = plans.map((): BenchSample[] => []);

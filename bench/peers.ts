@@ -1,0 +1,175 @@
+/**
+ * ifprune next to its peer: the same GGUF files through wllama (llama.cpp compiled to wasm, @wllama/wllama,
+ * single-thread) in headless Chromium and through ifprune (Node, the public API, as `ifprune bench` runs
+ * it), repetitions interleaved (ifprune A, wllama A, ifprune B, wllama B, ...), medians and ratios.
+ *
+ *   npm run bench:peers
+ *   node --import tsx bench/peers.ts [--reps N] [--prompt-tokens N] [--tokens N] [--qwen] [--keep DIR]
+ *
+ * Models: random-weight SmolLM2-135M-shaped GGUFs in Q8_0 and Q4_0 (tools/random-model.ts), and with
+ * --qwen a Qwen2.5-0.5B-shaped Q8_0 one (slow in wllama), written to a temporary directory (or --keep DIR,
+ * which keeps them for the next run). A local HTTP server started here serves the page
+ * (bench/peers/index.html), wllama's files from node_modules and the models; nothing leaves the machine.
+ * The page is not cross-origin isolated, so wllama cannot start threads; it is also told n_threads 1.
+ *
+ * What is timed, per run (wall clock: both engines' own timers):
+ *   ifprune   open from the local file (loadMs), then generate greedily: stats() TTFT, prefill, decode
+ *   wllama    loadModel from a Blob already in the page (the fetch is not timed), then createCompletion
+ *             (greedy, ignore_eos, cache_prompt false, streamed): TTFT to the first chunk in the page,
+ *             prefill and decode tok/s from llama.cpp's own timings (prompt_per_second, predicted_per_second)
+ * The prompt is the same text for both, made of exactly --prompt-tokens tokens by ifprune's tokenizer
+ * (llama.cpp's count is reported beside it). Prints a table and writes bench/results/peers.json.
+ */
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { cpus, tmpdir } from 'node:os';
+import { extname, join, normalize, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { writeRandomModel, SHAPES, type RandomModelOptions } from '../tools/random-model.ts';
+import { describeModel, median, runOnce, warmUp, type BenchSample, type RunPlan } from '../src/cli/bench.ts';
+
+const args = process.argv.slice(2);
+const opt = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : d);
+const REPS = Number(opt('--reps', '3'));
+const PROMPT_TOKENS = Number(opt('--prompt-tokens', '128'));
+const TOKENS = Number(opt('--tokens', '64'));
+const keep = args.includes('--keep');
+const dir = keep ? opt('--keep', '') : mkdtempSync(join(tmpdir(), 'ifprune-peers-'));
+mkdirSync(dir, { recursive: true });
+const CHROMIUM = '/usr/bin/chromium';
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const WLLAMA_VERSION = (JSON.parse(readFileSync(join(ROOT, 'node_modules/@wllama/wllama/package.json'), 'utf8')) as { version: string }).version;
+
+/** Qwen2.5-0.5B's shape (config.json of Qwen/Qwen2.5-0.5B): q/k/v biases, tied embeddings. */
+const QWEN25_05B: Omit<RandomModelOptions, 'type'> = { dim: 896, nLayers: 24, nHeads: 14, nKvHeads: 2, hiddenDim: 4864, vocabSize: 151936, seqLen: 2048, ropeBase: 1000000, qkvBias: true };
+const files: { label: string; shape: Omit<RandomModelOptions, 'type'>; type: 'q8_0' | 'q4_0'; name: string }[] = [
+  { label: 'SmolLM2-135M', shape: SHAPES['smollm2-135m'], type: 'q8_0', name: 'smollm2-135m-random-q8_0.gguf' },
+  { label: 'SmolLM2-135M', shape: SHAPES['smollm2-135m'], type: 'q4_0', name: 'smollm2-135m-random-q4_0.gguf' },
+  ...(args.includes('--qwen') ? [{ label: 'Qwen2.5-0.5B', shape: QWEN25_05B, type: 'q8_0' as const, name: 'qwen2.5-0.5b-random-q8_0.gguf' }] : []),
+];
+for (const f of files) {
+  const path = join(dir, f.name);
+  if (existsSync(path)) continue;
+  process.stderr.write(`generating ${path} ...\n`);
+  await writeRandomModel(path, { ...f.shape, type: f.type });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The local server: the page, wllama's ESM and wasm, the models. GET only, no Range (wllama reads whole files).
+
+const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm', '.gguf': 'application/octet-stream' };
+const MOUNTS: [string, string][] = [
+  ['/bench/peers/', join(ROOT, 'bench/peers')],
+  ['/node_modules/@wllama/wllama/', join(ROOT, 'node_modules/@wllama/wllama')],
+  ['/models/', dir],
+];
+function serve(): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const mount = MOUNTS.find(([p]) => path.startsWith(p));
+    const file = mount ? normalize(join(mount[1], path.slice(mount[0].length) || 'index.html')) : '';
+    if (!mount || !(file === mount[1] || file.startsWith(mount[1] + sep)) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': statSync(file).size });
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((done) => server.listen(0, '127.0.0.1', () => done({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` })));
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+interface WllamaSample { loadMs: number; ttftMs: number; promptTokens: number; prefillTokPerS: number; generatedTokens: number; decodeTokPerS: number; crossOriginIsolated: boolean }
+interface Sample { engine: 'ifprune' | 'wllama'; file: string; rep: number; loadMs: number; ttftMs: number; promptTokens: number; prefillTokPerS: number; generatedTokens: number; decodeTokPerS: number }
+
+const { server, url } = await serve();
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+const CHROMIUM_VERSION = browser.version();
+const samples: Sample[] = [];
+try {
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => process.stderr.write(`page error: ${e}\n`));
+  await page.goto(`${url}bench/peers/`);
+  await page.waitForSelector('body[data-state=ready]', { state: 'attached' });
+  const wllama = (file: string, prompt: string, maxTokens: number) =>
+    page.evaluate((o) => (window as unknown as { benchWllama(o: object): Promise<WllamaSample> }).benchWllama(o), { url: `${url}models/${file}`, prompt, maxTokens, nCtx: PROMPT_TOKENS + TOKENS + 16 });
+
+  const plans = new Map<string, { plan: RunPlan; prompt: string }>();
+  const opts = { promptTokens: PROMPT_TOKENS, tokens: TOKENS, gapBytes: undefined };
+  for (const f of files) {
+    const path = join(dir, f.name);
+    const plan: RunPlan = { model: await describeModel(path, undefined), density: 1, policy: 'dense' };
+    const prompt = await warmUp(plan, opts);
+    plans.set(f.name, { plan, prompt });
+    process.stderr.write(`warm-up wllama ${f.name} ...\n`);
+    const w = await wllama(f.name, prompt.slice(0, 40), 4);
+    if (w.crossOriginIsolated) throw new Error('the page is cross-origin isolated: wllama could start threads');
+  }
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const f of files) {
+      const { plan, prompt } = plans.get(f.name)!;
+      const s: BenchSample = await runOnce(plan, prompt, TOKENS, rep, opts);
+      samples.push({ engine: 'ifprune', file: f.name, rep, loadMs: s.loadMs, ttftMs: s.ttftMs, promptTokens: s.promptTokens, prefillTokPerS: s.prefillTokPerS, generatedTokens: s.generatedTokens, decodeTokPerS: s.decodeTokPerS });
+      const w = await wllama(f.name, prompt, TOKENS);
+      samples.push({ engine: 'wllama', file: f.name, rep, ...w });
+      process.stderr.write(`rep ${rep + 1}/${REPS} ${f.name}: ifprune prefill ${s.prefillTokPerS.toFixed(1)} decode ${s.decodeTokPerS.toFixed(1)}, wllama prefill ${w.prefillTokPerS.toFixed(1)} decode ${w.decodeTokPerS.toFixed(1)} tok/s\n`);
+    }
+  }
+} finally {
+  await browser.close();
+  server.close();
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+interface Stat { median: number; best: number }
+const stat = (xs: number[], better: 'max' | 'min'): Stat => ({ median: median(xs), best: better === 'max' ? Math.max(...xs) : Math.min(...xs) });
+interface EngineRow { promptTokens: number; generatedTokens: number; loadMs: Stat; ttftMs: Stat; prefillTokPerS: Stat; decodeTokPerS: Stat }
+interface Row { shape: string; type: string; file: string; fileBytes: number; ifprune: EngineRow; wllama: EngineRow; ratio: { prefill: number; decode: number; ttft: number } }
+const rows: Row[] = files.map((f) => {
+  const of = (engine: Sample['engine']): EngineRow => {
+    const s = samples.filter((x) => x.engine === engine && x.file === f.name);
+    return {
+      promptTokens: median(s.map((x) => x.promptTokens)),
+      generatedTokens: median(s.map((x) => x.generatedTokens)),
+      loadMs: stat(s.map((x) => x.loadMs), 'min'),
+      ttftMs: stat(s.map((x) => x.ttftMs), 'min'),
+      prefillTokPerS: stat(s.map((x) => x.prefillTokPerS), 'max'),
+      decodeTokPerS: stat(s.map((x) => x.decodeTokPerS), 'max'),
+    };
+  };
+  const i = of('ifprune');
+  const w = of('wllama');
+  return {
+    shape: f.label, type: f.type, file: f.name, fileBytes: statSync(join(dir, f.name)).size, ifprune: i, wllama: w,
+    ratio: { prefill: i.prefillTokPerS.median / w.prefillTokPerS.median, decode: i.decodeTokPerS.median / w.decodeTokPerS.median, ttft: w.ttftMs.median / i.ttftMs.median },
+  };
+});
+
+const f1 = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const ms = (x: number) => x.toFixed(0).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+console.log(`\nifprune (Node ${process.version}) vs wllama ${WLLAMA_VERSION} (Chromium, single thread), 1 thread each; prompt ${PROMPT_TOKENS} tokens, ${TOKENS} new tokens, greedy; median (best) of ${REPS} interleaved reps\n`);
+const head = ['shape, type', 'prefill tok/s: ifprune / wllama', 'decode tok/s: ifprune / wllama', 'TTFT ms: ifprune / wllama', 'load ms: ifprune / wllama'];
+const body = rows.map((r) => [
+  `${r.shape}, ${r.type.toUpperCase()}`,
+  `${f1(r.ifprune.prefillTokPerS.median)} (${f1(r.ifprune.prefillTokPerS.best)}) / ${f1(r.wllama.prefillTokPerS.median)} — ${r.ratio.prefill.toFixed(1)}×`,
+  `${f1(r.ifprune.decodeTokPerS.median)} (${f1(r.ifprune.decodeTokPerS.best)}) / ${f1(r.wllama.decodeTokPerS.median)} — ${r.ratio.decode.toFixed(1)}×`,
+  `${ms(r.ifprune.ttftMs.median)} / ${ms(r.wllama.ttftMs.median)}`,
+  `${ms(r.ifprune.loadMs.median)} / ${ms(r.wllama.loadMs.median)}`,
+]);
+console.log(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
+for (const b of body) console.log(`| ${b.join(' | ')} |`);
+for (const r of rows) {
+  if (r.ifprune.promptTokens !== r.wllama.promptTokens) console.log(`note: ${r.file}: the prompt is ${r.ifprune.promptTokens} tokens for ifprune, ${r.wllama.promptTokens} for llama.cpp`);
+  if (r.ifprune.generatedTokens !== r.wllama.generatedTokens) console.log(`note: ${r.file}: ifprune generated ${r.ifprune.generatedTokens} tokens (it stops at EOS), wllama ${r.wllama.generatedTokens} (ignore_eos)`);
+}
+
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(
+  new URL('./results/peers.json', import.meta.url),
+  JSON.stringify({ date: new Date().toISOString(), node: process.version, chromium: CHROMIUM_VERSION, wllama: WLLAMA_VERSION, cpu: cpus()[0]?.model, reps: REPS, promptTokens: PROMPT_TOKENS, tokens: TOKENS, rows, samples }, null, 1),
+);
+if (!keep) rmSync(dir, { recursive: true, force: true });
