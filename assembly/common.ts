@@ -47,3 +47,37 @@ export const Q4_0_BLOCK_BYTES: i32 = 2 + 16;
   if (a - t >= 0.5) t += 1;
   return x < 0 ? -t : t;
 }
+
+/**
+ * e^x in four lanes, within 1 ulp of e^x for x in [-86.6, 88.72] (Cephes expf: x = k·ln2 + r,
+ * |r| ≤ ln2/2, a degree-5 polynomial for e^r, times 2^k built in the exponent bits). Below -86.6
+ * (-inf included) it gives 0, the true value being under 2.4e-38; above 88.72 +inf; NaN stays NaN.
+ * pmin/pmax are single instructions where min/max are not, and the round-to-int uses the 1.5·2^23
+ * trick instead of nearest + trunc_sat. SIMD build only: call it under `if (ASC_FEATURE_SIMD)` (ops.ts silu_f32,
+ * softmax; ffn.ts swiglu4).
+ */
+// @ts-ignore: decorator
+@inline export function exp4(x: v128): v128 {
+  const lo = f32x4.splat(-86.6);
+  const hi = f32x4.splat(88.72);
+  const xc = f32x4.pmax(f32x4.pmin(x, hi), lo); // NaN passes through
+  // j = round(x / ln2) + 1.5·2^23: the low mantissa bits of j hold k as an integer
+  const magic = f32x4.splat(12582912.0);
+  const j = f32x4.add(f32x4.mul(xc, f32x4.splat(1.44269504088896341)), magic);
+  const k = f32x4.sub(j, magic); // in [-125, 128]
+  // r = x - k·ln2, ln2 split in two so k·C1 is exact
+  let r = f32x4.sub(xc, f32x4.mul(k, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(k, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1));
+  // e^x = 2p · 2^(k-1), so that k = 128 (x near 88.72) still has an exponent field; 2^(k-1) is
+  // (k + 126) << 23, and the magic's own bits shift out (0x4b400000 << 23 = 0)
+  const scale = i32x4.add(i32x4.shl(j, 23), i32x4.splat(126 << 23));
+  const e = f32x4.mul(f32x4.add(p, p), scale);
+  return v128.bitselect(f32x4.splat(Infinity), v128.andnot(e, f32x4.lt(x, lo)), f32x4.gt(x, hi));
+}

@@ -9,8 +9,8 @@
 // from memory once per call while every token uses it; gate/up as integer dots over the Q8_0 x (register
 // tiles of 2 rows × 4 tokens in prefill), down accumulated in integers too (down_ints). The rest (f32
 // bundles, the scalar build, the last k % 4 bundles): tiles of 4 tokens, one bundle at a time.
-import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
-import { row_dot_q, row_dot_f, x_lanes, q4_centered, dot4_q, scales4, sum4_i32x4, tile2x4_dot, tile_acc_b } from './dot';
+import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32, exp4 } from './common';
+import { row_dot_q, row_dot_f, x_lanes, q4_centered, dot4_q, scales4, tile2x4_dot, tile_acc_b } from './dot';
 
 const KIND_F32: i32 = 0;
 const KIND_Q8_0: i32 = 1;
@@ -79,11 +79,12 @@ const GROUP: i32 = 16;
 
 /**
  * The SIMD path for Q8_0 / Q4_0 bundles: the first k - k % 4 bundles, in groups of 16 (then 4); returns
- * how many bundles it did. For each group and token t:
- *   h_j = silu(gate_j·x_t)·(up_j·x_t)      integer dots over the Q8_0 x_t: 2 rows × 4 tokens per register
- *                                           tile (gate_up4) in tiles of 4 tokens, else 4 bundles at a time
- *                                           (dot4_q)
- *   out_t += Σ_j h_j·down_j                 integer too, block by block (down_ints): see there.
+ * how many bundles it did. For each group:
+ *   h_j = silu(gate_j·x_t)·(up_j·x_t)      integer dots over the Q8_0 x_t: in tiles of 4 tokens, gate and
+ *                                           up of one bundle as the 2 rows of a 2-row × 4-token register
+ *                                           tile (gate_up4); single tokens 4 bundles at a time (dot4_q)
+ *   out_t += Σ_j h_j·down_j                 in integers, block by block, each widened down block used by
+ *                                           every token of the tile (down_tile)
  * A group's rows (16 × 3 parts: 29 KiB at dim 576 Q8_0) stay in cache while every token of the call
  * uses them, so prefill reads each bundle from memory once, not once per token tile. Before a group,
  * the next one is touched (one load per 64-byte line, in order): the group's rows are 16 streams that
@@ -97,72 +98,37 @@ const GROUP: i32 = 16;
   let j = 0;
   for (; j + GROUP <= k; j += GROUP) {
     const g = bundles + <usize>j * bb;
+    const down = g + 2 * partBytes;
     if (j + 2 * GROUP <= k) {
       const next = g + groupBytes;
       for (let o: usize = 0; o < groupBytes; o += 64) load<u8>(next + o);
     }
     let t = 0;
-    for (; t + 4 <= T; t += 4) group_tile4(out + <usize>t * outRowBytes, outRowBytes, g, partBytes, x + <usize>t * xRowBytes, xRowBytes, nb, q4);
-    for (; t < T; t++) {
+    for (; t + 4 <= T; t += 4) {
+      // H[j] = h_j of tokens t..t+3 (lane = token)
       const xt = x + <usize>t * xRowBytes;
-      const h0 = swiglu4(dot4_q(g, bb, xt, nb, q4, false, 0, 0), dot4_q(g + partBytes, bb, xt, nb, q4, false, 0, 0));
-      const g1 = g + 4 * bb;
-      const h1 = swiglu4(dot4_q(g1, bb, xt, nb, q4, false, 0, 0), dot4_q(g1 + partBytes, bb, xt, nb, q4, false, 0, 0));
-      const g2 = g + 8 * bb;
-      const h2 = swiglu4(dot4_q(g2, bb, xt, nb, q4, false, 0, 0), dot4_q(g2 + partBytes, bb, xt, nb, q4, false, 0, 0));
-      const g3 = g + 12 * bb;
-      const h3 = swiglu4(dot4_q(g3, bb, xt, nb, q4, false, 0, 0), dot4_q(g3 + partBytes, bb, xt, nb, q4, false, 0, 0));
-      down_call(out + <usize>t * outRowBytes, g + 2 * partBytes, bb, nb, q4, h0, h1, h2, h3, 4);
+      for (let i = 0; i < GROUP; i++) v128.store(H + (<usize>i << 4), gate_up4(g + <usize>i * bb, partBytes, xt, xRowBytes, nb, q4));
+      down_call(out + <usize>t * outRowBytes, outRowBytes, down, bb, nb, q4, 4, 4);
+    }
+    for (; t < T; t++) {
+      // H[q] = h of bundles 4q..4q+3 (lane = bundle) for token t
+      const xt = x + <usize>t * xRowBytes;
+      for (let q = 0; q < 4; q++) {
+        const gq = g + <usize>(4 * q) * bb;
+        v128.store(H + (<usize>q << 4), swiglu4(dot4_q(gq, bb, xt, nb, q4, false, 0, 0), dot4_q(gq + partBytes, bb, xt, nb, q4, false, 0, 0)));
+      }
+      down_call(out + <usize>t * outRowBytes, outRowBytes, down, bb, nb, q4, 4, 1);
     }
   }
   for (; j + 4 <= k; j += 4) {
     const g = bundles + <usize>j * bb;
     for (let t = 0; t < T; t++) {
       const xt = x + <usize>t * xRowBytes;
-      const h0 = swiglu4(dot4_q(g, bb, xt, nb, q4, false, 0, 0), dot4_q(g + partBytes, bb, xt, nb, q4, false, 0, 0));
-      const z = f32x4.splat(0);
-      down_call(out + <usize>t * outRowBytes, g + 2 * partBytes, bb, nb, q4, h0, z, z, z, 1);
+      v128.store(H, swiglu4(dot4_q(g, bb, xt, nb, q4, false, 0, 0), dot4_q(g + partBytes, bb, xt, nb, q4, false, 0, 0)));
+      down_call(out + <usize>t * outRowBytes, outRowBytes, g + 2 * partBytes, bb, nb, q4, 1, 1);
     }
   }
   return j;
-}
-
-/** A group of 16 bundles at g × 4 tokens (x rows at x, xStride apart; out rows at out, outStride apart). */
-// @ts-ignore: decorator
-@inline function group_tile4(out: usize, outStride: usize, g: usize, partBytes: usize, x: usize, xStride: usize, nb: i32, q4: bool): void {
-  const bb: usize = 3 * partBytes;
-  // hj: bundle j's h for tokens 0..3 (lane t)
-  const h0 = gate_up4(g, partBytes, x, xStride, nb, q4);
-  const h1 = gate_up4(g + bb, partBytes, x, xStride, nb, q4);
-  const h2 = gate_up4(g + 2 * bb, partBytes, x, xStride, nb, q4);
-  const h3 = gate_up4(g + 3 * bb, partBytes, x, xStride, nb, q4);
-  const h4 = gate_up4(g + 4 * bb, partBytes, x, xStride, nb, q4);
-  const h5 = gate_up4(g + 5 * bb, partBytes, x, xStride, nb, q4);
-  const h6 = gate_up4(g + 6 * bb, partBytes, x, xStride, nb, q4);
-  const h7 = gate_up4(g + 7 * bb, partBytes, x, xStride, nb, q4);
-  const h8 = gate_up4(g + 8 * bb, partBytes, x, xStride, nb, q4);
-  const h9 = gate_up4(g + 9 * bb, partBytes, x, xStride, nb, q4);
-  const h10 = gate_up4(g + 10 * bb, partBytes, x, xStride, nb, q4);
-  const h11 = gate_up4(g + 11 * bb, partBytes, x, xStride, nb, q4);
-  const h12 = gate_up4(g + 12 * bb, partBytes, x, xStride, nb, q4);
-  const h13 = gate_up4(g + 13 * bb, partBytes, x, xStride, nb, q4);
-  const h14 = gate_up4(g + 14 * bb, partBytes, x, xStride, nb, q4);
-  const h15 = gate_up4(g + 15 * bb, partBytes, x, xStride, nb, q4);
-  const down = g + 2 * partBytes;
-  // token t: lane t of each, as 4 vectors of 4 bundles
-  down_call(out, down, bb, nb, q4, lanes(h0, h1, h2, h3, 0), lanes(h4, h5, h6, h7, 0), lanes(h8, h9, h10, h11, 0), lanes(h12, h13, h14, h15, 0), 4);
-  down_call(out + outStride, down, bb, nb, q4, lanes(h0, h1, h2, h3, 1), lanes(h4, h5, h6, h7, 1), lanes(h8, h9, h10, h11, 1), lanes(h12, h13, h14, h15, 1), 4);
-  down_call(out + 2 * outStride, down, bb, nb, q4, lanes(h0, h1, h2, h3, 2), lanes(h4, h5, h6, h7, 2), lanes(h8, h9, h10, h11, 2), lanes(h12, h13, h14, h15, 2), 4);
-  down_call(out + 3 * outStride, down, bb, nb, q4, lanes(h0, h1, h2, h3, 3), lanes(h4, h5, h6, h7, 3), lanes(h8, h9, h10, h11, 3), lanes(h12, h13, h14, h15, 3), 4);
-}
-
-/** [a_l, b_l, c_l, d_l] (l a constant). */
-// @ts-ignore: decorator
-@inline function lanes(a: v128, b: v128, c: v128, d: v128, l: i32): v128 {
-  if (l == 0) return v128.shuffle<i32>(v128.shuffle<i32>(a, b, 0, 4, 0, 4), v128.shuffle<i32>(c, d, 0, 4, 0, 4), 0, 1, 4, 5);
-  if (l == 1) return v128.shuffle<i32>(v128.shuffle<i32>(a, b, 1, 5, 1, 5), v128.shuffle<i32>(c, d, 1, 5, 1, 5), 0, 1, 4, 5);
-  if (l == 2) return v128.shuffle<i32>(v128.shuffle<i32>(a, b, 2, 6, 2, 6), v128.shuffle<i32>(c, d, 2, 6, 2, 6), 0, 1, 4, 5);
-  return v128.shuffle<i32>(v128.shuffle<i32>(a, b, 3, 7, 3, 7), v128.shuffle<i32>(c, d, 3, 7, 3, 7), 0, 1, 4, 5);
 }
 
 /**
@@ -176,133 +142,164 @@ const GROUP: i32 = 16;
   return swiglu4(gate, tile_acc_b());
 }
 
-/** The largest |i16| a scaled activation may take in down_ints. */
+/**
+ * Scratch of the down sums, static memory (the kernels never allocate):
+ *   H      16 × f32x4   the group's h: with 4 tokens H[j] = h_j (lane t = token t); with one token
+ *                       H[q] = h of bundles 4q..4q+3 (lane = bundle)
+ *   SBUF   16 × f32x4   4 tokens: s_j = h_j·d_j of the current block
+ *   COEF   8 × 16 bytes the current block's i16 coefficients c_j = round(s_j / S): one token: c_0..c_15 in
+ *                       order (pair p = bundles 2p, 2p + 1 is the i32 at 4p); 4 tokens: i32 lane t of row p
+ *                       is token t's pair (c_2p, c_2p+1)
+ *   SCALE  f32x4        the block's S per token (lane t; one token: lane 0)
+ * TODO(#11): one scratch per instance; threads sharing a memory need one per thread (as tile_acc_b).
+ */
+const SCRATCH: usize = memory.data(256 + 256 + 128 + 16, 16);
+const H: usize = SCRATCH;
+const SBUF: usize = SCRATCH + 256;
+const COEF: usize = SCRATCH + 512;
+const SCALE: usize = SCRATCH + 640;
+
+/** The largest |i16| a coefficient may take. */
 const S_MAX: f32 = 32767;
 
 /**
- * out (dim f32) += Σ_j h_j·down_j over 4·nq bundles (nq = 1 or 4, a constant) whose down rows start at
- * down, bb bytes apart; h_j is lane j % 4 of h(j / 4).
+ * out_t (dim f32, nt tokens at out, outStride apart) += Σ_j h_tj·down_j over 4·nq bundles whose down rows
+ * start at down, bb bytes apart, h in H (see there); nq = 1 or 4, nt = 1 or 4, constants.
  *
- * Integer accumulation, block by block: for block b, s_j = h_j·d_jb (d_jb: the fp16 scale of bundle j's
- * block b) is rounded to an i16 with one scale per block and group, S = max_j |s_j| / 32767, so
- * out[32b + i] += S · Σ_j round(s_j / S)·q_ji, and the sum runs in i32 lanes. Two bundles' weights are
- * interleaved (i16 lanes a0 b0 a1 b1 …) so one i32x4.dot_i16x8_s multiplies and adds both with
- * [s_a, s_b, s_a, s_b, …]. Error per term ≤ S/2·|q|, i.e. ≤ 2^-16 of the group's largest term (the standard
- * layout rounds h to 8 bits before its down matvec). |Σ| ≤ 16 bundles × 128 × 32767 < 2^26: no overflow.
- * A block whose s are all zero (or not finite) adds nothing.
+ * Integer accumulation, block by block: for block b and token t, s_j = h_tj·d_jb (d_jb: the fp16 scale of
+ * bundle j's block b) is rounded to an i16 c_j with one scale per block, token and group,
+ * S = max_j |s_j| / 32767, so out_t[32b + i] += S · Σ_j c_j·q_ji, the sum in i32 lanes. Two bundles'
+ * weights are interleaved (i16 lanes a0 b0 a1 b1 …) so one i32x4.dot_i16x8_s multiplies and adds both
+ * with [c_a, c_b, c_a, c_b, …]; each interleaved weight vector is widened once per tile and used by its
+ * nt tokens. Error per term ≤ S/2·|q|, i.e. ≤ 2^-16 of the group's largest term (the standard layout
+ * rounds h to 8 bits before its down matvec). |Σ| ≤ 16 bundles × 128 × 32767 < 2^26: no overflow.
+ * A token whose s are all zero (or not all finite) in a block gets nothing added there.
  */
 // @ts-ignore: decorator
-@inline function down_ints(out: usize, down: usize, bb: usize, nb: i32, q4: bool, h0: v128, h1: v128, h2: v128, h3: v128, nq: i32): void {
+@inline function down_tile(out: usize, outStride: usize, down: usize, bb: usize, nb: i32, q4: bool, nq: i32, nt: i32): void {
   const wb: usize = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
   for (let b = 0; b < nb; b++) {
     const p = down + <usize>b * wb;
-    const s0 = f32x4.mul(h0, scales4(p, p + bb, p + 2 * bb, p + 3 * bb));
-    let m = f32x4.abs(s0);
-    let s1 = s0, s2 = s0, s3 = s0;
-    if (nq > 1) {
-      s1 = f32x4.mul(h1, scales4(p + 4 * bb, p + 5 * bb, p + 6 * bb, p + 7 * bb));
-      s2 = f32x4.mul(h2, scales4(p + 8 * bb, p + 9 * bb, p + 10 * bb, p + 11 * bb));
-      s3 = f32x4.mul(h3, scales4(p + 12 * bb, p + 13 * bb, p + 14 * bb, p + 15 * bb));
-      m = f32x4.max(f32x4.max(m, f32x4.abs(s1)), f32x4.max(f32x4.abs(s2), f32x4.abs(s3)));
+    if (nt == 1) {
+      if (!coef1(p, bb, nq)) continue;
+    } else {
+      coef4(p, bb);
     }
-    m = f32x4.max(m, v128.shuffle<i32>(m, m, 2, 3, 0, 1));
-    const mx = f32x4.extract_lane(f32x4.max(m, v128.shuffle<i32>(m, m, 1, 0, 3, 2)), 0);
-    if (!(mx > 0) || mx == Infinity) continue;
-    const inv = f32x4.splat(S_MAX / mx);
-    // i16 s of bundles 0..7 and 8..15
-    const qa = i16x8.narrow_i32x4_s(round_i32(s0, inv), round_i32(s1, inv));
-    const qb = nq > 1 ? i16x8.narrow_i32x4_s(round_i32(s2, inv), round_i32(s3, inv)) : qa;
-    const S = f32x4.splat(mx / S_MAX);
-    // two passes of 16 elements: 4 accumulators each, so the pair loop runs in registers
+    // elements 0..15 (Q4_0: the low nibbles), then 16..31, 8 at a time
     const o = out + ((<usize>b) << 7);
-    down_half(o, p, bb, q4, qa, qb, S, nq, false);
-    down_half(o + 64, p, bb, q4, qa, qb, S, nq, true);
+    down_octet(o, outStride, p, bb, q4, nq, nt, false);
+    down_octet(o + 32, outStride, p + 8, bb, q4, nq, nt, false);
+    down_octet(o + 64, outStride, p, bb, q4, nq, nt, true);
+    down_octet(o + 96, outStride, p + 8, bb, q4, nq, nt, true);
   }
 }
 
-/** out[0..15] += S · Σ_j q16_j · w_j over elements 0..15 (or 16..31 if hi) of the 4·nq down blocks at p, bb
- * bytes apart; q16_j is i16 lane j of qa (j < 8) or qb. Pairs (2i, 2i + 1) unrolled: a loop here made V8
- * spill the accumulators at every back edge. */
+/** One token: COEF and SCALE of the block at p from H; false if it adds nothing (all s zero or not finite). */
 // @ts-ignore: decorator
-@inline function down_half(o: usize, p: usize, bb: usize, q4: bool, qa: v128, qb: v128, S: v128, nq: i32, hi: bool): void {
-  let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-  // pair (2i, 2i + 1): its two i16 s broadcast as one i32 lane
-  let sc: v128;
-  let pa: usize;
-    sc = v128.shuffle<i32>(qa, qa, 0, 0, 0, 0);
-    pa = p + 0 * bb;
-    a0 = acc_pair(a0, pa, bb, q4, hi, 0, sc);
-    a1 = acc_pair(a1, pa, bb, q4, hi, 1, sc);
-    a2 = acc_pair(a2, pa, bb, q4, hi, 2, sc);
-    a3 = acc_pair(a3, pa, bb, q4, hi, 3, sc);
-    sc = v128.shuffle<i32>(qa, qa, 1, 1, 1, 1);
-    pa = p + 2 * bb;
-    a0 = acc_pair(a0, pa, bb, q4, hi, 0, sc);
-    a1 = acc_pair(a1, pa, bb, q4, hi, 1, sc);
-    a2 = acc_pair(a2, pa, bb, q4, hi, 2, sc);
-    a3 = acc_pair(a3, pa, bb, q4, hi, 3, sc);
-    if (nq > 1) {
-      sc = v128.shuffle<i32>(qa, qa, 2, 2, 2, 2);
-      pa = p + 4 * bb;
-      a0 = acc_pair(a0, pa, bb, q4, hi, 0, sc);
-      a1 = acc_pair(a1, pa, bb, q4, hi, 1, sc);
-      a2 = acc_pair(a2, pa, bb, q4, hi, 2, sc);
-      a3 = acc_pair(a3, pa, bb, q4, hi, 3, sc);
-      sc = v128.shuffle<i32>(qa, qa, 3, 3, 3, 3);
-      pa = p + 6 * bb;
-      a0 = acc_pair(a0, pa, bb, q4, hi, 0, sc);
-      a1 = acc_pair(a1, pa, bb, q4, hi, 1, sc);
-      a2 = acc_pair(a2, pa, bb, q4, hi, 2, sc);
-      a3 = acc_pair(a3, pa, bb, q4, hi, 3, sc);
-      sc = v128.shuffle<i32>(qb, qb, 0, 0, 0, 0);
-      pa = p + 8 * bb;
-      a0 = acc_pair(a0, pa, bb, q4, hi, 0, sc);
-      a1 = acc_pair(a1, pa, bb, q4, hi, 1, sc);
-      a2 = acc_pair(a2, pa, bb, q4, hi, 2, sc);
-      a3 = acc_pair(a3, pa, bb, q4, hi, 3, sc);
-      sc = v128.shuffle<i32>(qb, qb, 1, 1, 1, 1);
-      pa = p + 10 * bb;
-      a0 = acc_pair(a0, pa, bb, q4, hi, 0, sc);
-      a1 = acc_pair(a1, pa, bb, q4, hi, 1, sc);
-      a2 = acc_pair(a2, pa, bb, q4, hi, 2, sc);
-      a3 = acc_pair(a3, pa, bb, q4, hi, 3, sc);
-      sc = v128.shuffle<i32>(qb, qb, 2, 2, 2, 2);
-      pa = p + 12 * bb;
-      a0 = acc_pair(a0, pa, bb, q4, hi, 0, sc);
-      a1 = acc_pair(a1, pa, bb, q4, hi, 1, sc);
-      a2 = acc_pair(a2, pa, bb, q4, hi, 2, sc);
-      a3 = acc_pair(a3, pa, bb, q4, hi, 3, sc);
-      sc = v128.shuffle<i32>(qb, qb, 3, 3, 3, 3);
-      pa = p + 14 * bb;
-      a0 = acc_pair(a0, pa, bb, q4, hi, 0, sc);
-      a1 = acc_pair(a1, pa, bb, q4, hi, 1, sc);
-      a2 = acc_pair(a2, pa, bb, q4, hi, 2, sc);
-      a3 = acc_pair(a3, pa, bb, q4, hi, 3, sc);
+@inline function coef1(p: usize, bb: usize, nq: i32): bool {
+  const s0 = f32x4.mul(v128.load(H), scales4(p, p + bb, p + 2 * bb, p + 3 * bb));
+  let m = f32x4.abs(s0);
+  let s1 = s0, s2 = s0, s3 = s0;
+  if (nq > 1) {
+    s1 = f32x4.mul(v128.load(H, 16), scales4(p + 4 * bb, p + 5 * bb, p + 6 * bb, p + 7 * bb));
+    s2 = f32x4.mul(v128.load(H, 32), scales4(p + 8 * bb, p + 9 * bb, p + 10 * bb, p + 11 * bb));
+    s3 = f32x4.mul(v128.load(H, 48), scales4(p + 12 * bb, p + 13 * bb, p + 14 * bb, p + 15 * bb));
+    m = f32x4.max(f32x4.max(m, f32x4.abs(s1)), f32x4.max(f32x4.abs(s2), f32x4.abs(s3)));
+  }
+  m = f32x4.max(m, v128.shuffle<i32>(m, m, 2, 3, 0, 1));
+  const mx = f32x4.extract_lane(f32x4.max(m, v128.shuffle<i32>(m, m, 1, 0, 3, 2)), 0);
+  if (!(mx > 0) || mx == Infinity) return false;
+  const inv = f32x4.splat(S_MAX / mx);
+  v128.store(COEF, i16x8.narrow_i32x4_s(round_i32(s0, inv), round_i32(s1, inv)));
+  if (nq > 1) v128.store(COEF, i16x8.narrow_i32x4_s(round_i32(s2, inv), round_i32(s3, inv)), 16);
+  store<f32>(SCALE, mx / S_MAX);
+  return true;
+}
+
+/** Four tokens: SBUF, COEF and SCALE of the block at p (16 bundles) from H; a token whose s are all zero or
+ * not all finite gets S = 0 and c = 0. */
+// @ts-ignore: decorator
+@inline function coef4(p: usize, bb: usize): void {
+  let m = f32x4.splat(0);
+  for (let q = 0; q < 4; q++) {
+    const pq = p + <usize>(4 * q) * bb;
+    const d = scales4(pq, pq + bb, pq + 2 * bb, pq + 3 * bb);
+    const hq = H + (<usize>q << 6);
+    const sq = SBUF + (<usize>q << 6);
+    const s0 = f32x4.mul(v128.load(hq), v128.shuffle<i32>(d, d, 0, 0, 0, 0));
+    const s1 = f32x4.mul(v128.load(hq, 16), v128.shuffle<i32>(d, d, 1, 1, 1, 1));
+    const s2 = f32x4.mul(v128.load(hq, 32), v128.shuffle<i32>(d, d, 2, 2, 2, 2));
+    const s3 = f32x4.mul(v128.load(hq, 48), v128.shuffle<i32>(d, d, 3, 3, 3, 3));
+    v128.store(sq, s0);
+    v128.store(sq, s1, 16);
+    v128.store(sq, s2, 32);
+    v128.store(sq, s3, 48);
+    m = f32x4.max(f32x4.max(m, f32x4.max(f32x4.abs(s0), f32x4.abs(s1))), f32x4.max(f32x4.abs(s2), f32x4.abs(s3)));
+  }
+  // per token (lane): ok = 0 < m < inf (false for NaN)
+  const ok = v128.and(f32x4.gt(m, f32x4.splat(0)), f32x4.lt(m, f32x4.splat(Infinity)));
+  const inv = v128.and(f32x4.div(f32x4.splat(S_MAX), m), ok);
+  v128.store(SCALE, v128.and(f32x4.div(m, f32x4.splat(S_MAX)), ok));
+  for (let i = 0; i < 8; i++) {
+    const sp = SBUF + (<usize>i << 5);
+    const c = i16x8.narrow_i32x4_s(v128.and(round_i32(v128.load(sp), inv), ok), v128.and(round_i32(v128.load(sp, 16), inv), ok));
+    v128.store(COEF + (<usize>i << 4), v128.shuffle<i16>(c, c, 0, 4, 1, 5, 2, 6, 3, 7));
+  }
+}
+
+/**
+ * out_t[0..7] (at o + t·outStride) += S_t · Σ_j c_tj·w_j over 8 elements of the 4·nq down blocks at p, bb
+ * bytes apart: Q8_0 elements 8..15 past p's (p is the block or the block + 8: elements 0..7 or 8..15, and
+ * hi adds 16); Q4_0 the 8 nibbles of the bytes past p's, low (hi false) or high.
+ */
+// @ts-ignore: decorator
+@inline function down_octet(o: usize, outStride: usize, p: usize, bb: usize, q4: bool, nq: i32, nt: i32, hi: bool): void {
+  let a0 = i32x4.splat(0), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+  for (let pp = 0; pp < 2 * nq; pp++) {
+    const pa = p + <usize>(2 * pp) * bb;
+    const wa = w_octet(pa, q4, hi);
+    const wb = w_octet(pa + bb, q4, hi);
+    const lo = v128.shuffle<i16>(wa, wb, 0, 8, 1, 9, 2, 10, 3, 11);
+    const up = v128.shuffle<i16>(wa, wb, 4, 12, 5, 13, 6, 14, 7, 15);
+    const c = COEF + (nt == 1 ? <usize>pp << 2 : <usize>pp << 4);
+    let sc = v128.load32_splat(c);
+    a0 = i32x4.add(a0, i32x4.dot_i16x8_s(lo, sc));
+    b0 = i32x4.add(b0, i32x4.dot_i16x8_s(up, sc));
+    if (nt > 1) {
+      sc = v128.load32_splat(c, 4);
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(lo, sc));
+      b1 = i32x4.add(b1, i32x4.dot_i16x8_s(up, sc));
+      sc = v128.load32_splat(c, 8);
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(lo, sc));
+      b2 = i32x4.add(b2, i32x4.dot_i16x8_s(up, sc));
+      sc = v128.load32_splat(c, 12);
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(lo, sc));
+      b3 = i32x4.add(b3, i32x4.dot_i16x8_s(up, sc));
     }
-  v128.store(o, f32x4.add(v128.load(o), f32x4.mul(f32x4.convert_i32x4_s(a0), S)));
-  v128.store(o, f32x4.add(v128.load(o, 16), f32x4.mul(f32x4.convert_i32x4_s(a1), S)), 16);
-  v128.store(o, f32x4.add(v128.load(o, 32), f32x4.mul(f32x4.convert_i32x4_s(a2), S)), 32);
-  v128.store(o, f32x4.add(v128.load(o, 48), f32x4.mul(f32x4.convert_i32x4_s(a3), S)), 48);
+  }
+  add_scaled(o, a0, b0, v128.load32_splat(SCALE));
+  if (nt > 1) {
+    add_scaled(o + outStride, a1, b1, v128.load32_splat(SCALE, 4));
+    add_scaled(o + 2 * outStride, a2, b2, v128.load32_splat(SCALE, 8));
+    add_scaled(o + 3 * outStride, a3, b3, v128.load32_splat(SCALE, 12));
+  }
 }
 
-/** acc + dot(u, sc) where u interleaves elements 4w..4w+3 of the half (hi: elements 16..31) of the down
- * blocks at pa and pa + bb as i16 (a0 b0 a1 b1 …). */
+/** The 8 weights of a down block at p (see down_octet) as i16x8 (Q4_0: q - 8). */
 // @ts-ignore: decorator
-@inline function acc_pair(acc: v128, pa: usize, bb: usize, q4: bool, hi: bool, w: i32, sc: v128): v128 {
-  const pb = pa + bb;
-  let u: v128;
+@inline function w_octet(p: usize, q4: bool, hi: bool): v128 {
   if (q4) {
-    const la = q4_centered(pa, hi), lb = q4_centered(pb, hi);
-    const i8s = w < 2
-      ? v128.shuffle<i8>(la, lb, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
-      : v128.shuffle<i8>(la, lb, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    u = (w & 1) == 0 ? i16x8.extend_low_i8x16_s(i8s) : i16x8.extend_high_i8x16_s(i8s);
-  } else {
-    const e = (hi ? 2 : 0) + (w >> 1);
-    const wa = x_lanes(pa, e), wb = x_lanes(pb, e);
-    u = (w & 1) == 0 ? v128.shuffle<i16>(wa, wb, 0, 8, 1, 9, 2, 10, 3, 11) : v128.shuffle<i16>(wa, wb, 4, 12, 5, 13, 6, 14, 7, 15);
+    const v = v128.load64_zero(p, 2);
+    return i16x8.extend_low_i8x16_s(i8x16.sub(hi ? i8x16.shr_u(v, 4) : v128.and(v, i8x16.splat(0x0f)), i8x16.splat(8)));
   }
-  return i32x4.add(acc, i32x4.dot_i16x8_s(u, sc));
+  return hi ? v128.load8x8_s(p, 18) : v128.load8x8_s(p, 2);
+}
+
+/** out[0..7] (f32 at o) += S · [a, b] (i32x4 each). */
+// @ts-ignore: decorator
+@inline function add_scaled(o: usize, a: v128, b: v128, S: v128): void {
+  v128.store(o, f32x4.add(v128.load(o), f32x4.mul(f32x4.convert_i32x4_s(a), S)));
+  v128.store(o, f32x4.add(v128.load(o, 16), f32x4.mul(f32x4.convert_i32x4_s(b), S)), 16);
 }
 
 /** round(s · inv) as i32x4 (|s · inv| ≤ 32767). */
@@ -312,16 +309,11 @@ const S_MAX: f32 = 32767;
   return i32x4.sub(f32x4.add(f32x4.mul(s, inv), f32x4.splat(12582912)), i32x4.splat(0x4b400000));
 }
 
-/** silu(g) · u lane-wise. */
+/** silu(g) · u lane-wise (silu(g) = g / (1 + e^-g), as ops.ts silu_f32). */
 // @ts-ignore: decorator
 @inline function swiglu4(g: v128, u: v128): v128 {
-  let s = f32x4.splat(silu(f32x4.extract_lane(g, 0)));
-  s = f32x4.replace_lane(s, 1, silu(f32x4.extract_lane(g, 1)));
-  s = f32x4.replace_lane(s, 2, silu(f32x4.extract_lane(g, 2)));
-  s = f32x4.replace_lane(s, 3, silu(f32x4.extract_lane(g, 3)));
-  return f32x4.mul(s, u);
+  return f32x4.mul(f32x4.div(g, f32x4.add(f32x4.splat(1), exp4(f32x4.neg(g)))), u);
 }
-
 /** out_t (dim) += h_t · w (dim f32) for t < nt. */
 // @ts-ignore: decorator
 @inline function axpy_f32(out: usize, w: usize, dim: i32, nt: i32, stride: usize, h0: f32, h1: f32, h2: f32, h3: f32): void {
@@ -417,33 +409,36 @@ const S_MAX: f32 = 32767;
   }
 }
 
-/** down_ints with constant q4 and nq, in four functions of their own (down16_q8 …) rather than inlined
- * into the kernel: V8 allocated registers worse in the one large function (measured: the same kernel
- * 1.1-1.2× slower at dim 896, T = 1 and 32, from DRAM; a larger function also slowed an unchanged path). */
+/** down_tile with constant q4, nq and nt, in functions of their own rather than inlined into the kernel:
+ * V8 allocated registers worse in the one large function (measured: the same kernel 1.1-1.2× slower at
+ * dim 896, T = 1 and 32, from DRAM; a larger function also slowed an unchanged path). */
 // @ts-ignore: decorator
-@inline function down_call(out: usize, down: usize, bb: usize, nb: i32, q4: bool, h0: v128, h1: v128, h2: v128, h3: v128, nq: i32): void {
+@inline function down_call(out: usize, outStride: usize, down: usize, bb: usize, nb: i32, q4: bool, nq: i32, nt: i32): void {
   if (q4) {
-    if (nq > 1) down16_q4(out, down, bb, nb, h0, h1, h2, h3);
-    else down4_q4(out, down, bb, nb, h0);
+    if (nt > 1) down16x4_q4(out, outStride, down, bb, nb);
+    else if (nq > 1) down16_q4(out, down, bb, nb);
+    else down4_q4(out, down, bb, nb);
   } else {
-    if (nq > 1) down16_q8(out, down, bb, nb, h0, h1, h2, h3);
-    else down4_q8(out, down, bb, nb, h0);
+    if (nt > 1) down16x4_q8(out, outStride, down, bb, nb);
+    else if (nq > 1) down16_q8(out, down, bb, nb);
+    else down4_q8(out, down, bb, nb);
   }
 }
-function down16_q8(out: usize, down: usize, bb: usize, nb: i32, h0: v128, h1: v128, h2: v128, h3: v128): void {
-  down_ints(out, down, bb, nb, false, h0, h1, h2, h3, 4);
+function down16x4_q8(out: usize, outStride: usize, down: usize, bb: usize, nb: i32): void {
+  down_tile(out, outStride, down, bb, nb, false, 4, 4);
 }
-
-function down16_q4(out: usize, down: usize, bb: usize, nb: i32, h0: v128, h1: v128, h2: v128, h3: v128): void {
-  down_ints(out, down, bb, nb, true, h0, h1, h2, h3, 4);
+function down16_q8(out: usize, down: usize, bb: usize, nb: i32): void {
+  down_tile(out, 0, down, bb, nb, false, 4, 1);
 }
-
-function down4_q8(out: usize, down: usize, bb: usize, nb: i32, h0: v128): void {
-  const z = f32x4.splat(0);
-  down_ints(out, down, bb, nb, false, h0, z, z, z, 1);
+function down4_q8(out: usize, down: usize, bb: usize, nb: i32): void {
+  down_tile(out, 0, down, bb, nb, false, 1, 1);
 }
-
-function down4_q4(out: usize, down: usize, bb: usize, nb: i32, h0: v128): void {
-  const z = f32x4.splat(0);
-  down_ints(out, down, bb, nb, true, h0, z, z, z, 1);
+function down16x4_q4(out: usize, outStride: usize, down: usize, bb: usize, nb: i32): void {
+  down_tile(out, outStride, down, bb, nb, true, 4, 4);
+}
+function down16_q4(out: usize, down: usize, bb: usize, nb: i32): void {
+  down_tile(out, 0, down, bb, nb, true, 4, 1);
+}
+function down4_q4(out: usize, down: usize, bb: usize, nb: i32): void {
+  down_tile(out, 0, down, bb, nb, true, 1, 1);
 }
