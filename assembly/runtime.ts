@@ -261,6 +261,13 @@ export function rt_abort(): void {
   if (s !== null) s.abort();
 }
 
+/** The host's deadline for the request passed: the generation ends with finishReason 'timeout'; held-back
+ * text comes out through rt_emitted_*. Returns 0 (ended). */
+export function rt_end_by_deadline(): i32 {
+  const s = ready();
+  return s === null ? 0 : s.endByDeadline();
+}
+
 export function rt_stats_json(): usize {
   const s = ready();
   return toStr(s === null ? '' : s.statsJson());

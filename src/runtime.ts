@@ -11,7 +11,8 @@ import type { ByteSource } from './sources/types.ts';
 import { MAX_REQUEST_BYTES, readRanges, type RangeRead, type RangeSource } from './sources/ranges.ts';
 import type { ModelConfig } from './formats/model-spec.ts';
 import type { Tokenizer, StreamDecoder, EncodeOptions, DecodeOptions } from './tokenizer/index.ts';
-import type { GenerateOptions, InstructOptions, Instruction, LoadReport, Model, OpenOptions, PolicyName, Stats, Token } from './types.ts';
+import type { GenerateOptions, Generation, InstructOptions, Instruction, LoadReport, Model, OpenOptions, PolicyName, Stats, Token } from './types.ts';
+import { Mutex, abortedWhileQueued } from './queue.ts';
 
 /** Phase status codes (assembly/rt/io.ts). */
 const DONE = 0;
@@ -191,7 +192,8 @@ export async function openRuntime(module: WebAssembly.Module, source: ByteSource
 class RuntimeModel implements Model {
   readonly config: ModelConfig;
   readonly tokenizer: Tokenizer;
-  private busy = false;
+  /** One call at a time: generate, instruct and load wait their turn here. */
+  readonly queue = new Mutex();
   private closed = false;
   private readonly loadMs: number;
 
@@ -222,43 +224,44 @@ class RuntimeModel implements Model {
   async instruct(prompt: string, opts: InstructOptions): Promise<Instruction> {
     if (typeof prompt !== 'string') throw new IfpruneError('bad_option', `prompt must be a string, got ${typeof prompt}`);
     this.idle('choose neurons');
-    const { rt } = this;
-    const status = rt.withString(prompt, (p, n) => rt.withString(opts.policy ?? '', (pp, pn) => rt.ex.rt_instruct(p, n, opts.density, pp, pn, bosArg(opts.bos), opts.special ? 1 : 0)));
-    this.busy = true;
+    const release = await this.queue.acquire();
     try {
+      this.idle('choose neurons');
+      const { rt } = this;
+      const status = rt.withString(prompt, (p, n) => rt.withString(opts.policy ?? '', (pp, pn) => rt.ex.rt_instruct(p, n, opts.density, pp, pn, bosArg(opts.bos), opts.special ? 1 : 0)));
       await rt.drive(status, this.files);
+      const ins = rt.json<Omit<Instruction, 'neurons'>>(rt.ex.rt_instruction_json());
+      const neurons: Int32Array[] = [];
+      for (let l = 0; l < this.config.nLayers; l++) {
+        const k = rt.ex.rt_instruction_layer(l);
+        neurons.push(rt.i32s(rt.ex.rt_ids(), k));
+      }
+      return { ...ins, neurons };
     } finally {
-      this.busy = false;
+      release();
     }
-    const ins = rt.json<Omit<Instruction, 'neurons'>>(rt.ex.rt_instruction_json());
-    const neurons: Int32Array[] = [];
-    for (let l = 0; l < this.config.nLayers; l++) {
-      const k = rt.ex.rt_instruction_layer(l);
-      neurons.push(rt.i32s(rt.ex.rt_ids(), k));
-    }
-    return { ...ins, neurons };
   }
 
   async load(instruction: Instruction, signal?: AbortSignal): Promise<LoadReport> {
-    if (this.busy) throw new IfpruneError('bad_option', 'cannot load neurons while generating');
     this.idle('load neurons');
-    const { rt } = this;
-    instruction.neurons.forEach((ids, l) => {
-      const [p] = rt.putBytes(new Uint8Array(Int32Array.from(ids).buffer));
-      rt.ex.rt_load_layer(l, p, ids.length);
-      rt.ex.rt_free(p);
-    });
-    const status = rt.withString(instruction.policy, (p, n) => rt.ex.rt_load(p, n));
-    this.busy = true;
+    const release = await this.queue.acquire(signal);
     try {
+      this.idle('load neurons');
+      const { rt } = this;
+      instruction.neurons.forEach((ids, l) => {
+        const [p] = rt.putBytes(new Uint8Array(Int32Array.from(ids).buffer));
+        rt.ex.rt_load_layer(l, p, ids.length);
+        rt.ex.rt_free(p);
+      });
+      const status = rt.withString(instruction.policy, (p, n) => rt.ex.rt_load(p, n));
       await rt.drive(status, this.files, signal);
+      return rt.json<LoadReport>(rt.ex.rt_load_json());
     } finally {
-      this.busy = false;
+      release();
     }
-    return rt.json<LoadReport>(rt.ex.rt_load_json());
   }
 
-  generate(prompt: string, opts: GenerateOptions = {}): AsyncIterable<Token> {
+  generate(prompt: string, opts: GenerateOptions = {}): Generation {
     if (typeof prompt !== 'string') throw new IfpruneError('bad_option', `prompt must be a string, got ${typeof prompt}`);
     const maxTokens = opts.maxTokens ?? 256;
     if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) throw new IfpruneError('bad_option', `maxTokens = ${maxTokens}: expected an integer ≥ 0`);
@@ -266,35 +269,60 @@ class RuntimeModel implements Model {
       if (v !== undefined && typeof v !== 'number') throw new IfpruneError('bad_option', `${k} = ${String(v)}: expected a number`);
     }
     if (opts.stop !== undefined && !(Array.isArray(opts.stop) && opts.stop.every((s) => typeof s === 'string'))) throw new IfpruneError('bad_option', 'stop must be an array of strings');
+    if (opts.timeoutMs !== undefined && !(typeof opts.timeoutMs === 'number' && opts.timeoutMs > 0)) throw new IfpruneError('bad_option', `timeoutMs = ${String(opts.timeoutMs)}: expected a number of milliseconds > 0`);
     // The runtime validates the sampling options and stop strings now, before anything runs.
     const { rt } = this;
     for (const s of opts.stop ?? []) rt.withString(s, (p, n) => rt.ex.rt_add_stop(p, n));
     if (!rt.ex.rt_check_generate(opts.temperature ?? NaN, opts.topP ?? NaN, opts.topK ?? NaN, opts.seed ?? NaN)) throw rt.error();
-    return this.run(prompt, maxTokens, opts);
+    const state: { stats?: Stats; running: boolean } = { running: false };
+    const called = performance.now();
+    const tokens = this.run(prompt, maxTokens, opts, state, called);
+    return { [Symbol.asyncIterator]: () => tokens, stats: () => state.stats ?? (state.running ? this.stats() : undefined) };
   }
 
-  private async *run(prompt: string, maxTokens: number, opts: GenerateOptions): AsyncGenerator<Token> {
+  private async *run(prompt: string, maxTokens: number, opts: GenerateOptions, state: { stats?: Stats; running: boolean }, called: number): AsyncGenerator<Token> {
     this.idle('generate');
-    if (this.busy) throw new IfpruneError('bad_option', 'this model is already generating; finish or break out of the other generate() loop first (one generation at a time per model)');
-    this.busy = true;
+    // The deadline counts from the call; its timer starts with the first next(), so an unread generation holds none.
+    const deadline = opts.timeoutMs === undefined ? undefined : new Deadline(opts.timeoutMs, called, opts.signal);
+    const signal = deadline?.signal ?? opts.signal;
+    let release: () => void;
+    try {
+      release = await this.queue.acquire(signal, () => deadline?.error('was waiting for its turn') ?? abortedWhileQueued());
+    } catch (e) {
+      deadline?.dispose();
+      throw e;
+    }
     const { rt } = this;
     const ex = rt.ex;
-    const signal = opts.signal;
     let ended = false;
+    state.running = true;
     try {
+      this.idle('generate');
       for (const s of opts.stop ?? []) rt.withString(s, (p, n) => ex.rt_add_stop(p, n));
       const status = rt.withString(prompt, (p, n) =>
         rt.withString(opts.policy ?? '', (pp, pn) =>
           ex.rt_begin(p, n, maxTokens, opts.temperature ?? NaN, opts.topP ?? NaN, opts.topK ?? -1, opts.seed ?? NaN, bosArg(opts.bos), opts.density ?? NaN, pp, pn, opts.special ? 1 : 0),
         ),
       );
-      await rt.drive(status, this.files, signal);
+      try {
+        await rt.drive(status, this.files, signal);
+      } catch (e) {
+        throw deadline?.expired ? deadline.error('was loading neurons') : e;
+      }
       let lastYield = performance.now();
+      let produced = false;
       for (;;) {
-        if (signal?.aborted) throw new IfpruneError('aborted', 'generation was aborted');
-        const st = ex.rt_step();
+        let st: number;
+        if (deadline?.expired) {
+          if (!produced) throw deadline.error('was reading the prompt');
+          st = ex.rt_end_by_deadline();
+        } else {
+          if (signal?.aborted) throw new IfpruneError('aborted', 'generation was aborted');
+          st = ex.rt_step();
+        }
         if (st === FAILED) throw rt.error();
         const n = ex.rt_emitted_count();
+        if (n > 0) produced = true;
         for (let i = 0; i < n; i++) yield { id: ex.rt_emitted_id(i), text: rt.str(ex.rt_emitted_text(i)) };
         if (st !== STEP_MORE) break;
         if (performance.now() - lastYield >= YIELD_EVERY_MS) {
@@ -304,12 +332,15 @@ class RuntimeModel implements Model {
       }
       ended = true;
     } catch (e) {
-      if (e instanceof IfpruneError && e.code === 'aborted') ex.rt_abort();
+      if (e instanceof IfpruneError && (e.code === 'aborted' || e.code === 'timeout')) ex.rt_abort();
       throw e;
     } finally {
       // A consumer that breaks out of the loop ends the generation where it is.
       if (!ended) ex.rt_abort();
-      this.busy = false;
+      state.stats = this.stats();
+      state.running = false;
+      deadline?.dispose();
+      release();
     }
   }
 
@@ -320,6 +351,45 @@ class RuntimeModel implements Model {
 
   private idle(what: string): void {
     if (this.closed) throw new IfpruneError('bad_option', `cannot ${what}: the model is closed`);
+  }
+}
+
+/**
+ * A call's timeoutMs: a signal that fires when the deadline passes or the caller's own signal fires
+ * (whichever first), and whether it was the deadline.
+ */
+class Deadline {
+  private readonly controller = new AbortController();
+  private readonly timer: ReturnType<typeof setTimeout>;
+  private readonly onAbort = () => this.controller.abort();
+  expired = false;
+
+  constructor(
+    private readonly ms: number,
+    private readonly start: number,
+    private readonly outer?: AbortSignal,
+  ) {
+    this.timer = setTimeout(() => {
+      this.expired = true;
+      this.controller.abort();
+    }, Math.max(0, start + ms - performance.now()));
+    if (outer?.aborted) this.controller.abort();
+    else outer?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** The error for a deadline that passed before the first token; `what` says how far it got. */
+  error(what: string): IfpruneError {
+    if (!this.expired) return new IfpruneError('aborted', 'generation was aborted');
+    return new IfpruneError('timeout', `the deadline of ${this.ms} ms (timeoutMs) passed before the first token, ${Math.round(performance.now() - this.start)} ms after the call, while it ${what}; allow more time, or send fewer requests at once (calls on one model run one at a time)`);
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.outer?.removeEventListener('abort', this.onAbort);
   }
 }
 

@@ -54,7 +54,16 @@ export interface GenerateOptions {
    * it). Default false: the prompt is all text, so user input cannot forge a marker.
    */
   special?: boolean;
+  /** Ends the generation: while it waits its turn or loads neurons, as an IfpruneError 'aborted'; once
+   * it runs, between two tokens (or prefill tiles), with finishReason 'aborted' and an 'aborted' error. */
   signal?: AbortSignal;
+  /**
+   * A deadline for this call, in ms from the call to generate(): the time waiting for the model (other
+   * generations queue before it), loading neurons, the prefill and decoding. If it passes before the
+   * first token, generate fails with IfpruneError 'timeout'; after, the generation ends between two
+   * tokens with finishReason 'timeout' and keeps what it produced. Default: none.
+   */
+  timeoutMs?: number;
   /** Prune the FFN for this prompt: keep this share of each layer's neurons (0 < density ≤ 1). */
   density?: number;
   /** Who picks the neurons (default: 'learned' if the file has a predictor, else 'static', else 'prompt'). */
@@ -145,18 +154,39 @@ export interface Stats {
 }
 
 /** eos: the model ended the text (EOS or BOS); stop: a stop string; length: maxTokens; context: the
- * KV cache is full; aborted: the signal fired; none: nothing generated yet. */
-export type FinishReason = 'eos' | 'stop' | 'length' | 'context' | 'aborted' | 'none';
+ * KV cache is full; timeout: the call's timeoutMs passed; aborted: the signal fired; none: nothing
+ * generated yet. */
+export type FinishReason = 'eos' | 'stop' | 'length' | 'context' | 'timeout' | 'aborted' | 'none';
+
+/** The tokens of one generate() call, and its own stats. */
+export interface Generation extends AsyncIterable<Token> {
+  /**
+   * This generation's stats: undefined while it waits for its turn, live while it runs, and final once
+   * it ended (model.stats() describes whichever generation ran last: with concurrent calls, use this).
+   */
+  stats(): Stats | undefined;
+}
 
 export interface Model {
   readonly config: ModelConfig;
   readonly tokenizer: Tokenizer;
-  /** Streams new tokens for a prompt. One generation at a time per model. */
-  generate(prompt: string, opts?: GenerateOptions): AsyncIterable<Token>;
-  /** Chooses the FFN neurons for a prompt (no I/O for static and learned). */
+  /**
+   * Streams new tokens for a prompt. A model runs one call at a time: concurrent generate, instruct and
+   * load calls queue (first come, first served) and each runs as if alone — the same tokens as one at a
+   * time. The wait starts at the first `next()`; leaving the loop (break, return, a thrown error) ends
+   * the generation and lets the next call run. Do not await another call on the same model inside a
+   * generate loop: it waits for that loop to end.
+   */
+  generate(prompt: string, opts?: GenerateOptions): Generation;
+  /** Chooses the FFN neurons for a prompt (no I/O for static and learned). Queues as generate does. */
   instruct(prompt: string, opts: InstructOptions): Promise<Instruction>;
-  /** Fetches (or finds in the neuron cache) and activates an instruction's neurons. */
+  /**
+   * Fetches (or finds in the neuron cache) and activates an instruction's neurons. Queues as generate
+   * does; a later generate() without a density uses them, unless another call loaded others meanwhile
+   * (concurrent callers should pass `density` to generate, which chooses and loads in one turn).
+   */
   load(instruction: Instruction, signal?: AbortSignal): Promise<LoadReport>;
+  /** The stats of the generation that ran last (see Generation.stats for one call's own). */
   stats(): Stats;
   /**
    * A string from the model file's GGUF metadata (`tokenizer.chat_template`, `general.name`), or with

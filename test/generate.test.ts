@@ -114,14 +114,58 @@ test('a timer can abort a running generation (the loop lets the event loop run)'
   assert.ok(n < 500, `${n} tokens`);
 });
 
-test('one generation at a time per model', async () => {
-  const first = model.generate('', { temperature: 0, maxTokens: 5 })[Symbol.asyncIterator]();
-  await first.next();
-  await assertThrowsCode(async () => {
-    for await (const _ of model.generate('', { maxTokens: 2 })) void _;
-  }, 'bad_option');
-  await first.return?.(undefined);
-  assert.is((await collect(model, '', { temperature: 0, maxTokens: 2 })).ids.length, 2);
+test('concurrent calls on one model queue: each gets the tokens it gets alone, in arrival order', async () => {
+  const alone = [];
+  for (const [p, n] of [['', 6], ['Once', 4], ['Sam', 5]] as const) alone.push((await collect(model, p, { temperature: 0, maxTokens: n })).ids);
+  const first = model.generate('', { temperature: 0, maxTokens: 6 });
+  const it = first[Symbol.asyncIterator]();
+  const ids0 = [(await it.next()).value!.id];
+  // Two more start while the first is mid-generation: they wait (stats undefined) instead of failing.
+  const order: number[] = [];
+  const second = model.generate('Once', { temperature: 0, maxTokens: 4 });
+  const third = model.generate('Sam', { temperature: 0, maxTokens: 5 });
+  const drain = async (g: AsyncIterable<{ id: number }>, tag: number) => {
+    const ids: number[] = [];
+    for await (const t of g) ids.push(t.id);
+    order.push(tag);
+    return ids;
+  };
+  const p2 = drain(second, 2);
+  const p3 = drain(third, 3);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.is(second.stats(), undefined, 'a queued generation has no stats yet');
+  for (let r = await it.next(); !r.done; r = await it.next()) ids0.push(r.value.id);
+  order.push(1);
+  const [ids2, ids3] = await Promise.all([p2, p3]);
+  assert.equal([ids0, ids2, ids3], alone);
+  assert.equal(order, [1, 2, 3]);
+  // Each generation keeps its own stats; model.stats() is the last one's.
+  assert.equal([first.stats()!.generatedTokens, second.stats()!.generatedTokens, third.stats()!.generatedTokens], [6, 4, 5]);
+  assert.is(model.stats().generatedTokens, 5);
+});
+
+test('timeoutMs: passed while queued is a timeout error; passed mid-generation ends it (finishReason timeout) keeping the tokens', async () => {
+  const long = model.generate('', { temperature: 0, maxTokens: 400 });
+  const it = long[Symbol.asyncIterator]();
+  await it.next();
+  const e = await assertThrowsCode(async () => {
+    for await (const _ of model.generate('Once', { maxTokens: 2, timeoutMs: 10 })) void _;
+  }, 'timeout');
+  assert.match(e.message, /waiting for its turn/);
+  await it.return?.(undefined);
+  // Mid-generation: a consumer that takes 10 ms per token makes 400 tokens far outlast a 150 ms deadline.
+  const g = model.generate('', { temperature: 0, maxTokens: 400, timeoutMs: 150 });
+  const ids: number[] = [];
+  for await (const t of g) {
+    ids.push(t.id);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const s = g.stats()!;
+  assert.is(s.finishReason, 'timeout');
+  assert.ok(ids.length > 0 && ids.length === s.generatedTokens, `${ids.length} tokens, stats ${s.generatedTokens}`);
+  const ref = (await collect(model, '', { temperature: 0, maxTokens: ids.length })).ids;
+  assert.equal(ids, ref, 'the tokens before the deadline are the greedy ones');
+  for (const bad of [0, -5, NaN, '10']) await assertThrowsCode(async () => model.generate('', { timeoutMs: bad as number }), 'bad_option');
 });
 
 test('one-call generate() opens, streams and closes', async () => {

@@ -847,6 +847,21 @@ export class Session {
     return STEP_END;
   }
 
+  /**
+   * The host's deadline passed mid-generation: it ends as if out of tokens, with finishReason 'timeout',
+   * and the text held back (a stop-string prefix, an incomplete character's bytes) is emitted.
+   */
+  endByDeadline(): i32 {
+    this.emitted = [];
+    if (this.g != G_PREFILL && this.g != G_DECODE) return STEP_END;
+    this.stats.finishReason = 'timeout';
+    if (this.decoder === null || this.stop === null) {
+      this.g = G_DONE;
+      return STEP_END;
+    }
+    return this.finish();
+  }
+
   /** The host aborted the generation (its signal fired). */
   abort(): void {
     if (this.g == G_PREFILL || this.g == G_DECODE) this.stats.finishReason = 'aborted';

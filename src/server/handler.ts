@@ -12,11 +12,13 @@
  * server-sent events, one `data: {chunk}` per token, `usage` in the last chunk, then `data: [DONE]`.
  *
  * Bad requests are a 4xx with `{ error: { message, type, param, code } }` (ERROR_CODES below). One
- * generation runs at a time per Model: requests queue on a mutex shared by every handler of that model,
- * and a request whose signal aborts (the client went away) leaves the queue or stops its generation.
+ * generation runs at a time per Model: requests queue in the model's own queue (src/queue.ts, shared by
+ * every handler and every direct caller of that model), and a request whose signal aborts (the client
+ * went away) leaves the queue or stops its generation. Limits a public server needs (HandlerOptions):
+ * the prompt's tokens, max_tokens, a deadline per request, and how many requests may wait.
  */
 import { IfpruneError, isIfpruneError } from '../errors.ts';
-import type { FinishReason, GenerateOptions, Model, PolicyName, Token } from '../types.ts';
+import type { FinishReason, GenerateOptions, Generation, Model, PolicyName, Stats, Token } from '../types.ts';
 import { chatFormatter, type ChatFormatter, type ChatMessage } from './chat.ts';
 
 export type Handler = (request: Request) => Promise<Response>;
@@ -32,6 +34,18 @@ export interface HandlerOptions {
   chatTemplate?: string;
   /** Largest request body accepted, in bytes (default 1 MiB); larger is a 413. */
   maxBodyBytes?: number;
+  /** Most prompt tokens a request may send (chat: after the template); more is a 400 prompt_too_long. Default: the context decides. */
+  maxPromptTokens?: number;
+  /** Most new tokens a request may ask for: a larger max_tokens is a 400, and requests that give none stop there. Default: no cap. */
+  maxTokens?: number;
+  /**
+   * Deadline of each request in ms, from its arrival: waiting for its turn, loading neurons, prefill and
+   * decoding. Passed before the first token: a 503 timeout (with Retry-After); after: the answer ends
+   * there with finish_reason 'length'. Default: none.
+   */
+  timeoutMs?: number;
+  /** Most requests waiting for the model (besides the one running); one more is a 503 overloaded with Retry-After. Default: no limit. */
+  maxQueue?: number;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
@@ -47,14 +61,20 @@ const POLICIES: readonly PolicyName[] = ['learned', 'static', 'prompt', 'dense']
 /**
  * `error.code` values, by HTTP status:
  *   400 invalid_json, invalid_type, missing_parameter, out_of_range, unknown_parameter,
- *       unsupported_parameter, context_overflow, bad_option (the runtime refused an option or the
- *       chat template refused the messages)
+ *       unsupported_parameter, prompt_too_long (over maxPromptTokens), context_overflow, bad_option
+ *       (the runtime refused an option or the chat template refused the messages)
  *   404 not_found      405 method_not_allowed      413 request_too_large
- *   499 aborted (the client closed the request; nobody reads it)      500 the IfpruneError's code
+ *   499 aborted (the client closed the request; nobody reads it)
+ *   503 overloaded (maxQueue requests already wait), timeout (timeoutMs passed before the first token);
+ *       both with Retry-After
+ *   500 the IfpruneError's code
  */
 export type ErrorCode =
   | 'invalid_json' | 'invalid_type' | 'missing_parameter' | 'out_of_range' | 'unknown_parameter' | 'unsupported_parameter'
-  | 'not_found' | 'method_not_allowed' | 'request_too_large';
+  | 'prompt_too_long' | 'not_found' | 'method_not_allowed' | 'request_too_large' | 'overloaded';
+
+/** Retry-After (seconds) on a 503: the queue was full or the deadline passed while waiting. */
+export const RETRY_AFTER_S = 1;
 
 /** A request the handler refuses: becomes a JSON error response. */
 export class RequestError extends Error {
@@ -69,61 +89,8 @@ export class RequestError extends Error {
   }
 }
 
-// ---------------------------------------------------------------------------------------------------
-// One generation at a time per model
-
-/** A FIFO mutex whose waiters can leave the queue when their request is aborted. */
-export class Mutex {
-  private locked = false;
-  private waiters: (() => void)[] = [];
-
-  /** Resolves to the release function once it is this caller's turn; rejects 'aborted' if `signal` fires first. */
-  acquire(signal?: AbortSignal): Promise<() => void> {
-    if (signal?.aborted) return Promise.reject(abortedWhileQueued());
-    if (!this.locked) {
-      this.locked = true;
-      return Promise.resolve(this.releaser());
-    }
-    return new Promise((resolve, reject) => {
-      const turn = () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(this.releaser());
-      };
-      const onAbort = () => {
-        this.waiters = this.waiters.filter((w) => w !== turn);
-        reject(abortedWhileQueued());
-      };
-      this.waiters.push(turn);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  /** Requests waiting for their turn. */
-  get queued(): number {
-    return this.waiters.length;
-  }
-
-  private releaser(): () => void {
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.locked = false;
-    };
-  }
-}
-
-const abortedWhileQueued = () => new IfpruneError('aborted', 'the request was cancelled while it waited for the model');
-
-/** Every handler over one Model shares its mutex. */
-const MUTEXES = new WeakMap<Model, Mutex>();
-export function modelMutex(model: Model): Mutex {
-  let m = MUTEXES.get(model);
-  if (!m) MUTEXES.set(model, (m = new Mutex()));
-  return m;
-}
+// Re-exported for callers that used the handler's queue before it moved to the model.
+export { Mutex } from '../queue.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // The handler
@@ -142,8 +109,15 @@ export function createHandler(model: Model, opts: HandlerOptions = {}): Handler 
   const id = opts.id ?? model.metadata('general.name') ?? 'ifprune';
   const chat = chatFormatter(model, opts.chatTemplate);
   const created = Math.floor(Date.now() / 1000);
-  const mutex = modelMutex(model);
-  const ctx: Ctx = { model, id, chat, mutex, defaults: { density: opts.density, policy: opts.policy }, maxBodyBytes };
+  const limit = (name: 'maxPromptTokens' | 'maxTokens' | 'timeoutMs' | 'maxQueue', min: number) => {
+    const v = opts[name];
+    if (v !== undefined && !(Number.isSafeInteger(v) && v >= min)) throw new IfpruneError('bad_option', `${name} = ${String(v)}: expected an integer ≥ ${min}`);
+    return v;
+  };
+  const ctx: Ctx = {
+    model, id, chat, defaults: { density: opts.density, policy: opts.policy }, maxBodyBytes, pending: 0,
+    limits: { maxPromptTokens: limit('maxPromptTokens', 1), maxTokens: limit('maxTokens', 0), timeoutMs: limit('timeoutMs', 1), maxQueue: limit('maxQueue', 0) },
+  };
 
   const routes: Record<string, Record<string, (req: Request) => Promise<Response>>> = {
     '/v1/models': { GET: async () => json(200, { object: 'list', data: [modelCard(id, created)] }) },
@@ -174,9 +148,11 @@ interface Ctx {
   model: Model;
   id: string;
   chat: ChatFormatter;
-  mutex: Mutex;
   defaults: { density?: number; policy?: PolicyName };
   maxBodyBytes: number;
+  limits: Pick<HandlerOptions, 'maxPromptTokens' | 'maxTokens' | 'timeoutMs' | 'maxQueue'>;
+  /** Requests of this handler running or waiting for the model. */
+  pending: number;
 }
 
 function modelCard(id: string, created: number) {
@@ -195,7 +171,7 @@ export function errorBody(e: unknown): { status: number; body: { error: { messag
     return { status: e.status, body: { error: { message: e.message, type: 'invalid_request_error', param: e.param, code: e.code } } };
   }
   if (isIfpruneError(e)) {
-    const status = e.code === 'context_overflow' || e.code === 'bad_option' ? 400 : e.code === 'aborted' ? 499 : 500;
+    const status = e.code === 'context_overflow' || e.code === 'bad_option' ? 400 : e.code === 'aborted' ? 499 : e.code === 'timeout' ? 503 : 500;
     return { status, body: { error: { message: e.message, type: status === 400 ? 'invalid_request_error' : 'server_error', param: null, code: e.code } } };
   }
   const err = e instanceof Error ? e : new Error(String(e));
@@ -204,7 +180,7 @@ export function errorBody(e: unknown): { status: number; body: { error: { messag
 
 function errorResponse(e: unknown, headers: Record<string, string> = {}): Response {
   const { status, body } = errorBody(e);
-  return json(status, body, headers);
+  return json(status, body, status === 503 ? { 'retry-after': String(RETRY_AFTER_S), ...headers } : headers);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -344,8 +320,10 @@ function parseJob(ctx: Ctx, body: Record<string, unknown>, kind: 'text' | 'chat'
 
   if (kind === 'chat' && body.max_tokens != null && body.max_completion_tokens != null) throw new RequestError(400, 'unsupported_parameter', 'give max_tokens or max_completion_tokens, not both', 'max_completion_tokens');
   const maxName = kind === 'chat' && body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
-  const maxTokens = numberField(body, maxName, { min: 0, integer: true, text: 'an integer ≥ 0' }) ??
-    (kind === 'text' ? DEFAULT_COMPLETION_TOKENS : ctx.model.config.seqLen); // chat: until the context is full
+  const cap = ctx.limits.maxTokens;
+  const asked = numberField(body, maxName, { min: 0, max: cap, integer: true, text: cap === undefined ? 'an integer ≥ 0' : `an integer in [0, ${cap}] (this server's limit)` });
+  const byDefault = kind === 'text' ? DEFAULT_COMPLETION_TOKENS : ctx.model.config.seqLen; // chat: until the context is full
+  const maxTokens = asked ?? Math.min(byDefault, cap ?? Infinity);
   const temperature = numberField(body, 'temperature', { min: 0, max: 2, text: 'a number in [0, 2]' }) ?? DEFAULT_TEMPERATURE;
   const topP = numberField(body, 'top_p', { min: 0, max: 1, minExclusive: true, text: 'a number in (0, 1]' }) ?? DEFAULT_TOP_P;
   const topK = numberField(body, 'top_k', { min: 0, integer: true, text: 'an integer ≥ 0 (0 = off)' });
@@ -404,40 +382,59 @@ function messageText(c: unknown, name: string): string {
 // ---------------------------------------------------------------------------------------------------
 // Generation
 
-const FINISH: Record<FinishReason, 'stop' | 'length' | null> = { eos: 'stop', stop: 'stop', length: 'length', context: 'length', aborted: null, none: 'length' };
+const FINISH: Record<FinishReason, 'stop' | 'length' | null> = { eos: 'stop', stop: 'stop', length: 'length', context: 'length', timeout: 'length', aborted: null, none: 'length' };
 
-function usageOf(model: Model) {
-  const s = model.stats();
+function usageOf(s: Stats) {
   return { prompt_tokens: s.promptTokens, completion_tokens: s.generatedTokens, total_tokens: s.promptTokens + s.generatedTokens };
+}
+
+/** A request over maxPromptTokens is refused before it queues (the tokenizer runs as generate's will). */
+function checkPromptTokens(ctx: Ctx, job: Job): void {
+  const max = ctx.limits.maxPromptTokens;
+  if (max === undefined) return;
+  const n = ctx.model.tokenizer.encode(job.prompt, { bos: job.gen.bos, special: job.gen.special }).length;
+  if (n > max) {
+    const param = job.kind === 'chat' ? 'messages' : 'prompt';
+    throw new RequestError(400, 'prompt_too_long', `the ${job.kind === 'chat' ? 'conversation' : 'prompt'} is ${n} tokens; this server accepts at most ${max}: shorten it`, param);
+  }
 }
 
 const newId = (prefix: string) => `${prefix}-${crypto.randomUUID().replace(/-/g, '').slice(0, 24)}`;
 
 async function completions(ctx: Ctx, request: Request, kind: 'text' | 'chat'): Promise<Response> {
   const job = parseJob(ctx, await readJsonBody(request, ctx.maxBodyBytes), kind);
-  const { model, mutex } = ctx;
-  const release = await mutex.acquire(request.signal);
+  checkPromptTokens(ctx, job);
+  const { model } = ctx;
+  const { maxQueue, timeoutMs } = ctx.limits;
+  if (maxQueue !== undefined && ctx.pending > maxQueue) {
+    throw new RequestError(503, 'overloaded', `${ctx.pending} requests are already running or waiting for the model (this server queues at most ${maxQueue}); retry later`);
+  }
+  ctx.pending++;
   // The generation's own signal: the client's, or a cancelled stream.
   const abort = new AbortController();
   const onAbort = () => abort.abort();
   request.signal.addEventListener('abort', onAbort, { once: true });
+  if (request.signal.aborted) abort.abort();
   let released = false;
   const done = () => {
     if (released) return;
     released = true;
     request.signal.removeEventListener('abort', onAbort);
-    release();
+    ctx.pending--;
   };
+  let generation: Generation;
   let tokens: AsyncIterator<Token>;
   let first: IteratorResult<Token>;
   try {
-    if (request.signal.aborted) throw abortedWhileQueued();
-    tokens = model.generate(job.prompt, { ...job.gen, signal: abort.signal })[Symbol.asyncIterator]();
-    first = await tokens.next(); // a prompt beyond the context fails here, before any header is sent
+    // Waits for the model's queue, then loads and prefills: a prompt beyond the context fails here, before any header is sent.
+    generation = model.generate(job.prompt, { ...job.gen, signal: abort.signal, timeoutMs });
+    tokens = generation[Symbol.asyncIterator]();
+    first = await tokens.next();
   } catch (e) {
     done();
     throw e;
   }
+  const stats = () => generation.stats() ?? model.stats();
   const id = newId(kind === 'chat' ? 'chatcmpl' : 'cmpl');
   const created = Math.floor(Date.now() / 1000);
   const head = { id, object: kind === 'chat' ? 'chat.completion' : 'text_completion', created, model: ctx.id };
@@ -446,11 +443,11 @@ async function completions(ctx: Ctx, request: Request, kind: 'text' | 'chat'): P
     let text = '';
     try {
       for (let r = first; !r.done; r = await tokens.next()) text += r.value.text;
-      const finish = FINISH[model.stats().finishReason];
+      const finish = FINISH[stats().finishReason];
       const choice = kind === 'chat'
         ? { index: 0, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: finish }
         : { index: 0, text, logprobs: null, finish_reason: finish };
-      return json(200, { ...head, choices: [choice], usage: usageOf(model) });
+      return json(200, { ...head, choices: [choice], usage: usageOf(stats()) });
     } finally {
       done();
     }
@@ -480,7 +477,7 @@ async function completions(ctx: Ctx, request: Request, kind: 'text' | 'chat'): P
           const r: IteratorResult<Token> = next ?? (await tokens.next());
           next = undefined;
           if (r.done) {
-            out.enqueue(chunk(null, FINISH[model.stats().finishReason], { usage: usageOf(model) }));
+            out.enqueue(chunk(null, FINISH[stats().finishReason], { usage: usageOf(stats()) }));
             out.enqueue(event('[DONE]'));
             out.close();
             done();
