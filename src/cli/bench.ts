@@ -46,13 +46,14 @@ export const BENCH: CommandInfo = {
     { name: 'policy', kind: 'string', value: 'P', help: 'neurons for density < 1: learned, static or random (default: learned if the file has a predictor, else static, else random)' },
     { name: 'gap-bytes', kind: 'string', value: 'BYTES', help: 'read through gaps up to BYTES between needed neuron rows (open option gapBytes; default: the runtime\'s)' },
     { name: 'threads', short: 't', kind: 'string', value: 'N', help: 'threads; only 1 is implemented' },
+    { name: 'cpu', kind: 'boolean', help: "table: TTFT, prefill and decode by this process's CPU time, not wall clock (JSON has both)" },
     { name: 'json', kind: 'boolean', help: 'print one JSON object per row instead of the table' },
     { name: 'help', short: 'h', kind: 'boolean', help: 'show this help' },
   ],
   details:
     'Each row opens the model afresh, so loadMs is the open (a bundled file: the core and predictor) and TTFT\n' +
     'includes choosing and reading the neurons. Columns are "median (best)" over --reps; tok/s and ms are\n' +
-    'wall-clock, so run on a quiet machine. Examples:\n' +
+    'wall-clock (--cpu: this process\'s CPU time, which a busy neighbour does not inflate). Examples:\n' +
     '  ifprune bench -m smollm2-135m-q8_0.gguf -m smollm2-135m-q8_0.ifp.gguf --density 1,0.5,0.25\n' +
     '  ifprune bench -m models/ifp-demo/ifp-demo.q8_0.gguf --reps 5 --json > rows.jsonl',
 };
@@ -68,6 +69,7 @@ export interface BenchArgs {
   policy?: Exclude<BenchPolicy, 'dense' | 'prompt'>;
   gapBytes?: number;
   threads: number;
+  cpu: boolean;
   json: boolean;
 }
 
@@ -91,6 +93,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     policy: choiceOption(args, 'policy', ['learned', 'static', 'random'] as const, 'bench'),
     gapBytes: intOption(args, 'gap-bytes', { min: 0 }, 'bench'),
     threads,
+    cpu: flagOption(args, 'cpu'),
     json: flagOption(args, 'json'),
   };
 }
@@ -173,6 +176,10 @@ export interface BenchSample {
   ffnBytesTotal: number;
   bytesRead: number;
   kernels: string;
+  /** The same phases by this process's CPU time: TTFT, prefill (tokenize and first sample included), decode. */
+  cpuTtftMs: number;
+  cpuPrefillTokPerS: number;
+  cpuDecodeTokPerS: number;
 }
 
 export interface RunPlan {
@@ -210,48 +217,66 @@ async function openFor(plan: RunPlan, a: Pick<BenchArgs, 'promptTokens' | 'token
   });
 }
 
-/** One timed run of a row: a fresh open, the neurons (bundled files), a greedy generation; `rep` seeds random sets. */
+/** This process's CPU time (user + system), ms: what a busy neighbour does not add to. */
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/**
+ * One timed run of a row: a fresh open; for a bundled file, choose the neurons (instruct, or a random set
+ * seeded by `rep`) and load them; then a greedy generation. TTFT = choosing + loading + the generation's
+ * TTFT (tokenize, prefill, first sample). Wall clock from the runtime's stats, CPU time around the same
+ * phases.
+ */
 export async function runOnce(plan: RunPlan, prompt: string, maxTokens: number, rep: number, a: Pick<BenchArgs, 'promptTokens' | 'tokens' | 'gapBytes'>): Promise<BenchSample> {
   const model = await openFor(plan, a);
   try {
     const { layout, nLayers, nFF } = plan.model;
-    let extraTtftMs = 0;
-    let neurons: { ms: number; bytes: number; requests: number } | undefined;
-    const gen: Parameters<Model['generate']>[1] = { temperature: 0, maxTokens };
-    if (layout === 'bundled' && plan.policy === 'random') {
-      // Random sets go through the public instruct/load path's second half: load() any sets, then generate.
-      const sets = randomNeurons(nLayers, nFF, plan.density, 1 + rep);
-      const ins: Instruction = {
-        // The runtime records the label as given (rt_load); 'random' is this command's, not a PolicyName.
-        policy: 'random' as PolicyName,
-        density: plan.density,
-        neurons: sets,
-        promptIds: [],
-        predictMs: 0,
-        plan: { requests: 0, readBytes: 0, selectedBytes: 0 },
-      };
-      const rep_ = await model.load(ins);
-      neurons = { ms: rep_.ms, bytes: rep_.bytesRead, requests: rep_.requests };
-      extraTtftMs = rep_.ms;
-    } else if (layout === 'bundled') {
-      gen.density = plan.density;
-      gen.policy = plan.policy as PolicyName;
+    let pre = { ms: 0, cpuMs: 0, loadMs: 0, bytes: 0, requests: 0 };
+    if (layout === 'bundled') {
+      const t0 = performance.now();
+      const c0 = cpuMs();
+      const ins: Instruction =
+        plan.policy === 'random'
+          ? {
+              // The runtime records the label as given (rt_load); 'random' is this command's, not a PolicyName.
+              policy: 'random' as PolicyName,
+              density: plan.density,
+              neurons: randomNeurons(nLayers, nFF, plan.density, 1 + rep),
+              promptIds: [],
+              predictMs: 0,
+              plan: { requests: 0, readBytes: 0, selectedBytes: 0 },
+            }
+          : await model.instruct(prompt, { density: plan.density, policy: plan.policy as PolicyName });
+      const r = await model.load(ins);
+      pre = { ms: performance.now() - t0, cpuMs: cpuMs() - c0, loadMs: r.ms, bytes: r.bytesRead, requests: r.requests };
     }
-    for await (const _ of model.generate(prompt, gen)) void _;
+    // The neurons are loaded: generate() without a density keeps them (a standard file runs dense).
+    const c0 = cpuMs();
+    let cFirst = NaN;
+    for await (const _ of model.generate(prompt, { temperature: 0, maxTokens })) {
+      if (Number.isNaN(cFirst)) cFirst = cpuMs();
+    }
+    const cEnd = cpuMs();
     const s = model.stats();
+    const generateCpuMs = cFirst - c0;
     return {
       loadMs: s.loadMs,
-      ttftMs: s.ttftMs + extraTtftMs,
+      ttftMs: pre.ms + s.ttftMs,
       prefillTokPerS: s.prefillTokPerS,
       decodeTokPerS: s.decodeTokPerS,
       promptTokens: s.promptTokens,
       generatedTokens: s.generatedTokens,
-      loadNeuronsMs: neurons ? neurons.ms : s.loadNeuronsMs,
-      neuronBytesRead: neurons ? neurons.bytes : s.neuronBytesRead,
-      neuronRequests: neurons ? neurons.requests : s.neuronRequests,
+      loadNeuronsMs: pre.loadMs,
+      neuronBytesRead: pre.bytes,
+      neuronRequests: pre.requests,
       ffnBytesTotal: s.ffnBytesTotal,
       bytesRead: s.bytesRead,
       kernels: s.kernels,
+      cpuTtftMs: pre.cpuMs + generateCpuMs,
+      cpuPrefillTokPerS: s.promptTokens / (generateCpuMs / 1000),
+      cpuDecodeTokPerS: s.generatedTokens > 1 ? (s.generatedTokens - 1) / ((cEnd - cFirst) / 1000) : NaN,
     };
   } finally {
     await model.close();
@@ -321,6 +346,8 @@ export interface BenchRow {
   gapBytes: number | null;
   /** The best rep of each timing (highest tok/s, lowest ms). */
   best: { prefillTokPerS: number; decodeTokPerS: number; ttftMs: number; loadMs: number };
+  /** TTFT, prefill and decode by this process's CPU time: median and best over reps. */
+  cpu: { ttftMs: number; prefillTokPerS: number; decodeTokPerS: number; best: { ttftMs: number; prefillTokPerS: number; decodeTokPerS: number } };
 }
 
 export const median = (xs: number[]): number => {
@@ -356,6 +383,12 @@ function toRow(plan: RunPlan, samples: BenchSample[], a: BenchArgs): BenchRow {
     fileBytes: plan.model.fileBytes,
     gapBytes: a.gapBytes ?? null,
     best: { prefillTokPerS: pick('prefillTokPerS', Math.max), decodeTokPerS: pick('decodeTokPerS', Math.max), ttftMs: pick('ttftMs', Math.min), loadMs: pick('loadMs', Math.min) },
+    cpu: {
+      ttftMs: med('cpuTtftMs'),
+      prefillTokPerS: med('cpuPrefillTokPerS'),
+      decodeTokPerS: med('cpuDecodeTokPerS'),
+      best: { ttftMs: pick('cpuTtftMs', Math.min), prefillTokPerS: pick('cpuPrefillTokPerS', Math.max), decodeTokPerS: pick('cpuDecodeTokPerS', Math.max) },
+    },
   };
 }
 
@@ -365,9 +398,11 @@ function pair(m: number, best: number, digits: number): string {
   return `${f(m)} (${f(best)})`;
 }
 
-export function formatTable(rows: BenchRow[]): string {
-  const head = ['model', 'type', 'layout', 'policy', 'density', 'load ms', 'FFN read (requests)', 'TTFT ms', 'prefill tok/s', 'decode tok/s'];
-  const body = rows.map((r) => [
+/** The table; `cpu`: TTFT, prefill and decode by CPU time (columns marked "CPU"). */
+export function formatTable(rows: BenchRow[], cpu = false): string {
+  const c = cpu ? ' (CPU)' : '';
+  const head = ['model', 'type', 'layout', 'policy', 'density', 'load ms', 'FFN read (requests)', `TTFT ms${c}`, `prefill tok/s${c}`, `decode tok/s${c}`];
+  const body = rows.map((w) => ({ ...w, ...(cpu ? { ...w.cpu, best: { ...w.best, ...w.cpu.best } } : {}) })).map((r) => [
     r.model,
     r.type,
     r.layout,
@@ -441,8 +476,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     for (const r of rows) process.stdout.write(JSON.stringify(r) + '\n');
   } else {
     process.stdout.write(
-      `${formatTable(rows)}\n\n` +
-        `median (best) of ${a.reps} interleaved rep${a.reps > 1 ? 's' : ''}; ${rows[0]!.kernels} kernels, ${a.threads} thread; prompt ${a.promptTokens} tokens, ` +
+      `${formatTable(rows, a.cpu)}\n\n` +
+        `median (best) of ${a.reps} interleaved rep${a.reps > 1 ? 's' : ''}${a.cpu ? ', TTFT and speeds by CPU time' : ''}; ${rows[0]!.kernels} kernels, ${a.threads} thread; prompt ${a.promptTokens} tokens, ` +
         `${a.tokens} new tokens, greedy; TTFT includes choosing and reading the neurons` +
         (a.gapBytes !== undefined ? `; gap ${a.gapBytes} bytes` : '') +
         '\n',
