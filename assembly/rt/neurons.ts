@@ -18,7 +18,7 @@
 // plus its place in the packed buffer). A selection larger than the capacity is 'out_of_memory'.
 import { IfpruneInfo, BundleInfo } from './spec';
 import { fail } from './error';
-import { need, FILE_MODEL } from './io';
+import { need, clearNeeds, FILE_MODEL } from './io';
 import { verifyTensorBytes } from './ifprune';
 import { ByteRange, ReadRequest, planRequests, fitsInMemory, MAX_REQUEST_BYTES } from './plan';
 
@@ -91,9 +91,10 @@ export class NeuronCache {
    * Emits needs (io.ts need(FILE_MODEL, …)) for the rows of `sets` (per layer, distinct bundle rows in
    * [0, n_ff)) not cached, merged as the TS loader merges them, into cache memory. false with
    * fail('bad_option') for malformed sets, fail('out_of_memory', …) when the budget (or wasm memory)
-   * cannot hold them; the cache keeps its rows then (a load requested but not finished is dropped).
+   * cannot hold them; the cache keeps its rows then. A load requested but not finished is dropped first (drop()).
    */
   request(sets: Array<Int32Array>): bool {
+    this.drop();
     const bundles = this.info.bundles;
     if (sets.length != bundles.length) return fail('bad_option', 'load: ' + sets.length.toString() + ' neuron sets for ' + bundles.length.toString() + ' layers');
     const sorted = new Array<Int32Array>(sets.length);
@@ -120,9 +121,6 @@ export class NeuronCache {
       return fail('out_of_memory', this.fileName + ': the neuron cache needs ' + fixed1(newBytes / 1048576) + ' MiB more than wasm memory can hold; set a memory budget');
     }
     for (let l = 0; l < sorted.length; l++) if (this.layers[l] === null) this.layers[l] = new LayerCache(this.capacity(l), bundles[l].rowBytes, bundles[l].nFF);
-    this.freeStaging();
-    this.pending.length = 0;
-    this.sets = null;
     const pending = new Array<PendingRow>();
     const now = ++this.clock;
     const ranges = new Array<ByteRange>();
@@ -259,6 +257,20 @@ export class NeuronCache {
       if (c !== null) n += 2 * <f64>max<i32>(c.capacity, 1) * <f64>c.rowBytes;
     }
     return n;
+  }
+
+  /**
+   * Drops a load requested but not finished — the host's read failed or was aborted, so it never
+   * resumed — with the needs it listed: a host would otherwise read them again, into slots now free
+   * and staging buffers freed here. Its evicted slots stay empty (rows are mapped only once verified),
+   * and the packed selection the engine runs on is only rewritten by finish(), so the cache and the
+   * active neurons stay consistent; the next request reads what it needs.
+   */
+  private drop(): void {
+    clearNeeds();
+    this.freeStaging();
+    this.pending.length = 0;
+    this.sets = null;
   }
 
   private freeStaging(): void {

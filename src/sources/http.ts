@@ -12,15 +12,20 @@
  *   Content-Range: bytes a-b/size     (exactly the range asked, and the size known since opening)
  *   body: b - a + 1 bytes             (streamed chunk by chunk straight into the caller's view)
  *
+ * and, when opening gave a strong ETag, carries `If-Match: <that ETag>`: a file replaced on the server
+ * meanwhile answers 412 instead of bytes of the new file (docs/reliability.md, "Network faults").
  * A 200 to a Range request means the server ignores Range and is sending the whole file: that is
  * IfpruneError('range_unsupported') and the body is cancelled, never downloaded by accident.
  *
- * Failures: network errors, 429 and 5xx are retried `retries` times with exponential backoff, equal
- * jitter and Retry-After (both capped at `maxBackoffMs`); a body cut short is retried from the first
- * missing byte. 404/410 → 'not_found', 401/403 → 'http_error' (access denied), other statuses →
- * 'http_error' at once; a Content-Range other than the one asked → 'http_error', a different total size
- * (the file changed on the server) → 'corrupt'; a body still short after the retries → 'truncated'; the
- * caller's AbortSignal → 'aborted' at once, whether waiting for headers, body or a backoff.
+ * Failures: network errors (a reset connection included), 429 and 5xx, and a request that receives
+ * nothing for `timeoutMs` (headers or body stalled) are retried `retries` times with exponential
+ * backoff, equal jitter and Retry-After (both capped at `maxBackoffMs`); a body cut short is retried
+ * from the first missing byte. 404/410 → 'not_found', 401/403 → 'http_error' (access denied), other
+ * statuses → 'http_error' at once; a Content-Range other than the one asked → 'http_error'; a different
+ * total size, 412 to If-Match or another ETag (the file changed on the server) → 'corrupt'; a body
+ * still short after the retries → 'truncated', still stalled → 'http_error'; the caller's AbortSignal →
+ * 'aborted' at once, whether waiting for headers, body or a backoff. Bytes are never checked here: the
+ * runtime verifies every tensor byte against the file's chunk hashes ('hash_mismatch').
  *
  * `readRanges` serves the load planner: many small ranges are merged into few requests (ranges.ts) and
  * run with bounded concurrency. Multi-range requests (`bytes=a-b,c-d`, multipart answers) are not used:
@@ -32,7 +37,7 @@
 import { IfpruneError } from '../errors.ts';
 import type { ByteSource } from './types.ts';
 import { checkRange } from './read.ts';
-import { MAX_REQUEST_BYTES, Scatter, checkTargets, planRequests, type RangeRead } from './ranges.ts';
+import { MAX_REQUEST_BYTES, Scatter, checkTargets, planRequests, runPool, type RangeRead } from './ranges.ts';
 
 export type { RangeRead } from './ranges.ts';
 
@@ -53,6 +58,20 @@ export interface HttpSourceOptions {
   maxRequestBytes?: number;
   /** readRanges: requests in flight at once. */
   concurrency?: number;
+  /**
+   * Longest wait (ms) for the answer's headers, and then between two pieces of its body: a request
+   * that stalls that long is cancelled and retried like a network error (from the first byte not yet
+   * received), then fails with 'http_error'. A slow but moving download never times out.
+   */
+  timeoutMs?: number;
+  /**
+   * Guard against the file being replaced while open (default true): every read sends
+   * `If-Match: <the ETag from opening>` (a strong ETag only: a weak one never matches), and an answer
+   * of 412 Precondition Failed, or one with another ETag, is 'corrupt' (the file changed: reopen it).
+   * A page reading another origin sends no If-Match (it would need a CORS preflight the server may
+   * refuse) but still compares the ETags it can see. false: neither; only a changed size is noticed.
+   */
+  checkEtag?: boolean;
   /** Cancels the opening request(s). */
   signal?: AbortSignal;
 }
@@ -101,6 +120,8 @@ export async function httpSource(
     gapBytes = 16 << 10,
     maxRequestBytes = MAX_REQUEST_BYTES,
     concurrency = 4,
+    timeoutMs = DEFAULT_TIMEOUT_MS,
+    checkEtag = true,
     signal: openSignal,
   }: HttpSourceOptions = {},
 ): Promise<HttpSource> {
@@ -110,6 +131,7 @@ export async function httpSource(
   checkCount('gapBytes', gapBytes, 0);
   checkCount('maxRequestBytes', maxRequestBytes, 1);
   checkCount('concurrency', concurrency, 1);
+  checkCount('timeoutMs', timeoutMs, 1);
   let parsed: URL;
   try {
     parsed = new URL(String(url), (globalThis as { location?: { href?: string } }).location?.href);
@@ -122,14 +144,24 @@ export async function httpSource(
   let size = -1; // unknown until opened
   let etag: string | undefined;
 
+  // If-Match needs a strong ETag (RFC 9110 13.1.1 compares strongly), and from a page a CORS preflight.
+  const page = (globalThis as { location?: { origin?: string } }).location?.origin;
+  const ifMatch = checkEtag && !(page !== undefined && page !== parsed.origin);
+  const sendsIfMatch = () => ifMatch && etag !== undefined && !etag.startsWith('W/');
+
   const aborted = (signal: AbortSignal) => new IfpruneError('aborted', `reading ${name} was aborted`, { cause: signal.reason });
 
   async function send(method: 'HEAD' | 'GET', range: string | undefined, signal?: AbortSignal): Promise<Response> {
     const h = new Headers(headers);
     if (range) h.set('range', range);
+    if (method === 'GET' && sendsIfMatch()) h.set('if-match', etag!);
     stats.requests++;
     return fetchImpl(href, { method, headers: h, signal, redirect: 'follow' });
   }
+
+  /** The message of a request that got no bytes for timeoutMs. */
+  const stalled = (asked: string, after: string) =>
+    new IfpruneError('http_error', `${name} sent nothing for ${timeoutMs} ms ${after} ${asked}; the server or the network stalled (timeoutMs: ${timeoutMs})`);
 
   /** The failure a non-206 status means (`asked` names the request for the message). */
   function statusFailure(res: Response, asked: string): Failure {
@@ -156,6 +188,12 @@ export async function httpSource(
             'ifprune reads a model in pieces and will not download it whole by accident: serve the file from a server that supports ' +
             'Range requests (most static file servers, CDNs, S3 and R2 do), or download it first and open the local file',
         ),
+        retry: false,
+      };
+    }
+    if (s === 412 && sendsIfMatch()) {
+      return {
+        error: new IfpruneError('corrupt', `${name} changed on the server since it was opened: it answered ${line} to ${asked} with If-Match: ${etag} (the ETag from opening); open it again to read the new file`),
         retry: false,
       };
     }
@@ -192,7 +230,10 @@ export async function httpSource(
       await sleep(backoff(attempt, outcome.retryAfterMs), signal, () => aborted(signal!));
     }
 
-    /** One attempt: the total size on success, or what failed. Throws only 'aborted' and what `deliver` throws. */
+    /**
+     * One attempt: the total size on success, or what failed. Throws only 'aborted' and what `deliver`
+     * throws. A watchdog cancels it when no bytes come for timeoutMs.
+     */
     async function attemptRange(
       from: number,
       to: number,
@@ -200,82 +241,95 @@ export async function httpSource(
       signal: AbortSignal | undefined,
       deliver: (chunk: Uint8Array) => void,
     ): Promise<{ total: number; etag?: string } | Failure> {
-      let res: Response;
+      const watch = new Watchdog(timeoutMs, signal);
       try {
-        res = await send('GET', `bytes=${from}-${to - 1}`, signal);
-      } catch (cause) {
-        if (signal?.aborted) throw aborted(signal);
-        return { error: new IfpruneError('http_error', `could not fetch ${asked} of ${name}: ${describe(cause)}`, { cause }), retry: true };
-      }
-      // The whole file asked and sent: a 200 is then exactly the bytes asked for.
-      const whole = res.status === 200 && from === 0 && to === size && size >= 0;
-      let total = size;
-      if (res.status !== 206 && !whole) {
-        cancel(res);
-        return statusFailure(res, asked);
-      }
-      if (!whole) {
-        const cr = res.headers.get('content-range');
-        const m = cr ? /^bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/i.exec(cr) : null;
-        const expected = `bytes ${from}-${to - 1}/${size >= 0 ? size : '<size>'}`;
-        if (!m || Number(m[1]) !== from || Number(m[2]) !== to - 1) {
+        let res: Response;
+        try {
+          res = await send('GET', `bytes=${from}-${to - 1}`, watch.signal);
+        } catch (cause) {
+          if (signal?.aborted) throw aborted(signal);
+          if (watch.fired) return { error: stalled(asked, 'in answer to'), retry: true };
+          return { error: new IfpruneError('http_error', `could not fetch ${asked} of ${name}: ${describe(cause)}`, { cause }), retry: true };
+        }
+        // The whole file asked and sent: a 200 is then exactly the bytes asked for.
+        const whole = res.status === 200 && from === 0 && to === size && size >= 0;
+        let total = size;
+        if (res.status !== 206 && !whole) {
           cancel(res);
-          const why = cr
-            ? 'the server or a proxy mangles Range requests'
-            : 'in a browser, a server on another origin must list Content-Range (and Accept-Ranges, ETag) in Access-Control-Expose-Headers';
-          return { error: new IfpruneError('http_error', `${name} answered ${asked} with Content-Range: ${cr ?? '(none)'}; expected Content-Range: ${expected}. ${why}`), retry: false };
+          return statusFailure(res, asked);
         }
-        if (m[3] === '*' && size < 0) {
+        if (!whole) {
+          const cr = res.headers.get('content-range');
+          const m = cr ? /^bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/i.exec(cr) : null;
+          const expected = `bytes ${from}-${to - 1}/${size >= 0 ? size : '<size>'}`;
+          if (!m || Number(m[1]) !== from || Number(m[2]) !== to - 1) {
+            cancel(res);
+            const why = cr
+              ? 'the server or a proxy mangles Range requests'
+              : 'in a browser, a server on another origin must list Content-Range (and Accept-Ranges, ETag) in Access-Control-Expose-Headers';
+            return { error: new IfpruneError('http_error', `${name} answered ${asked} with Content-Range: ${cr ?? '(none)'}; expected Content-Range: ${expected}. ${why}`), retry: false };
+          }
+          if (m[3] === '*' && size < 0) {
+            cancel(res);
+            return { error: new IfpruneError('http_error', `${name} does not say how large it is (Content-Range: ${cr}, and no Content-Length in answer to HEAD); ifprune needs the size to read the file`), retry: false };
+          }
+          if (m[3] !== '*') total = Number(m[3]);
+          if (size >= 0 && total !== size) {
+            cancel(res);
+            return { error: new IfpruneError('corrupt', `${name} is now ${total} bytes, but was ${size} bytes when opened (Content-Range: ${cr}); the file changed on the server: open it again`), retry: false };
+          }
+        }
+        const tag = res.headers.get('etag') ?? undefined;
+        if (checkEtag && etag && tag && opaque(tag) !== opaque(etag)) {
           cancel(res);
-          return { error: new IfpruneError('http_error', `${name} does not say how large it is (Content-Range: ${cr}, and no Content-Length in answer to HEAD); ifprune needs the size to read the file`), retry: false };
+          return { error: new IfpruneError('corrupt', `${name} changed on the server since it was opened (ETag ${etag}, now ${tag} in answer to ${asked}); open it again to read the new file`), retry: false };
         }
-        if (m[3] !== '*') total = Number(m[3]);
-        if (size >= 0 && total !== size) {
+        const enc = res.headers.get('content-encoding');
+        if (enc && enc.toLowerCase() !== 'identity') {
           cancel(res);
-          return { error: new IfpruneError('corrupt', `${name} is now ${total} bytes, but was ${size} bytes when opened (Content-Range: ${cr}); the file changed on the server: open it again`), retry: false };
+          return { error: new IfpruneError('http_error', `${name} sent ${asked} with Content-Encoding: ${enc}; byte ranges of a compressed body cannot be used: configure the server not to compress this file`), retry: false };
         }
-      }
-      const enc = res.headers.get('content-encoding');
-      if (enc && enc.toLowerCase() !== 'identity') {
-        cancel(res);
-        return { error: new IfpruneError('http_error', `${name} sent ${asked} with Content-Encoding: ${enc}; byte ranges of a compressed body cannot be used: configure the server not to compress this file`), retry: false };
-      }
-      const n = to - from;
-      let received = 0;
-      if (res.body) {
-        const reader = res.body.getReader();
-        for (;;) {
-          let chunk: ReadableStreamReadResult<Uint8Array>;
-          try {
-            chunk = await reader.read();
-          } catch (cause) {
-            reader.cancel().catch(() => {});
-            if (signal?.aborted) throw aborted(signal);
-            return {
-              error: new IfpruneError('truncated', `the connection to ${name} failed after ${received} of the ${n} bytes of ${asked}: ${describe(cause)}`, { cause }),
-              retry: true,
-            };
+        const n = to - from;
+        let received = 0;
+        if (res.body) {
+          const reader = res.body.getReader();
+          for (;;) {
+            let chunk: ReadableStreamReadResult<Uint8Array>;
+            try {
+              watch.arm();
+              chunk = await reader.read();
+            } catch (cause) {
+              reader.cancel().catch(() => {});
+              if (signal?.aborted) throw aborted(signal);
+              if (watch.fired) return { error: stalled(asked, `after ${received} of the ${n} bytes of`), retry: true };
+              return {
+                error: new IfpruneError('truncated', `the connection to ${name} failed after ${received} of the ${n} bytes of ${asked}: ${describe(cause)}`, { cause }),
+                retry: true,
+              };
+            }
+            if (chunk.done) break;
+            const value = chunk.value;
+            stats.bytes += value.length;
+            if (received + value.length > n) {
+              reader.cancel().catch(() => {});
+              return { error: new IfpruneError('http_error', `${name} sent more than the ${n} bytes of ${asked}; the server or a proxy mangles Range requests`), retry: false };
+            }
+            try {
+              deliver(value); // a detached target (wasm memory grown meanwhile) throws here: not the network's fault
+            } catch (e) {
+              reader.cancel().catch(() => {});
+              throw e;
+            }
+            received += value.length;
           }
-          if (chunk.done) break;
-          const value = chunk.value;
-          stats.bytes += value.length;
-          if (received + value.length > n) {
-            reader.cancel().catch(() => {});
-            return { error: new IfpruneError('http_error', `${name} sent more than the ${n} bytes of ${asked}; the server or a proxy mangles Range requests`), retry: false };
-          }
-          try {
-            deliver(value); // a detached target (wasm memory grown meanwhile) throws here: not the network's fault
-          } catch (e) {
-            reader.cancel().catch(() => {});
-            throw e;
-          }
-          received += value.length;
         }
+        if (received < n) {
+          return { error: new IfpruneError('truncated', `${name} sent ${received} of the ${n} bytes of ${asked}; the body ended early`), retry: true };
+        }
+        return { total, etag: tag };
+      } finally {
+        watch.stop();
       }
-      if (received < n) {
-        return { error: new IfpruneError('truncated', `${name} sent ${received} of the ${n} bytes of ${asked}; the body ended early`), retry: true };
-      }
-      return { total, etag: res.headers.get('etag') ?? undefined };
     }
   }
 
@@ -289,11 +343,14 @@ export async function httpSource(
   // --- Open: size (and Range support) from HEAD, else from a one-byte probe.
   if (openSignal?.aborted) throw aborted(openSignal);
   let head: Response | undefined;
+  const headWatch = new Watchdog(timeoutMs, openSignal);
   try {
-    head = await send('HEAD', undefined, openSignal);
+    head = await send('HEAD', undefined, headWatch.signal);
   } catch {
     if (openSignal?.aborted) throw aborted(openSignal);
-    // A network error: the probe below retries it.
+    // A network error or a stall: the probe below retries it.
+  } finally {
+    headWatch.stop();
   }
   if (head) {
     if (head.status === 404 || head.status === 410) throw statusFailure(head, 'HEAD').error;
@@ -331,39 +388,71 @@ export async function httpSource(
       checkTargets(ranges);
       for (const [i, r] of ranges.entries()) checkRange(src, r.offset, r.length, `readRanges: range ${i}`);
       const plan = planRequests(ranges, { gapBytes, maxRequestBytes });
-      // One controller for the batch: the caller's abort or the first failure cancels the rest.
-      const batch = new AbortController();
-      const onAbort = () => batch.abort(signal!.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      let next = 0;
-      let failed = false;
-      let failure: unknown;
-      const worker = async () => {
-        while (!failed && next < plan.length) {
-          const req = plan[next++]!;
-          const scatter = new Scatter(req.parts);
-          try {
-            await fetchRange(req.offset, req.offset + req.length, (pos, chunk) => scatter.write(pos, chunk), batch.signal);
-          } catch (e) {
-            if (!failed) {
-              failed = true;
-              failure = e;
-              batch.abort(e);
-            }
-          }
-        }
-      };
+      // The caller's abort or the first failure cancels the other requests of the batch.
       try {
-        await Promise.all(Array.from({ length: Math.min(concurrency, plan.length) }, worker));
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
+        await runPool(
+          plan.length,
+          concurrency,
+          (i, batch) => {
+            const req = plan[i]!;
+            const scatter = new Scatter(req.parts);
+            return fetchRange(req.offset, req.offset + req.length, (pos, chunk) => scatter.write(pos, chunk), batch).then(() => {});
+          },
+          signal,
+        );
+      } catch (e) {
+        if (signal?.aborted) throw aborted(signal);
+        throw e;
       }
-      if (signal?.aborted) throw aborted(signal);
-      if (failed) throw failure;
     },
     stats: () => ({ ...stats }),
   };
   return src;
+}
+
+/** Default of HttpSourceOptions.timeoutMs: how long a request may go without receiving anything. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * One request's stall timer: `signal` (for fetch) aborts when the caller's signal does, or when
+ * `timeoutMs` pass without `arm()` being called again (armed at creation: the wait for headers).
+ */
+class Watchdog {
+  private readonly ac = new AbortController();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly onAbort = () => this.ac.abort(this.outer!.reason);
+  fired = false;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly outer: AbortSignal | undefined,
+  ) {
+    if (outer?.aborted) this.ac.abort(outer.reason);
+    else outer?.addEventListener('abort', this.onAbort, { once: true });
+    this.arm();
+  }
+
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
+
+  arm(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.fired = true;
+      this.ac.abort(new Error(`no bytes for ${this.timeoutMs} ms`));
+    }, this.timeoutMs);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.outer?.removeEventListener('abort', this.onAbort);
+  }
+}
+
+/** An ETag's opaque tag, without the weak marker: weak comparison (RFC 9110 8.8.3.2). */
+function opaque(tag: string): string {
+  return tag.trim().replace(/^W\//, '');
 }
 
 /** Throws 'bad_option' unless `v` is an integer ≥ `min`. */

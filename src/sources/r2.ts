@@ -21,7 +21,7 @@
 import { IfpruneError } from '../errors.ts';
 import type { ByteSource } from './types.ts';
 import { checkRange } from './read.ts';
-import { MAX_REQUEST_BYTES, Scatter, checkTargets, planRequests, type RangeRead } from './ranges.ts';
+import { MAX_REQUEST_BYTES, Scatter, checkTargets, planRequests, runPool, type RangeRead } from './ranges.ts';
 
 /** The part of an R2 object's metadata used here. */
 export interface R2ObjectLike {
@@ -150,15 +150,17 @@ export async function r2Source(bucket: R2BucketLike, key: string, { retries = 2,
       checkTargets(ranges);
       for (const [i, r] of ranges.entries()) checkRange(src, r.offset, r.length, `readRanges: range ${i}`);
       const plan = planRequests(ranges, { gapBytes, maxRequestBytes: MAX_REQUEST_BYTES });
-      let next = 0;
-      const worker = async () => {
-        for (let i = next++; i < plan.length; i = next++) {
+      // The first failure stops the batch; it is thrown once no get is still writing into a target.
+      await runPool(
+        plan.length,
+        concurrency,
+        (i, batch) => {
           const q = plan[i]!;
           const scatter = new Scatter(q.parts);
-          await getRange(q.offset, q.length, (pos, chunk) => scatter.write(pos, chunk), signal);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(concurrency, plan.length) }, worker));
+          return getRange(q.offset, q.length, (pos, chunk) => scatter.write(pos, chunk), batch);
+        },
+        signal,
+      );
     },
     stats: () => ({ ...stats }),
   };

@@ -155,20 +155,58 @@ export async function readRanges(src: RangeSource, ranges: readonly RangeRead[],
     return { requests: planned.length, bytes };
   }
   // Requests run a few at a time: a file source's positioned reads overlap in the I/O thread pool.
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < planned.length; i = next++) {
+  await runPool(
+    planned.length,
+    READ_CONCURRENCY,
+    async (i, batch) => {
       const q = planned[i]!;
       // A request with one part that is the whole body reads straight into its target.
       if (q.parts.length === 1 && q.parts[0]!.at === 0 && q.parts[0]!.target.length === q.length) {
-        await src.readInto(q.offset, q.parts[0]!.target, signal);
-        continue;
+        await src.readInto(q.offset, q.parts[0]!.target, batch);
+        return;
       }
       const staging = new Uint8Array(q.length);
-      await src.readInto(q.offset, staging, signal);
+      await src.readInto(q.offset, staging, batch);
       new Scatter(q.parts).write(0, staging);
+    },
+    signal,
+  );
+  return { requests: planned.length, bytes };
+}
+
+/**
+ * Runs `task(i, batch)` for i = 0 … count - 1 in order, `concurrency` at a time. The first failure
+ * stops handing out tasks and aborts `batch` (the caller's signal aborts it too), so the tasks in
+ * flight can stop early; it is thrown only once every task in flight has settled. So when a read of
+ * many ranges rejects, nothing is still writing into their targets: the runtime reuses that memory
+ * (neuron cache slots, staging buffers) for the next load at once.
+ */
+export async function runPool(count: number, concurrency: number, task: (i: number, batch: AbortSignal) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  const batch = new AbortController();
+  const onAbort = () => batch.abort(signal!.reason);
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  let next = 0;
+  let failed = false;
+  let failure: unknown;
+  const worker = async () => {
+    while (!failed && next < count) {
+      const i = next++;
+      try {
+        await task(i, batch.signal);
+      } catch (e) {
+        if (!failed) {
+          failed = true;
+          failure = e;
+          batch.abort(e);
+        }
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, planned.length) }, worker));
-  return { requests: planned.length, bytes };
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  if (failed) throw failure;
 }

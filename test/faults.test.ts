@@ -1,0 +1,394 @@
+/**
+ * Network faults (issue 12, deliverable 2), against the fault-injecting server of test/fault-server.ts:
+ * stalls (timeoutMs), TCP resets, a file replaced while open (If-Match / ETag), a flipped byte (the
+ * runtime's chunk hashes), and what a failed or aborted neuron load leaves behind: the next
+ * instruction on the same model works, reads what it needs and gives a fresh model's tokens. The model
+ * tests open the bundled ifp-demo (ffn 'selective') and generate greedily at density 0.5 with the
+ * learned policy. Ignored Range, short bodies, wrong or missing Content-Range, 429/503 with
+ * Retry-After and abort are also covered at the source level in test/http.test.ts.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { httpSource, type HttpSourceOptions } from '../src/sources/http.ts';
+import { readRanges, type RangeRead, type RangeSource } from '../src/sources/ranges.ts';
+import { r2Source, type R2BucketLike } from '../src/sources/r2.ts';
+import { MODEL_HTTP } from '../src/platform/resolve.ts';
+import { openModel } from '../src/formats/model.ts';
+import { memorySource } from '../src/sources/memory.ts';
+import { open } from '../src/platform/node.ts';
+import type { GenerateOptions, Model } from '../src/types.ts';
+import { assertBytes, assertThrowsCode, rng } from './helpers.ts';
+import { FaultServer, type Fault } from './fault-server.ts';
+
+const DEMO = fileURLToPath(new URL('../models/ifp-demo/ifp-demo.q8_0.gguf', import.meta.url));
+const DEMO_BYTES = new Uint8Array(readFileSync(DEMO));
+const DATA = (() => {
+  const r = rng(12);
+  return Uint8Array.from({ length: 1 << 20 }, () => (r() * 256) | 0);
+})();
+
+const server = await FaultServer.start({ '/demo.gguf': DEMO_BYTES, '/data.bin': DATA });
+const DEMO_URL = server.url('/demo.gguf');
+const DATA_URL = server.url('/data.bin');
+
+/** Retries without waiting; a stall is noticed after 1 s (long enough for a loaded CI machine). */
+const FAST: HttpSourceOptions = { ...MODEL_HTTP, backoffMs: 1, maxBackoffMs: 5, timeoutMs: 1000 };
+const OPEN = { ffn: 'selective' as const };
+const PROMPT = 'def main(argv):';
+const GEN: GenerateOptions = { density: 0.5, policy: 'learned', temperature: 0, maxTokens: 8 };
+
+async function ids(model: Model, opts: GenerateOptions = GEN): Promise<number[]> {
+  const out: number[] = [];
+  for await (const t of model.generate(PROMPT, opts)) out.push(t.id);
+  return out;
+}
+
+/** A clean server: no faults, an empty log, once the requests of the last test have all arrived. */
+async function fresh(): Promise<void> {
+  await server.quiet();
+  server.reset();
+}
+
+/** The ranges of the GETs logged since the last reset, sorted (concurrent requests finish in any order). */
+const getRanges = () => server.gets().map((e) => e.range!).sort();
+
+// References: a fresh model's tokens (from the file), and the GETs of a fresh model's neuron load over HTTP.
+const REF = await (async () => {
+  const m = await open(DEMO, OPEN);
+  const r = await ids(m);
+  await m.close();
+  return r;
+})();
+const REF_LOAD_GETS = await (async () => {
+  const m = await open(DEMO_URL, OPEN);
+  await fresh();
+  assert.equal(await ids(m), REF, 'over HTTP as from the file');
+  const gets = getRanges();
+  await m.close();
+  return gets;
+})();
+
+// ---
+const stalls = suite('httpSource: stalls and resets');
+stalls.before.each(fresh);
+
+stalls('no answer to a GET for timeoutMs: cancelled and retried', async () => {
+  const src = await httpSource(DATA_URL, { ...FAST, timeoutMs: 300 });
+  server.schedule({ kind: 'stall-headers' });
+  const t = new Uint8Array(5000);
+  await src.readInto(1000, t);
+  assertBytes(t, DATA.subarray(1000, 6000));
+  assert.equal(server.gets().map((e) => [e.range, e.fault]), [['bytes=1000-5999', 'stall-headers'], ['bytes=1000-5999', undefined]]);
+  assert.is(src.stats().retries, 1);
+});
+
+stalls('a body that stops midway: resumed from its first missing byte, no byte fetched twice', async () => {
+  const src = await httpSource(DATA_URL, { ...FAST, timeoutMs: 300 });
+  const before = src.stats();
+  server.schedule({ kind: 'stall-body' });
+  const t = new Uint8Array(400_000);
+  await src.readInto(100, t);
+  assertBytes(t, DATA.subarray(100, 400_100));
+  const [first, second] = server.gets();
+  assert.is(first!.range, 'bytes=100-400099');
+  const resumedAt = Number(/bytes=(\d+)-400099$/.exec(second!.range!)![1]);
+  assert.ok(resumedAt > 100, `resumed at ${resumedAt}`);
+  assert.is(src.stats().bytes - before.bytes, 400_000);
+});
+
+stalls('a server that stalls on every attempt: http_error naming timeoutMs, after retries + 1 attempts', async () => {
+  const src = await httpSource(DATA_URL, { ...FAST, timeoutMs: 200, retries: 1 });
+  server.schedule({ kind: 'stall-body' }, { count: Infinity });
+  const e = await assertThrowsCode(() => src.readInto(0, new Uint8Array(10_000)), 'http_error');
+  for (const s of ['sent nothing for 200 ms', 'timeoutMs', '2 attempts']) assert.ok(e.message.includes(s), `${s} in: ${e.message}`);
+  assert.is(server.gets().length, 2);
+});
+
+stalls('a TCP reset mid-body and before the headers: retried, the body resumed', async () => {
+  const src = await httpSource(DATA_URL, FAST);
+  for (const kind of ['reset', 'reset-headers'] as const) {
+    await fresh();
+    const before = src.stats();
+    server.schedule({ kind });
+    const t = new Uint8Array(300_000);
+    await src.readInto(7, t);
+    assertBytes(t, DATA.subarray(7, 300_007), kind);
+    assert.is(server.gets().length, 2, kind);
+    assert.is(src.stats().retries - before.retries, 1, kind);
+    if (kind === 'reset') assert.ok(!server.gets()[1]!.range!.startsWith('bytes=7-'), 'resumed past the bytes received');
+  }
+});
+
+stalls('timeoutMs must be a positive integer', async () => {
+  for (const timeoutMs of [0, -1, 1.5, NaN]) await assertThrowsCode(() => httpSource(DATA_URL, { timeoutMs }), 'bad_option', String(timeoutMs));
+});
+
+stalls.run();
+
+// ---
+const etag = suite('httpSource: the file replaced on the server (ETag, If-Match)');
+etag.before.each(fresh);
+
+etag('every read carries If-Match with the strong ETag from opening', async () => {
+  const src = await httpSource(DATA_URL, FAST);
+  assert.is(src.etag, '"v1-1048576"');
+  await src.readInto(0, new Uint8Array(10));
+  await src.readRanges([{ offset: 500, length: 5, target: new Uint8Array(5) }, { offset: 90_000, length: 5, target: new Uint8Array(5) }]);
+  assert.equal(server.gets().map((e) => e.ifMatch), ['"v1-1048576"', '"v1-1048576"', '"v1-1048576"']);
+});
+
+etag('replaced between reads: 412 is corrupt, saying to open it again, not retried', async () => {
+  const src = await httpSource(DATA_URL, FAST);
+  await src.readInto(0, new Uint8Array(10));
+  server.replace('/data.bin');
+  const e = await assertThrowsCode(() => src.readInto(0, new Uint8Array(10)), 'corrupt');
+  for (const s of ['changed on the server', '412', 'If-Match: "v1-1048576"', 'open it again']) assert.ok(e.message.includes(s), `${s} in: ${e.message}`);
+  assert.equal(server.gets().map((e) => e.status), [206, 412]);
+  // mid-load: a batch of ranges fails as a whole
+  await fresh();
+  const src2 = await httpSource(DATA_URL, FAST);
+  server.schedule({ kind: 'replace' }, { from: 2 });
+  const ranges = Array.from({ length: 8 }, (_, i) => ({ offset: i * 100_000, length: 100, target: new Uint8Array(100) }));
+  await assertThrowsCode(() => src2.readRanges(ranges), 'corrupt');
+  assert.ok(server.gets().some((e) => e.status === 412));
+});
+
+etag('a server that ignores If-Match but sends the new ETag: corrupt all the same', async () => {
+  const src = await httpSource(DATA_URL, FAST);
+  server.configure({ honorIfMatch: false });
+  server.replace('/data.bin');
+  const e = await assertThrowsCode(() => src.readInto(0, new Uint8Array(10)), 'corrupt');
+  assert.ok(e.message.includes('ETag "v1-1048576", now "v2-1048576"'), e.message);
+  assert.equal(server.gets().map((e) => e.status), [206]);
+});
+
+etag('a weak ETag: no If-Match (it can never match), but a changed one is still corrupt', async () => {
+  server.configure({ etag: 'weak' });
+  const src = await httpSource(DATA_URL, FAST);
+  assert.is(src.etag, 'W/"v1-1048576"');
+  await src.readInto(0, new Uint8Array(10));
+  assert.is(server.gets()[0]!.ifMatch, undefined);
+  server.replace('/data.bin');
+  await assertThrowsCode(() => src.readInto(0, new Uint8Array(10)), 'corrupt');
+});
+
+etag('checkEtag: false sends no If-Match and ignores a new ETag; without an ETag reads go on', async () => {
+  const src = await httpSource(DATA_URL, { ...FAST, checkEtag: false });
+  server.replace('/data.bin');
+  await src.readInto(0, new Uint8Array(10));
+  assert.equal(server.gets().map((e) => [e.ifMatch, e.status]), [[undefined, 206]]);
+  await fresh();
+  server.configure({ etag: 'none' });
+  const plain = await httpSource(DATA_URL, FAST);
+  assert.is(plain.etag, undefined);
+  await plain.readInto(0, new Uint8Array(10));
+  assert.equal(server.gets().map((e) => [e.ifMatch, e.status]), [[undefined, 206]]);
+});
+
+etag('the model replaced mid-load: generate is corrupt, the open model never reads the new file, a reopened one works', async () => {
+  const m = await open(DEMO_URL, OPEN);
+  await fresh();
+  server.schedule({ kind: 'replace' }, { from: 3 });
+  const e = await assertThrowsCode(() => ids(m), 'corrupt');
+  assert.ok(e.message.includes('open it again'), e.message);
+  await assertThrowsCode(() => ids(m), 'corrupt', 'still the old ETag');
+  await m.close();
+  const again = await open(DEMO_URL, OPEN);
+  assert.equal(await ids(again), REF);
+  await again.close();
+});
+
+etag.run();
+
+// ---
+const flip = suite('a flipped byte: the chunk hashes reject it');
+flip.before.each(fresh);
+
+flip('in a core tensor: open fails with hash_mismatch naming the tensor', async () => {
+  const spec = await openModel(memorySource(DEMO_BYTES));
+  // Tensors read at open (the FFN bundles are read per instruction).
+  const tensors = [...spec.tensors.values()].filter((t) => !t.name.includes('ffn_bundle'));
+  for (const t of [tensors[0]!, tensors[tensors.length - 1]!]) {
+    await fresh();
+    server.schedule({ kind: 'flip', at: t.offset + Math.floor(t.bytes / 2) });
+    const e = await assertThrowsCode(async () => open(await httpSource(DEMO_URL, FAST), OPEN), 'hash_mismatch', t.name);
+    assert.ok(e.message.includes(t.name), `${t.name} in: ${e.message}`);
+  }
+});
+
+flip('in a neuron row: generate fails with hash_mismatch; the next generate reads the row again and gives the reference tokens', async () => {
+  const m = await open(await httpSource(DEMO_URL, FAST), OPEN);
+  await fresh();
+  server.schedule({ kind: 'flip' }, { from: 5 });
+  await assertThrowsCode(() => ids(m), 'hash_mismatch');
+  const flipped = server.gets()[5]!.range!;
+  await fresh();
+  assert.equal(await ids(m), REF);
+  assert.ok(getRanges().some((r) => overlaps(r, flipped)), `the flipped request ${flipped} is read again`);
+  await m.close();
+});
+
+flip.run();
+
+/** Whether two `bytes=a-b` ranges share a byte. */
+function overlaps(x: string, y: string): boolean {
+  const [a, b] = x.slice(6).split('-').map(Number);
+  const [c, d] = y.slice(6).split('-').map(Number);
+  return a! <= d! && c! <= b!;
+}
+
+// ---
+const during = suite('every network fault during a neuron load');
+during.before.each(fresh);
+
+/** Faults the source rides out (retry, resume), and faults that end the load with a code. */
+const RIDDEN: Fault[] = [
+  { kind: 'status', status: 503, retryAfter: '0' },
+  { kind: 'status', status: 429, retryAfter: '0' },
+  { kind: 'reset' },
+  { kind: 'reset-headers' },
+  { kind: 'short' },
+  { kind: 'stall-headers' },
+  { kind: 'stall-body' },
+];
+const FATAL: [Fault, string][] = [
+  [{ kind: 'ignore-range' }, 'range_unsupported'],
+  [{ kind: 'wrong-range' }, 'http_error'],
+  [{ kind: 'no-content-range' }, 'http_error'],
+  [{ kind: 'status', status: 404 }, 'not_found'],
+  [{ kind: 'status', status: 403 }, 'http_error'],
+];
+
+during('retried faults: the tokens are the reference ones', async () => {
+  for (const fault of RIDDEN) {
+    const src = await httpSource(DEMO_URL, FAST);
+    const m = await open(src, OPEN);
+    await fresh();
+    server.schedule(fault, { from: 3 });
+    assert.equal(await ids(m), REF, JSON.stringify(fault));
+    assert.is(server.gets()[3]!.fault, fault.kind, JSON.stringify(fault));
+    assert.is(src.stats().retries, 1, JSON.stringify(fault));
+    await m.close();
+  }
+});
+
+during('faults that fail the load: their code; then the next generate reads what a fresh model reads and gives its tokens', async () => {
+  for (const [fault, code] of FATAL) {
+    const m = await open(await httpSource(DEMO_URL, FAST), OPEN);
+    await fresh();
+    server.schedule(fault, { from: 3 });
+    await assertThrowsCode(() => ids(m), code, JSON.stringify(fault));
+    await fresh();
+    assert.equal(await ids(m), REF, JSON.stringify(fault));
+    assert.equal(getRanges(), REF_LOAD_GETS, `${JSON.stringify(fault)}: the same GETs as a fresh model's load`);
+    await m.close();
+  }
+});
+
+during.run();
+
+// ---
+const cache = suite('open(url): a failed or aborted load leaves the neuron cache consistent');
+cache.before.each(fresh);
+
+cache('a load that fails midway: the next generate loads the selection again and gives the reference tokens; the one after reads nothing', async () => {
+  const m = await open(DEMO_URL, OPEN);
+  const memory = m.stats().memoryBytes;
+  await fresh();
+  server.schedule({ kind: 'status', status: 404 }, { from: 3 });
+  await assertThrowsCode(() => ids(m), 'not_found');
+  await fresh();
+  assert.equal(await ids(m), REF);
+  assert.equal(getRanges(), REF_LOAD_GETS);
+  await fresh();
+  assert.equal(await ids(m), REF, 'from the cache');
+  assert.is(server.gets().length, 0);
+  assert.ok(m.stats().memoryBytes >= memory, 'the cache was allocated once');
+  await m.close();
+});
+
+cache('a load aborted midway: aborted, then the next generate works as on a fresh model', async () => {
+  const m = await open(DEMO_URL, OPEN);
+  await fresh();
+  server.schedule({ kind: 'stall-headers' }, { from: 3 });
+  const ac = new AbortController();
+  const poll = setInterval(() => server.gets().length > 3 && ac.abort(), 5);
+  try {
+    await assertThrowsCode(() => ids(m, { ...GEN, signal: ac.signal }), 'aborted');
+  } finally {
+    clearInterval(poll);
+  }
+  await fresh();
+  assert.equal(await ids(m), REF);
+  assert.equal(getRanges(), REF_LOAD_GETS);
+  await m.close();
+});
+
+cache('instruct() + load(): a failed load, then load() of the same instruction reads every row and generate gives the reference tokens', async () => {
+  const m = await open(DEMO_URL, OPEN);
+  const ins = await m.instruct(PROMPT, { density: 0.5, policy: 'learned' });
+  await fresh();
+  server.schedule({ kind: 'status', status: 403 }, { from: 3 });
+  await assertThrowsCode(() => m.load(ins), 'http_error');
+  await fresh();
+  const rep = await m.load(ins);
+  assert.is(rep.rowsRead, rep.rows, 'no row of the failed load was kept');
+  assert.is(rep.cacheHits, 0);
+  assert.equal(getRanges(), REF_LOAD_GETS);
+  assert.equal(await ids(m, { temperature: 0, maxTokens: 8 }), REF);
+  await m.close();
+});
+
+cache.run();
+
+// ---
+const settle = suite('a failed readRanges settles every read first');
+
+/** A source whose read at offset 0 fails at once while the others are still running. */
+function slowSource(): RangeSource & { inFlight: number } {
+  const s = {
+    inFlight: 0,
+    async readInto(offset: number, target: Uint8Array) {
+      if (offset === 0) throw new Error('boom');
+      s.inFlight++;
+      await new Promise((r) => setTimeout(r, 30));
+      target.fill(1);
+      s.inFlight--;
+    },
+  };
+  return s;
+}
+const RANGES = (): RangeRead[] => Array.from({ length: 6 }, (_, i) => ({ offset: i * 1000, length: 10, target: new Uint8Array(10) }));
+
+settle('readRanges over readInto: rejects only once no read is still writing into a target', async () => {
+  const src = slowSource();
+  try {
+    await readRanges(src, RANGES().reverse(), { gapBytes: 0, maxRequestBytes: 100 });
+    assert.unreachable('should fail');
+  } catch (e) {
+    assert.is((e as Error).message, 'boom');
+  }
+  assert.is(src.inFlight, 0);
+});
+
+settle('r2Source.readRanges: the same', async () => {
+  let inFlight = 0;
+  const bucket: R2BucketLike = {
+    head: async () => ({ key: 'k', size: 10_000, etag: 'e' }),
+    get: async (_key, o) => {
+      if (o!.range!.offset === 0) return null; // deleted: not_found
+      inFlight++;
+      await new Promise((r) => setTimeout(r, 30));
+      inFlight--;
+      return { key: 'k', size: 10_000, etag: 'e', body: new Blob([new Uint8Array(o!.range!.length)]).stream() };
+    },
+  };
+  const src = await r2Source(bucket, 'k', { gapBytes: 0 });
+  await assertThrowsCode(() => src.readRanges(RANGES()), 'not_found');
+  assert.is(inFlight, 0);
+});
+
+settle.after(() => server.close());
+settle.run();
