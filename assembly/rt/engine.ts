@@ -441,7 +441,21 @@ export class Engine {
   /** Runs n token ids (i32 at `ids`) at positions pos..; returns the address of the last one's
    * (vocabSize) f32 logits, valid until the next forward, or 0 with fail(). */
   forward(ids: usize, n: i32): usize {
-    return this.run(ids, n, 0, false, 0, null) ? this.logits : 0;
+    return this.run(ids, n, 0, false, 0, null) && this.finiteLogits() ? this.logits : 0;
+  }
+
+  /** The last forward's logits are all finite, else fail('numeric'): a NaN or ±∞ logit (damaged weights,
+   * an overflowed activation) would otherwise be sampled into text. One pass over vocabSize f32, against
+   * the classifier's vocabSize × dim. */
+  private finiteLogits(): bool {
+    const n = this.config.vocabSize;
+    for (let i = 0; i < n; i++) {
+      const x = load<f32>(this.logits + (<usize>i << 2));
+      if (x - x != 0) {
+        return fail('numeric', 'the model produced a ' + (isNaN(x) ? 'NaN' : x > 0 ? '+Infinity' : '-Infinity') + ' logit (first at token ' + i.toString() + '); the weights are corrupt or an activation overflowed');
+      }
+    }
+    return true;
   }
 
   /** Runs n token ids and writes every one's logits to out, (n, vocabSize) f32 (perplexity). */
@@ -472,7 +486,7 @@ export class Engine {
         return 0;
       }
     }
-    return this.run(ids, n, 0, true, fromPos, sums) ? this.logits : 0;
+    return this.run(ids, n, 0, true, fromPos, sums) && this.finiteLogits() ? this.logits : 0;
   }
 
   private run(ids: usize, n: i32, all: usize, observe: bool, fromPos: i32, sums: Array<Float64Array> | null): bool {

@@ -12,34 +12,38 @@ import type { ModelConfig, ModelSpec } from './model-spec.ts';
  * [gate_j | up_j | down column j], docs/format.md) instead of ffn_gate / ffn_up / ffn_down.
  */
 export function expectedTensorShapes(c: ModelConfig, bundled: (layer: number) => boolean = () => false): Map<string, number[]> {
+  return new Map(tensorShapes(c, bundled));
+}
+
+/** expectedTensorShapes one tensor at a time, in file order: checkModelSpec stops at the first problem,
+ * so a block_count of 2^31 costs one missing layer, not 2^31 of them. */
+function* tensorShapes(c: ModelConfig, bundled: (layer: number) => boolean): Generator<[string, number[]]> {
   const kvDim = c.nKvHeads * c.headSize;
   const qDim = c.nHeads * c.headSize;
-  const m = new Map<string, number[]>();
-  m.set('token_embd.weight', [c.dim, c.vocabSize]); // (vocab, dim)
+  yield ['token_embd.weight', [c.dim, c.vocabSize]]; // (vocab, dim)
   for (let l = 0; l < c.nLayers; l++) {
     const b = `blk.${l}.`;
-    m.set(b + 'attn_norm.weight', [c.dim]);
-    m.set(b + 'attn_q.weight', [c.dim, qDim]); // (dim, dim)
-    m.set(b + 'attn_k.weight', [c.dim, kvDim]); // (kvDim, dim)
-    m.set(b + 'attn_v.weight', [c.dim, kvDim]); // (kvDim, dim)
+    yield [b + 'attn_norm.weight', [c.dim]];
+    yield [b + 'attn_q.weight', [c.dim, qDim]]; // (dim, dim)
+    yield [b + 'attn_k.weight', [c.dim, kvDim]]; // (kvDim, dim)
+    yield [b + 'attn_v.weight', [c.dim, kvDim]]; // (kvDim, dim)
     if (c.qkvBias) {
-      m.set(b + 'attn_q.bias', [qDim]);
-      m.set(b + 'attn_k.bias', [kvDim]);
-      m.set(b + 'attn_v.bias', [kvDim]);
+      yield [b + 'attn_q.bias', [qDim]];
+      yield [b + 'attn_k.bias', [kvDim]];
+      yield [b + 'attn_v.bias', [kvDim]];
     }
-    m.set(b + 'attn_output.weight', [qDim, c.dim]); // (dim, dim)
-    m.set(b + 'ffn_norm.weight', [c.dim]);
+    yield [b + 'attn_output.weight', [qDim, c.dim]]; // (dim, dim)
+    yield [b + 'ffn_norm.weight', [c.dim]];
     if (bundled(l)) {
-      m.set(b + 'ffn_bundle', [3 * c.dim, c.hiddenDim]); // (hidden, 3·dim)
+      yield [b + 'ffn_bundle', [3 * c.dim, c.hiddenDim]]; // (hidden, 3·dim)
     } else {
-      m.set(b + 'ffn_gate.weight', [c.dim, c.hiddenDim]); // (hidden, dim)
-      m.set(b + 'ffn_up.weight', [c.dim, c.hiddenDim]); // (hidden, dim)
-      m.set(b + 'ffn_down.weight', [c.hiddenDim, c.dim]); // (dim, hidden)
+      yield [b + 'ffn_gate.weight', [c.dim, c.hiddenDim]]; // (hidden, dim)
+      yield [b + 'ffn_up.weight', [c.dim, c.hiddenDim]]; // (hidden, dim)
+      yield [b + 'ffn_down.weight', [c.hiddenDim, c.dim]]; // (dim, hidden)
     }
   }
-  m.set('output_norm.weight', [c.dim]);
-  if (!c.tiedEmbeddings) m.set('output.weight', [c.dim, c.vocabSize]); // (vocab, dim)
-  return m;
+  yield ['output_norm.weight', [c.dim]];
+  if (!c.tiedEmbeddings) yield ['output.weight', [c.dim, c.vocabSize]]; // (vocab, dim)
 }
 
 /**
@@ -59,7 +63,7 @@ export function checkModelSpec(spec: ModelSpec, nameInFile: (ggufName: string) =
   if (!(c.normEps > 0 && c.normEps < 1)) throw bad(`RMSNorm epsilon ${c.normEps} is not in (0, 1)`);
   if (!(c.ropeBase > 1 && Number.isFinite(c.ropeBase))) throw bad(`RoPE base ${c.ropeBase} must be a finite number > 1`);
 
-  for (const [name, dims] of expectedTensorShapes(c, (l) => spec.tensors.has(`blk.${l}.ffn_bundle`))) {
+  for (const [name, dims] of tensorShapes(c, (l) => spec.tensors.has(`blk.${l}.ffn_bundle`))) {
     const t = spec.tensors.get(name);
     if (!t) throw bad(`tensor ${nameInFile(name)} is missing (expected shape [${dims}], ne0 first)`);
     if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
