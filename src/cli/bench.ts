@@ -10,8 +10,8 @@
  *
  * Repetitions interleave the models and densities (rep 1: A 1, A 0.5, B 1, ...; rep 2: the same), so a
  * busy neighbour's noise spreads over every row alike; each row reports the median over reps and the best
- * one. A first untimed run per model warms the JIT. Text mode prints a table (and progress on stderr);
- * --json prints one JSON object per row on stdout and nothing else (notes go to stderr).
+ * one. A first untimed run per model warms the JIT. Text mode prints a table; --json prints one JSON
+ * object per row on stdout and nothing else. Progress and notes go to stderr in both.
  */
 import { basename } from 'node:path';
 import { IfpruneError } from '../errors.ts';
@@ -452,7 +452,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const progress = new Progress(false);
   const prompts = new Map<BenchModel, string>();
   for (const m of models) {
-    if (!a.json) progress.update('warm-up', models.indexOf(m), models.length, m.name, {});
+    progress.update('warm-up', models.indexOf(m), models.length, m.name, {});
     prompts.set(m, await warmUp(plans.find((p) => p.model === m)!, a));
   }
 
@@ -460,11 +460,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const total = a.reps * plans.length;
   for (let rep = 0; rep < a.reps; rep++) {
     for (const [i, plan] of plans.entries()) {
-      if (!a.json) progress.update('bench', rep * plans.length + i, total, `rep ${rep + 1}/${a.reps}: ${plan.model.name} density ${plan.density}`, {});
+      progress.update('bench', rep * plans.length + i, total, `rep ${rep + 1}/${a.reps}: ${plan.model.name} density ${plan.density}`, {});
       samples[i]!.push(await runOnce(plan, prompts.get(plan.model)!, a.tokens, rep, a));
     }
   }
-  if (!a.json) progress.update('bench', total, total, '', {});
+  progress.update('bench', total, total, '', {});
   progress.end();
 
   const rows = plans.map((p, i) => toRow(p, samples[i]!, a));
