@@ -7,7 +7,9 @@ import type { ChildProcess } from 'node:child_process';
 import { Template } from '@huggingface/jinja';
 import { open } from '../src/platform/node.ts';
 import type { GenerateOptions, Model } from '../src/types.ts';
-import { createHandler, Mutex, DEFAULT_MAX_BODY_BYTES, type Handler } from '../src/server/handler.ts';
+import { createHandler, DEFAULT_MAX_BODY_BYTES, type Handler } from '../src/server/handler.ts';
+import { Mutex } from '../src/queue.ts';
+import { choice, errorOf, parseSse, post } from './server-helpers.ts';
 import { CHAT_TEMPLATE_KEY, FALLBACK_STOP, chatFormatter } from '../src/server/chat.ts';
 import { assertThrowsCode, runCli, type CliResult } from './helpers.ts';
 import { SAMPLE_CHAT_TEMPLATE, STORIES_GGUF, withChatTemplate } from './chat-fixtures.ts';
@@ -29,38 +31,6 @@ async function generateText(model: Model, prompt: string, opts: GenerateOptions)
   let text = '';
   for await (const t of model.generate(prompt, opts)) text += t.text;
   return text;
-}
-
-const post = (h: Handler, path: string, body: unknown, init: RequestInit = {}) =>
-  h(new Request(`http://localhost${path}`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' }, ...init }));
-
-interface Sse {
-  events: Record<string, unknown>[];
-  done: boolean;
-}
-
-/** Parses a server-sent event stream: the JSON events, and whether it ended with [DONE]. */
-function parseSse(text: string): Sse {
-  const datas = text.split('\n\n').filter(Boolean).map((e) => {
-    assert.ok(e.startsWith('data: '), `an SSE event: ${e}`);
-    return e.slice('data: '.length);
-  });
-  const done = datas.at(-1) === '[DONE]';
-  return { events: datas.filter((d) => d !== '[DONE]').map((d) => JSON.parse(d) as Record<string, unknown>), done };
-}
-
-type Choice = { text?: string; delta?: { role?: string; content?: string }; message?: { role: string; content: string }; finish_reason: string | null };
-const choice = (e: Record<string, unknown>) => (e.choices as Choice[])[0]!;
-
-async function errorOf(r: Response, status: number, code: string, label = code): Promise<{ message: string; type: string; param: string | null; code: string }> {
-  assert.is(r.status, status, label);
-  assert.is(r.headers.get('content-type'), 'application/json', label);
-  const body = (await r.json()) as { error: { message: string; type: string; param: string | null; code: string } };
-  assert.equal(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type'], label);
-  assert.is(body.error.code, code, label);
-  assert.ok(body.error.message.length > 10, label);
-  assert.is(body.error.type, status < 500 && status !== 499 ? 'invalid_request_error' : 'server_error', label);
-  return body.error;
 }
 
 // ---

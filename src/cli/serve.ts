@@ -37,6 +37,10 @@ export const SERVE: CommandInfo = {
     { name: 'kernels', kind: 'string', value: 'BUILD', help: 'kernel build: auto, simd or scalar (default auto)' },
     { name: 'memory-budget', kind: 'string', value: 'BYTES', help: 'wasm memory the model may use in all; what the core leaves holds the neuron cache' },
     { name: 'max-body', kind: 'string', value: 'BYTES', help: 'largest request body accepted (default 1048576); larger is a 413' },
+    { name: 'max-prompt-tokens', kind: 'string', value: 'N', help: 'most prompt tokens a request may send (chat: after the template); more is a 400 (default: the context decides)' },
+    { name: 'max-tokens', kind: 'string', value: 'N', help: 'most new tokens a request may ask for; a larger max_tokens is a 400, and requests that give none stop there (default: no cap)' },
+    { name: 'timeout-ms', kind: 'string', value: 'MS', help: 'deadline per request from its arrival, queue wait included: before the first token a 503, after it the answer ends there (default: none)' },
+    { name: 'max-queue', kind: 'string', value: 'N', help: 'most requests waiting for the model besides the running one; more is a 503 with Retry-After (default: no limit)' },
     { name: 'json', kind: 'boolean', help: 'print the listening line as one JSON object' },
     { name: 'help', short: 'h', kind: 'boolean', help: 'show this help' },
   ],
@@ -61,6 +65,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const port = intOption(args, 'port', { min: 0, max: 65535 }, 'serve') ?? DEFAULT_PORT;
   const host = stringOption(args, 'host') ?? DEFAULT_HOST;
   const maxBodyBytes = intOption(args, 'max-body', { min: 1 }, 'serve');
+  const limits = {
+    maxPromptTokens: intOption(args, 'max-prompt-tokens', { min: 1 }, 'serve'),
+    maxTokens: intOption(args, 'max-tokens', { min: 0 }, 'serve'),
+    timeoutMs: intOption(args, 'timeout-ms', { min: 1 }, 'serve'),
+    maxQueue: intOption(args, 'max-queue', { min: 0 }, 'serve'),
+  };
   const templatePath = stringOption(args, 'chat-template');
   let chatTemplate: string | undefined;
   if (templatePath !== undefined) {
@@ -81,7 +91,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   });
   try {
     const id = stringOption(args, 'model-id') ?? basename(model).replace(/\.[^.]*$/, '');
-    const handler = createHandler(m, { id, density, policy, chatTemplate, maxBodyBytes });
+    const handler = createHandler(m, { id, density, policy, chatTemplate, maxBodyBytes, ...limits });
     const chat = templatePath !== undefined ? 'file' : m.metadata(CHAT_TEMPLATE_KEY) ? 'model' : 'fallback';
     const srv = await serveNode(handler, { port, host });
     // Listening for the signals before the URL is out: a caller may stop the server as soon as it reads it.

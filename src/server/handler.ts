@@ -168,7 +168,7 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 /** The OpenAI error body for anything thrown while serving a request. */
 export function errorBody(e: unknown): { status: number; body: { error: { message: string; type: string; param: string | null; code: string } } } {
   if (e instanceof RequestError) {
-    return { status: e.status, body: { error: { message: e.message, type: 'invalid_request_error', param: e.param, code: e.code } } };
+    return { status: e.status, body: { error: { message: e.message, type: e.status >= 500 ? 'server_error' : 'invalid_request_error', param: e.param, code: e.code } } };
   }
   if (isIfpruneError(e)) {
     const status = e.code === 'context_overflow' || e.code === 'bad_option' ? 400 : e.code === 'aborted' ? 499 : e.code === 'timeout' ? 503 : 500;
