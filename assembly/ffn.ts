@@ -105,18 +105,11 @@ const GROUP: i32 = 16;
     }
     let t = 0;
     for (; t + 4 <= T; t += 4) {
-      // H[j] = h_j of tokens t..t+3 (lane = token)
-      const xt = x + <usize>t * xRowBytes;
-      for (let i = 0; i < GROUP; i++) v128.store(H + (<usize>i << 4), gate_up4(g + <usize>i * bb, partBytes, xt, xRowBytes, nb, q4));
+      h_call(g, partBytes, x + <usize>t * xRowBytes, xRowBytes, nb, q4, 4);
       down_call(out + <usize>t * outRowBytes, outRowBytes, down, bb, nb, q4, 4, 4);
     }
     for (; t < T; t++) {
-      // H[q] = h of bundles 4q..4q+3 (lane = bundle) for token t
-      const xt = x + <usize>t * xRowBytes;
-      for (let q = 0; q < 4; q++) {
-        const gq = g + <usize>(4 * q) * bb;
-        v128.store(H + (<usize>q << 4), swiglu4(dot4_q(gq, bb, xt, nb, q4, false, 0, 0), dot4_q(gq + partBytes, bb, xt, nb, q4, false, 0, 0)));
-      }
+      h_call(g, partBytes, x + <usize>t * xRowBytes, xRowBytes, nb, q4, 1);
       down_call(out + <usize>t * outRowBytes, outRowBytes, down, bb, nb, q4, 4, 1);
     }
   }
@@ -129,6 +122,24 @@ const GROUP: i32 = 16;
     }
   }
   return j;
+}
+
+/**
+ * H (see there) for a group of 16 bundles at g: with nt = 4 tokens (x rows xStride apart) H[j] = h_j
+ * (lane = token), gate and up of each bundle as one 2-row × 4-token tile; with one token H[q] = h of
+ * bundles 4q..4q+3 (lane = bundle), 4 gate rows then 4 up rows at a time (dot4_q). nt is a constant.
+ */
+// @ts-ignore: decorator
+@inline function group_h(g: usize, partBytes: usize, x: usize, xStride: usize, nb: i32, q4: bool, nt: i32): void {
+  const bb: usize = 3 * partBytes;
+  if (nt == 4) {
+    for (let i = 0; i < GROUP; i++) v128.store(H + (<usize>i << 4), gate_up4(g + <usize>i * bb, partBytes, x, xStride, nb, q4));
+  } else {
+    for (let q = 0; q < 4; q++) {
+      const gq = g + <usize>(4 * q) * bb;
+      v128.store(H + (<usize>q << 4), swiglu4(dot4_q(gq, bb, x, nb, q4, false, 0, 0), dot4_q(gq + partBytes, bb, x, nb, q4, false, 0, 0)));
+    }
+  }
 }
 
 /**
@@ -204,16 +215,24 @@ const S_MAX: f32 = 32767;
     s1 = f32x4.mul(v128.load(H, 16), scales4(p + 4 * bb, p + 5 * bb, p + 6 * bb, p + 7 * bb));
     s2 = f32x4.mul(v128.load(H, 32), scales4(p + 8 * bb, p + 9 * bb, p + 10 * bb, p + 11 * bb));
     s3 = f32x4.mul(v128.load(H, 48), scales4(p + 12 * bb, p + 13 * bb, p + 14 * bb, p + 15 * bb));
-    m = f32x4.max(f32x4.max(m, f32x4.abs(s1)), f32x4.max(f32x4.abs(s2), f32x4.abs(s3)));
+    m = max_abs(max_abs(m, s1), max_abs(s2, s3));
   }
-  m = f32x4.max(m, v128.shuffle<i32>(m, m, 2, 3, 0, 1));
-  const mx = f32x4.extract_lane(f32x4.max(m, v128.shuffle<i32>(m, m, 1, 0, 3, 2)), 0);
+  m = i32x4.max_s(m, v128.shuffle<i32>(m, m, 2, 3, 0, 1));
+  const mx = f32x4.extract_lane(i32x4.max_s(m, v128.shuffle<i32>(m, m, 1, 0, 3, 2)), 0);
   if (!(mx > 0) || mx == Infinity) return false;
   const inv = f32x4.splat(S_MAX / mx);
   v128.store(COEF, i16x8.narrow_i32x4_s(round_i32(s0, inv), round_i32(s1, inv)));
   if (nq > 1) v128.store(COEF, i16x8.narrow_i32x4_s(round_i32(s2, inv), round_i32(s3, inv)), 16);
   store<f32>(SCALE, mx / S_MAX);
   return true;
+}
+
+/** max(|a|, |b|) lane-wise, as the i32 max of the bit patterns: for floats without sign bits the two
+ * orders agree, and NaN (above +inf) wins, as the callers' finiteness checks need. One instruction where
+ * f32x4.max, which must propagate NaN, is eight in V8 (x64). */
+// @ts-ignore: decorator
+@inline function max_abs(a: v128, b: v128): v128 {
+  return i32x4.max_s(f32x4.abs(a), f32x4.abs(b));
 }
 
 /** Four tokens: SBUF, COEF and SCALE of the block at p (16 bundles) from H; a token whose s are all zero or
@@ -234,7 +253,7 @@ const S_MAX: f32 = 32767;
     v128.store(sq, s1, 16);
     v128.store(sq, s2, 32);
     v128.store(sq, s3, 48);
-    m = f32x4.max(f32x4.max(m, f32x4.max(f32x4.abs(s0), f32x4.abs(s1))), f32x4.max(f32x4.abs(s2), f32x4.abs(s3)));
+    m = i32x4.max_s(m, i32x4.max_s(max_abs(s0, s1), max_abs(s2, s3)));
   }
   // per token (lane): ok = 0 < m < inf (false for NaN)
   const ok = v128.and(f32x4.gt(m, f32x4.splat(0)), f32x4.lt(m, f32x4.splat(Infinity)));
@@ -424,6 +443,30 @@ const S_MAX: f32 = 32767;
     else down4_q8(out, down, bb, nb);
   }
 }
+/** group_h with constant q4 and nt, in functions of their own (as down_call). */
+// @ts-ignore: decorator
+@inline function h_call(g: usize, partBytes: usize, x: usize, xStride: usize, nb: i32, q4: bool, nt: i32): void {
+  if (q4) {
+    if (nt > 1) h16x4_q4(g, partBytes, x, xStride, nb);
+    else h16_q4(g, partBytes, x, nb);
+  } else {
+    if (nt > 1) h16x4_q8(g, partBytes, x, xStride, nb);
+    else h16_q8(g, partBytes, x, nb);
+  }
+}
+function h16x4_q8(g: usize, partBytes: usize, x: usize, xStride: usize, nb: i32): void {
+  group_h(g, partBytes, x, xStride, nb, false, 4);
+}
+function h16_q8(g: usize, partBytes: usize, x: usize, nb: i32): void {
+  group_h(g, partBytes, x, 0, nb, false, 1);
+}
+function h16x4_q4(g: usize, partBytes: usize, x: usize, xStride: usize, nb: i32): void {
+  group_h(g, partBytes, x, xStride, nb, true, 4);
+}
+function h16_q4(g: usize, partBytes: usize, x: usize, nb: i32): void {
+  group_h(g, partBytes, x, 0, nb, true, 1);
+}
+
 function down16x4_q8(out: usize, outStride: usize, down: usize, bb: usize, nb: i32): void {
   down_tile(out, outStride, down, bb, nb, false, 4, 4);
 }
