@@ -253,12 +253,14 @@ const RIDDEN: Fault[] = [
   { kind: 'stall-headers' },
   { kind: 'stall-body' },
 ];
-const FATAL: [Fault, string][] = [
-  [{ kind: 'ignore-range' }, 'range_unsupported'],
-  [{ kind: 'wrong-range' }, 'http_error'],
-  [{ kind: 'no-content-range' }, 'http_error'],
-  [{ kind: 'status', status: 404 }, 'not_found'],
-  [{ kind: 'status', status: 403 }, 'http_error'],
+const FATAL: [Fault, string, number][] = [
+  [{ kind: 'ignore-range' }, 'range_unsupported', 1],
+  [{ kind: 'wrong-range' }, 'http_error', 1],
+  [{ kind: 'no-content-range' }, 'http_error', 1],
+  [{ kind: 'status', status: 404 }, 'not_found', 1],
+  [{ kind: 'status', status: 403 }, 'http_error', 1],
+  [{ kind: 'status', status: 503 }, 'http_error', Infinity], // every GET from the 4th on: retries do not help
+  [{ kind: 'reset' }, 'truncated', Infinity],
 ];
 
 during('retried faults: the tokens are the reference ones', async () => {
@@ -275,10 +277,10 @@ during('retried faults: the tokens are the reference ones', async () => {
 });
 
 during('faults that fail the load: their code; then the next generate reads what a fresh model reads and gives its tokens', async () => {
-  for (const [fault, code] of FATAL) {
+  for (const [fault, code, count] of FATAL) {
     const m = await open(await httpSource(DEMO_URL, FAST), OPEN);
     await fresh();
-    server.schedule(fault, { from: 3 });
+    server.schedule(fault, { from: 3, count });
     await assertThrowsCode(() => ids(m), code, JSON.stringify(fault));
     await fresh();
     assert.equal(await ids(m), REF, JSON.stringify(fault));

@@ -13,7 +13,7 @@
  *   body: b - a + 1 bytes             (streamed chunk by chunk straight into the caller's view)
  *
  * and, when opening gave a strong ETag, carries `If-Match: <that ETag>`: a file replaced on the server
- * meanwhile answers 412 instead of bytes of the new file (docs/reliability.md, "Network faults").
+ * meanwhile answers 412 instead of bytes of the new file (docs/platforms.md, "Network faults").
  * A 200 to a Range request means the server ignores Range and is sending the whole file: that is
  * IfpruneError('range_unsupported') and the body is cancelled, never downloaded by accident.
  *
