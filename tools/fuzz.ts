@@ -39,7 +39,9 @@ import { IfpruneError, isIfpruneError, type IfpruneErrorCode } from '../src/erro
 import { open } from '../src/index.ts';
 import { memorySource } from '../src/sources/memory.ts';
 import { openModel } from '../src/formats/model.ts';
-import { parseGGUF } from '../src/formats/gguf.ts';
+import { GGUFValueType as T, ggufTypeName, parseGGUF, type GGUFFile, type GGUFType, type GGUFValue } from '../src/formats/gguf.ts';
+import { writeGGUF } from '../src/formats/gguf-write.ts';
+import { QUANT, type QuantType } from '../src/formats/quant.ts';
 import { xxh64 } from '../src/formats/xxh64.ts';
 import { convert } from '../src/convert/convert.ts';
 import { memorySink } from '../src/convert/sink.ts';
@@ -70,6 +72,8 @@ export const GEN_TOKENS = 8;
 export const DENSITY = 0.5;
 /** The prompt of model targets (the jsonl target uses its lines' prompts). */
 const PROMPT = 'Once upon a time';
+/** The second instruction of a selective case (at half the density). */
+const PROMPT_2 = 'def parse(argv):';
 
 /** The most wasm memory a case may grow to: a fixed allowance (runtime, KV cache of a capped context,
  * scratch) plus a multiple of its input bytes (weights as stored, f32 copies of norms and small tensors,
@@ -96,6 +100,8 @@ export interface FuzzInput {
   config?: string;
   /** JSONL text (jsonl). */
   jsonl?: string;
+  /** How often this seed is picked, relative to the others of its target (default 1). */
+  weight?: number;
   /** Open with ffn 'selective' and instruct + load, rather than generate with a density. */
   selective?: boolean;
   /** Pruning policy (default: the file's default), neuron-cache budget and KV-cache length (open options). */
@@ -156,6 +162,8 @@ const smallFill = (seed: number) => {
   return () => (r() * 2 - 1) * 0.3;
 };
 
+const IFP_DEMO_JOINT = fileURLToPath(new URL('../models/ifp-demo-joint/ifp-demo-joint.q8_0.gguf', import.meta.url));
+
 const JSONL_SEED = [
   { id: 'py-1', domain: 'python', prompt: 'def parse(argv):', response: '\n    return argv[1:]' },
   { prompt: 'Once upon a time', response: ' there was a cat.' },
@@ -186,6 +194,9 @@ async function buildSeeds(): Promise<Seeds> {
     b('bundled q8_0 no predictor', await bundled({ ...TINY_GGUF, seed: 7 }, 'q8_0', 'none')),
     b('bundled q8_0 learned predictor', learned),
     b('bundled q4_0 static ranking', await bundled({ ...TINY_GGUF, nLayers: 1, seed: 8 }, 'q4_0', 'static')),
+    b('bundled f16 gpt2 learned predictor', await bundled({ ...TINY_GGUF, nLayers: 1, tokenizer: 'gpt2', seed: 11 }, 'f16', 'learned')),
+    // a trained model (4.4 MB, 4 layers, n_ff 768, its own predictor): seldom, as each case copies it
+    { ...b('ifp-demo-joint', new Uint8Array(readFileSync(IFP_DEMO_JOINT))), weight: 0.1 },
   ];
   const l2c = l2cPieces(TINY_L2C.vocabSize);
   const tok = tokenizerBin(l2c.pieces, l2c.scores);
@@ -597,6 +608,104 @@ function ggufMutations(m: GgufMap): [number, Mutation][] {
   ];
 }
 
+/** Values of other types for a metadata key (a well-formed file that says something else). */
+const RETYPED: [GGUFType, GGUFValue][] = [
+  [{ type: T.UINT8 }, 0], [{ type: T.INT32 }, -1], [{ type: T.UINT32 }, 0xffffffff], [{ type: T.UINT32 }, 0], [{ type: T.FLOAT32 }, NaN], [{ type: T.FLOAT32 }, 1.5],
+  [{ type: T.FLOAT64 }, 1e300], [{ type: T.BOOL }, true], [{ type: T.STRING }, ''], [{ type: T.STRING }, '2'], [{ type: T.UINT64 }, 1n << 63n], [{ type: T.INT64 }, -(1n << 63n)],
+  [{ type: T.ARRAY, itemType: T.UINT32 }, Uint32Array.of()], [{ type: T.ARRAY, itemType: T.STRING }, ['a', 'b']], [{ type: T.ARRAY, itemType: T.FLOAT32 }, Float32Array.of(NaN, 1)],
+];
+
+/** Type pairs with the same bytes per row: a tensor re-declared as another type over the same bytes. */
+function reinterpret(t: { type: QuantType; dims: number[] }, r: Rand): { type: QuantType; dims: number[] } | null {
+  const [ne0, ...rest] = t.dims as [number, ...number[]];
+  const bytesPerRow = (ne0 / t.type.blockElems) * t.type.blockBytes;
+  const to = pick(r, [QUANT.F32, QUANT.F16, QUANT.BF16, QUANT.Q8_0, QUANT.Q4_0].filter((q) => q !== t.type && bytesPerRow % q.blockBytes === 0));
+  return to ? { type: to, dims: [(bytesPerRow / to.blockBytes) * to.blockElems, ...rest] } : null;
+}
+
+/**
+ * A GGUF rewritten whole (writeGGUF) after a semantic edit: a key deleted, renamed or given a value of
+ * another type, an array shortened or grown, a tensor dropped, renamed onto another, re-declared as
+ * another type over the same bytes, or transposed. The file stays well-formed, so the edit reaches the
+ * checks after the parser. Tensor bytes are unchanged (chunk hashes hold). Null when the bytes no longer
+ * parse (an earlier mutation) or the edit cannot be written.
+ */
+async function ggufRewrite(bytes: Uint8Array, r: Rand): Promise<{ bytes: Uint8Array; what: string } | null> {
+  let file: GGUFFile;
+  try {
+    file = await parseGGUF(memorySource(bytes));
+  } catch {
+    return null;
+  }
+  const metadata = { ...file.metadata };
+  const kvTypes = { ...file.kvTypes };
+  const tensors = file.tensors.map((t) => ({ name: t.name, type: t.type, dims: [...t.dims], data: bytes.subarray(t.offset, t.offset + t.bytes) }));
+  const keys = Object.keys(metadata);
+  const key = pick(r, keys);
+  const t = pick(r, tensors);
+  let what: string;
+  switch (int(r, 9)) {
+    case 0:
+      delete metadata[key];
+      delete kvTypes[key];
+      what = `delete ${key}`;
+      break;
+    case 1: {
+      const to = key.replace(/\.[^.]*$/, '.x');
+      metadata[to] = metadata[key]!;
+      kvTypes[to] = kvTypes[key]!;
+      delete metadata[key];
+      delete kvTypes[key];
+      what = `rename ${key} to ${to}`;
+      break;
+    }
+    case 2:
+    case 3: {
+      const [type, value] = pick(r, RETYPED);
+      metadata[key] = value;
+      kvTypes[key] = type;
+      what = `${key} = ${ggufTypeName(type.type)} ${String(value).slice(0, 20)}`;
+      break;
+    }
+    case 4: {
+      const arrays = keys.filter((k) => kvTypes[k]!.type === T.ARRAY && kvTypes[k]!.itemType !== T.ARRAY);
+      if (arrays.length === 0) return null;
+      const k = pick(r, arrays);
+      const v = metadata[k] as unknown as { length: number; slice(a?: number, b?: number): unknown; constructor: new (x: unknown[]) => unknown };
+      const c = int(r, 3);
+      metadata[k] = (c === 0 ? v.slice(0, v.length - 1) : c === 1 ? v.slice(0, 0) : new v.constructor([...(v as unknown as unknown[]), ...(v as unknown as unknown[]).slice(0, 1)])) as GGUFValue;
+      what = `${k}: ${['one item fewer', 'empty', 'one item more'][c]}`;
+      break;
+    }
+    case 5:
+      tensors.splice(tensors.indexOf(t), 1);
+      what = `drop tensor ${t.name}`;
+      break;
+    case 6: {
+      const other = pick(r, tensors);
+      what = `rename tensor ${t.name} to ${other.name}`;
+      t.name = other.name;
+      break;
+    }
+    case 7: {
+      const to = reinterpret(t, r);
+      if (!to) return null;
+      what = `tensor ${t.name} ${t.type.name} [${t.dims}] read as ${to.type.name} [${to.dims}]`;
+      Object.assign(t, to);
+      break;
+    }
+    default:
+      if (t.dims.length < 2 || t.dims[1]! % t.type.blockElems !== 0) return null;
+      t.dims = [t.dims[1]!, t.dims[0]!, ...t.dims.slice(2)];
+      what = `tensor ${t.name} transposed to [${t.dims}]`;
+  }
+  try {
+    return { bytes: writeGGUF({ metadata, kvTypes }, tensors, kvTypes['general.alignment'] ? undefined : file.alignment), what };
+  } catch {
+    return null;
+  }
+}
+
 function llama2cMutations(): [number, Mutation][] {
   return [
     [4, (b, r) => {
@@ -766,7 +875,7 @@ export async function makeCase(seed: number, id: number, target?: Target): Promi
   const s = await seeds();
   const r = rng(caseSeed(seed, id));
   const t = target ?? TARGETS[id % TARGETS.length]!;
-  const base = pick(r, s.byTarget[t]);
+  const base = pickWeighted(r, s.byTarget[t].map((x): [number, FuzzInput] => [x.weight ?? 1, x]));
   const input: FuzzInput = { ...base, mutations: [], model: base.model?.slice(), tokenizer: base.tokenizer?.slice(), selective: r() < 0.6 };
   if (id % CLEAN_EVERY === 0) return input;
   // open and pruning options, now and then: a policy the file may lack, a tight budget, a short context
@@ -804,7 +913,12 @@ export async function makeCase(seed: number, id: number, target?: Target): Promi
     if (which === 'tokenizer') list = [...byteMutations(bytes.length), ...tokenizerBinMutations(base.tokenizer!)];
     else if (t === 'llama2c') list = [...byteMutations(28), ...llama2cMutations()];
     else if (t === 'safetensors') list = byteMutations(bytes.length >> 3);
-    else {
+    else if (r() < 0.25) {
+      const m = await ggufRewrite(bytes, r);
+      input.mutations.push(m ? `model: ${m.what}` : 'model: rewrite not possible, left as is');
+      if (m) input.model = m.bytes;
+      continue;
+    } else {
       // the map of the seed, valid for the bytes as long as earlier mutations kept the layout
       const m = mapGguf(base.model!);
       list = [...byteMutations(m.dataOffset), ...ggufMutations(m)];
@@ -882,7 +996,11 @@ async function runModel(input: FuzzInput, module: WebAssembly.Module, id: number
     if (bundledFile && input.selective) {
       const ins = await model.instruct(PROMPT, { density: DENSITY, policy: input.policy });
       await model.load(ins);
-      return await tokensOf(model.generate(PROMPT, gen), model.config.vocabSize);
+      const n = await tokensOf(model.generate(PROMPT, gen), model.config.vocabSize);
+      // a second instruction on the same model: other neurons through the cache (evicting under a tight budget)
+      const again = await model.instruct(PROMPT_2, { density: DENSITY / 2, policy: input.policy });
+      await model.load(again);
+      return n + (await tokensOf(model.generate(PROMPT_2, gen), model.config.vocabSize));
     }
     return await tokensOf(model.generate(PROMPT, bundledFile ? { ...gen, density: DENSITY } : gen), model.config.vocabSize);
   } finally {
