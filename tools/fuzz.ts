@@ -1214,9 +1214,11 @@ export async function runCampaign(o: CampaignOptions): Promise<Summary> {
       const tCase = performance.now();
       let m = await worker.next(timeoutMs);
       let outcome: Outcome | null = null;
+      let stall: Summary['stalls'][number] | null = null;
       for (let attempt = 0; !outcome; attempt++) {
         if (m?.type === 'done') {
           outcome = m.outcome;
+          if (stall) s.stalls.push(stall);
           s.peakRssBytes = Math.max(s.peakRssBytes, m.maxRssKiB * 1024);
           cpuUs = cpuBase + m.cpuUs;
           break;
@@ -1232,7 +1234,7 @@ export async function runCampaign(o: CampaignOptions): Promise<Summary> {
           // Confirm alone, in a fresh worker: on a loaded machine a worker can stall past the bound (or
           // be killed) for reasons of its own. A case that then ends in time is counted as a stall and
           // judged by that outcome; one that hangs or dies again is a failure.
-          s.stalls.push({ id, first: hung ? 'hang' : 'crash', ms, message: what });
+          stall = { id, first: hung ? 'hang' : 'crash', ms, message: what };
           worker = await start();
           worker.send({ type: 'run', id });
           m = await worker.next(timeoutMs);
