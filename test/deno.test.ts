@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CASES, DEMO, freePort, nodeText, type EdgeCase } from './edge-harness.ts';
+import { CASES, DEMO, SAMPLED, completionBody, freePort, nodeText, type EdgeCase } from './edge-harness.ts';
 
 const DENO = resolve('node_modules/.bin/deno');
 const ENV = { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' };
@@ -56,11 +56,11 @@ main('--serve: Deno.serve over the OpenAI handler answers completions with Node\
       p.stdout!.on('data', (d) => ((out += d), out.includes('ifprune serving') && ok()));
       p.on('exit', (code) => fail(new Error(`deno exited ${code} before listening`)));
     });
-    for (const c of CASES.filter((c) => c.model === DEMO)) {
+    for (const c of [...CASES, ...SAMPLED].filter((c) => c.model === DEMO)) {
       const res = await fetch(`http://127.0.0.1:${port}/v1/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ prompt: c.prompt, max_tokens: c.opts.maxTokens, temperature: 0, density: c.opts.density, policy: c.opts.policy }),
+        body: completionBody(c),
       });
       const body = (await res.json()) as { choices: { text: string }[] };
       assert.is(res.status, 200, JSON.stringify(body));
@@ -78,21 +78,21 @@ main.run();
 // ---
 const bundle = suite('dist/deno');
 
-bundle('the shipped bundle opens a path and generates Node\'s text', async () => {
+bundle('the shipped bundle opens a path and generates Node\'s text, greedy and seeded', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ifprune-deno-'));
   try {
     const script = join(dir, 'gen.ts');
     writeFileSync(
       script,
       `import { open } from ${JSON.stringify(pathToFileURL(resolve('dist/deno/index.js')).href)};
-       const [model, prompt, n, density, policy] = Deno.args;
+       const [model, prompt, opts] = Deno.args;
        const m = await open(model, { ffn: 'auto' });
        let text = '';
-       for await (const t of m.generate(prompt, { maxTokens: Number(n), temperature: 0, density: density ? Number(density) : undefined, policy: policy || undefined })) text += t.text;
+       for await (const t of m.generate(prompt, { temperature: 0, ...JSON.parse(opts) })) text += t.text;
        await Deno.stdout.write(new TextEncoder().encode(text));`,
     );
-    for (const c of CASES) {
-      const r = await deno(['run', ...PERMS, script, c.model, c.prompt, String(c.opts.maxTokens), String(c.opts.density ?? ''), c.opts.policy ?? '']);
+    for (const c of [...CASES, ...SAMPLED]) {
+      const r = await deno(['run', ...PERMS, script, c.model, c.prompt, JSON.stringify(c.opts)]);
       assert.is(r.code, 0, r.stderr);
       assert.is(r.stdout, await nodeText(c), c.label);
     }

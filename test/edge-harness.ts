@@ -13,7 +13,7 @@ export interface EdgeCase {
   label: string;
   model: string;
   prompt: string;
-  opts: Pick<GenerateOptions, 'maxTokens' | 'density' | 'policy'>;
+  opts: Pick<GenerateOptions, 'maxTokens' | 'density' | 'policy' | 'temperature' | 'topP' | 'seed'>;
 }
 
 /** Bundled models, dense and at density 0.5 with the learned policy; greedy. */
@@ -23,12 +23,26 @@ export const CASES: EdgeCase[] = [
   { label: 'ifp-demo dense', model: DEMO, prompt: 'def main(argv):', opts: { maxTokens: 40 } },
 ];
 
-/** Node's greedy text for a case (opened selectively where the file allows, as every platform does). */
+/**
+ * Seeded sampling: the same seed must give the same tokens on every platform (the sampler and its exp
+ * are bit-exact in wasm; README "Reliability"). top_p is given: the server's default (1) is not the library's (0.9).
+ */
+export const SAMPLED: EdgeCase[] = [
+  { label: 'ifp-demo density 0.5 learned, sampled with seed 7', model: DEMO, prompt: 'The history of', opts: { maxTokens: 40, density: 0.5, policy: 'learned', temperature: 0.9, topP: 0.95, seed: 7 } },
+];
+
+/** The request body of a case for the OpenAI handler. */
+export function completionBody(c: EdgeCase): string {
+  const o = c.opts;
+  return JSON.stringify({ prompt: c.prompt, max_tokens: o.maxTokens, temperature: o.temperature ?? 0, top_p: o.topP, seed: o.seed, density: o.density, policy: o.policy });
+}
+
+/** Node's text for a case, greedy unless it says otherwise (opened selectively where the file allows, as every platform does). */
 export async function nodeText(c: EdgeCase): Promise<string> {
   const m = await open(c.model, { ffn: 'auto' });
   try {
     let text = '';
-    for await (const t of m.generate(c.prompt, { ...c.opts, temperature: 0 })) text += t.text;
+    for await (const t of m.generate(c.prompt, { temperature: 0, ...c.opts })) text += t.text;
     return text;
   } finally {
     await m.close();

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 import { startServer } from '../examples/web/serve.mjs';
-import { CASES, DEMO, nodeText, type EdgeCase } from './edge-harness.ts';
+import { CASES, DEMO, SAMPLED, nodeText, type EdgeCase } from './edge-harness.ts';
 import { cachedSource, type CacheLike } from '../src/sources/cache.ts';
 import { memorySource } from '../src/sources/memory.ts';
 import { assertThrowsCode } from './helpers.ts';
@@ -108,6 +108,26 @@ for (const view of VIEWS) {
     }
   });
 }
+
+web('seeded sampling in the page (the shipped web bundle) gives Node\'s tokens', async () => {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${server.url}examples/web/`);
+    for (const c of SAMPLED) {
+      const text = await page.evaluate(async ({ model, prompt, opts }) => {
+        const { open, httpSource, loadRuntime } = await import('/dist/web/index.js' as string);
+        const m = await open(await httpSource(new URL(`/${model}`, location.href)), { module: await loadRuntime(), ffn: 'auto' });
+        let out = '';
+        for await (const t of m.generate(prompt, opts)) out += t.text;
+        await m.close();
+        return out;
+      }, c);
+      assert.is(text, await nodeText(c), c.label);
+    }
+  } finally {
+    await page.close();
+  }
+});
 
 web('a model URL that does not exist shows the not_found error on the page', async () => {
   const page = await browser.newPage();

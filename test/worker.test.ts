@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { WebSocket } from 'undici'; // miniflare's dependency; Node 20 has no global WebSocket
 import { startWorker } from '../examples/worker/local.mjs';
 import { r2Source, type R2BucketLike } from '../src/sources/r2.ts';
-import { CASES, DEMO, STORIES, freePort, nodeText, type EdgeCase } from './edge-harness.ts';
+import { CASES, DEMO, SAMPLED, STORIES, completionBody, freePort, nodeText, type EdgeCase } from './edge-harness.ts';
 import { assertThrowsCode } from './helpers.ts';
 
 const ISOLATE_LIMIT = 128e6; // bytes, Cloudflare's per-isolate memory limit
@@ -23,7 +23,7 @@ type Mf = Awaited<ReturnType<typeof startWorker>>['mf'];
 async function complete(mf: Mf, c: EdgeCase) {
   const res = await mf.dispatchFetch('http://worker/v1/completions', {
     method: 'POST',
-    body: JSON.stringify({ prompt: c.prompt, max_tokens: c.opts.maxTokens, temperature: 0, density: c.opts.density, policy: c.opts.policy }),
+    body: completionBody(c),
   });
   const body = (await res.json()) as { choices: { text: string }[] };
   assert.is(res.status, 200, JSON.stringify(body));
@@ -34,11 +34,12 @@ async function complete(mf: Mf, c: EdgeCase) {
 // ---
 const worker = suite('worker');
 
-worker('greedy text equals Node\'s for each model, dense and at density 0.5; the model is reused across requests', async () => {
+worker('greedy and seeded text equals Node\'s for each model, dense and at density 0.5; the model is reused across requests', async () => {
   for (const model of [STORIES, DEMO]) {
     const { mf } = await startWorker({ models: files, modelKey: keyOf(model) });
     try {
-      for (const c of CASES.filter((c) => c.model === model)) {
+      const cases = [...CASES, ...SAMPLED].filter((c) => c.model === model);
+      for (const c of cases) {
         const got = await complete(mf, c);
         assert.is(got.text, await nodeText(c), c.label);
         if (c.opts.density === 0.5) {
@@ -50,7 +51,7 @@ worker('greedy text equals Node\'s for each model, dense and at density 0.5; the
         }
       }
       const stats = (await (await mf.dispatchFetch('http://worker/ifprune/stats')).json()) as { served: number };
-      assert.is(stats.served, CASES.filter((c) => c.model === model).length + (model === DEMO ? 1 : 0), 'one model per isolate served every request');
+      assert.is(stats.served, cases.length + cases.filter((c) => c.opts.density === 0.5).length, 'one model per isolate served every request (density-0.5 cases twice)');
     } finally {
       await mf.dispose();
     }
