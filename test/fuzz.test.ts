@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { TARGETS, KNOWN_CODES, loadInput, makeCase, runCampaign, type Outcome } from '../tools/fuzz.ts';
+import { TARGETS, KNOWN_CODES, classify, loadInput, makeCase, runCampaign, runInput, type Outcome } from '../tools/fuzz.ts';
+import { IfpruneError } from '../src/errors.ts';
 
 /** Cases of the CI campaign (all targets in turn) and its seed; the long run is in docs/reliability.md. */
 const CI_CASES = 2000;
@@ -57,6 +58,45 @@ cases('the mutations reach every part of a GGUF: counts, lengths, types, tensor 
 });
 
 cases.run();
+
+// ---------------------------------------------------------------------------------------------------
+
+const judge = suite('classify, runInput, runCampaign: what counts as a failure');
+
+judge('an IfpruneError with a known code is an answer; a trap, an internal abort, an unknown code or another exception is a failure', () => {
+  assert.equal(classify(new IfpruneError('corrupt', 'tensor x overlaps y')), { result: 'corrupt', message: 'tensor x overlaps y' });
+  assert.is(classify(new WebAssembly.RuntimeError('memory access out of bounds')).failure, 'trap');
+  assert.is(classify(new IfpruneError('corrupt', 'the wasm runtime stopped on an internal check (Index out of range at ~lib/array.ts:1:1); please report this')).failure, 'trap');
+  assert.is(classify(new IfpruneError('weird' as 'corrupt', 'x')).failure, 'unknown_code');
+  assert.is(classify(new TypeError("Cannot read properties of null (reading 'x')")).failure, 'exception');
+});
+
+judge('a clean case generates tokens; the same case over a memory bound below its wasm memory is a memory failure', async () => {
+  const input = await makeCase(1, 0); // case 0 of every campaign runs its seed unmutated
+  assert.equal(input.mutations, []);
+  const ok = await runInput(input);
+  assert.is(ok.result, 'ok', ok.message);
+  assert.ok(ok.tokens! > 0 && ok.wasmBytes > 0);
+  const tight = await runInput(input, 0, () => ok.wasmBytes - 1);
+  assert.is(tight.failure, 'memory');
+  assert.match(tight.message!, /outcome was ok/);
+});
+
+judge('a case without an outcome in time is a hang (its worker killed, then confirmed alone), and its input is saved', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'ifprune-fuzz-test-'));
+  try {
+    const s = await runCampaign({ cases: 1, seed: 1, timeoutMs: 1, out });
+    assert.is(s.hangs, 1);
+    assert.is(s.failures[0]!.outcome.failure, 'hang');
+    assert.equal(s.stalls, []);
+    const { input } = loadInput(s.failures[0]!.saved);
+    assert.equal(input, { ...(await makeCase(1, 0)), name: input.name, policy: undefined, memoryBudget: undefined, contextLength: undefined, tokenizer: undefined, config: undefined, jsonl: undefined });
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+judge.run();
 
 // ---------------------------------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ import { IfpruneError, isIfpruneError, type IfpruneErrorCode } from '../src/erro
 import { open } from '../src/index.ts';
 import { memorySource } from '../src/sources/memory.ts';
 import { openModel } from '../src/formats/model.ts';
+import { readIfpruneInfo, summarizeLayout } from '../src/formats/ifprune.ts';
 import { GGUFValueType as T, ggufTypeName, parseGGUF, type GGUFFile, type GGUFType, type GGUFValue } from '../src/formats/gguf.ts';
 import { writeGGUF } from '../src/formats/gguf-write.ts';
 import { QUANT, type QuantType } from '../src/formats/quant.ts';
@@ -987,6 +988,7 @@ async function runModel(input: FuzzInput, module: WebAssembly.Module, id: number
       throw new IfpruneError('corrupt', `config.json is not valid JSON (${(cause as Error).message})`, { cause });
     }
   }
+  await inspectParse(input, config);
   const bundledFile = input.target === 'gguf-bundled';
   const model = await open(memorySource(input.model!, input.name ?? 'model'), {
     module, ffn: bundledFile && input.selective ? 'selective' : 'auto', tokenizer: input.tokenizer, config, memoryBudget: input.memoryBudget ?? 256 << 20, contextLength: input.contextLength,
@@ -1031,8 +1033,40 @@ async function runJsonl(input: FuzzInput, module: WebAssembly.Module, modelBytes
   }
 }
 
+/** What `ifprune inspect` (and convert, calibrate, eval) read first: the TypeScript parse of the header,
+ * tensor table, tokenizer and ifprune metadata (src/cli/inspect.ts inspectModel, without the file I/O).
+ * Its IfpruneErrors are answers; anything else it throws is a failure of the case. */
+async function inspectParse(input: FuzzInput, config: object | undefined): Promise<void> {
+  try {
+    const src = memorySource(input.model!, input.name ?? 'model');
+    const spec = await openModel(src, { config });
+    const info = readIfpruneInfo({ metadata: spec.metadata, tensors: spec.tensors }, src.name);
+    if (info?.bundles.length) summarizeLayout(info, src.size);
+  } catch (e) {
+    if (isIfpruneError(e)) return;
+    throw new InspectFailure(`inspect (the TypeScript parsers): ${String((e as Error)?.stack ?? e)}`);
+  }
+}
+
+class InspectFailure extends Error {}
+
+/** How a thrown value ends a case: an IfpruneError with a known code is an answer; a trap (a wasm
+ * RuntimeError, or an internal abort of the runtime that src/runtime.ts reports as 'corrupt'), an
+ * unknown code, any other exception or a bad result is a failure. */
+export function classify(e: unknown): Omit<Outcome, 'ms' | 'wasmBytes'> {
+  if (e instanceof BadResult) return { result: 'bad_result', failure: 'bad_result', message: e.message };
+  if (e instanceof InspectFailure) return { result: 'exception', failure: 'exception', message: e.message };
+  if (isIfpruneError(e)) {
+    if (e.message.startsWith(RUNTIME_ABORT)) return { result: 'trap', failure: 'trap', message: e.message };
+    if (!KNOWN_CODES.includes(e.code)) return { result: String(e.code), failure: 'unknown_code', message: e.message };
+    return { result: e.code, message: e.message };
+  }
+  if (e instanceof WebAssembly.RuntimeError) return { result: 'trap', failure: 'trap', message: String(e.stack ?? e) };
+  return { result: 'exception', failure: 'exception', message: String((e as Error)?.stack ?? e) };
+}
+
 /** Runs one input and classifies how it ended. */
-export async function runInput(input: FuzzInput, id = 0): Promise<Outcome> {
+export async function runInput(input: FuzzInput, id = 0, bound: (inputBytes: number) => number = memoryBound): Promise<Outcome> {
   hookInstantiate();
   const module = await loadRuntime('simd');
   const { jsonlModel } = input.target === 'jsonl' ? await seeds() : { jsonlModel: null };
@@ -1043,19 +1077,15 @@ export async function runInput(input: FuzzInput, id = 0): Promise<Outcome> {
     const tokens = input.target === 'jsonl' ? await runJsonl(input, module, jsonlModel!, id) : await runModel(input, module, id);
     out = { result: 'ok', tokens };
   } catch (e) {
-    if (e instanceof BadResult) out = { result: 'bad_result', failure: 'bad_result', message: e.message };
-    else if (isIfpruneError(e)) {
-      if (e.message.startsWith(RUNTIME_ABORT)) out = { result: 'trap', failure: 'trap', message: e.message };
-      else if (!KNOWN_CODES.includes(e.code)) out = { result: String(e.code), failure: 'unknown_code', message: e.message };
-      else out = { result: e.code, message: e.message };
-    } else if (e instanceof WebAssembly.RuntimeError) out = { result: 'trap', failure: 'trap', message: String(e.stack ?? e) };
-    else out = { result: 'exception', failure: 'exception', message: String((e as Error)?.stack ?? e) };
+    out = classify(e);
   }
   const ms = performance.now() - t0;
   const wasmBytes = Math.max(0, ...instances.map((i) => (i.exports.memory as WebAssembly.Memory).buffer.byteLength));
   instances.length = 0;
-  if (!out.failure && wasmBytes > memoryBound(inputBytes(input) + (input.target === 'jsonl' ? jsonlModel!.length : 0))) {
-    out = { ...out, result: 'memory', failure: 'memory', message: `wasm memory grew to ${wasmBytes} bytes for ${inputBytes(input)} bytes of input (bound ${memoryBound(inputBytes(input))}); outcome was ${out.result}` };
+  const given = inputBytes(input) + (input.target === 'jsonl' ? jsonlModel!.length : 0);
+  const limit = bound(given);
+  if (!out.failure && wasmBytes > limit) {
+    out = { ...out, result: 'memory', failure: 'memory', message: `wasm memory grew to ${wasmBytes} bytes for ${given} bytes of input (bound ${limit}); outcome was ${out.result}` };
   }
   return { ...out, ms, wasmBytes };
 }
