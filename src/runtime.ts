@@ -146,6 +146,12 @@ class Runtime {
         io.bytes += r.bytes;
       }
       status = ex.rt_resume();
+      if (status === FAILED) {
+        const error = this.error();
+        // The runtime rejected bytes of this batch: a source that keeps copies must not serve them again.
+        if (error.code === 'hash_mismatch') for (const [file, ranges] of byFile) await Promise.resolve((files[file] as RangeSource).forget?.(ranges)).catch(() => {});
+        throw error;
+      }
     }
     if (status === FAILED) throw this.error();
     return io;

@@ -16,6 +16,10 @@
  * each gap as a new entry. The version in every key makes a changed file
  * miss instead of mixing old and new bytes.
  *
+ * Bytes are stored as read, before the runtime checks them against the file's chunk hashes; when a
+ * check fails, the host (src/runtime.ts drive) calls forget(ranges) with the batch just read, so a
+ * byte damaged in transit is fetched again next time instead of served from the cache for good.
+ *
  * The cache is best effort: a failed lookup or store (quota exceeded, private mode), an entry evicted
  * or of the wrong length, goes to the network and is counted in `cacheErrors`, never an error.
  */
@@ -49,6 +53,8 @@ export interface CachedSource extends ByteSource {
   readonly inner: ByteSource;
   /** Many ranges at once: one cache pass, then every gap in one inner readRanges. */
   readRanges(ranges: readonly RangeRead[], signal?: AbortSignal): Promise<void>;
+  /** Drops the entries overlapping `ranges` (the runtime found bytes there that fail their hash). */
+  forget(ranges: readonly { offset: number; length: number }[]): Promise<void>;
   stats(): CacheStats;
 }
 
@@ -174,12 +180,14 @@ export function cachedSource(inner: ByteSource & RangeSource & { url?: string; e
         else list.splice(list.findIndex((e) => e[0] === o && e[1] === n), 1); // not in the cache after all
       }),
     );
-    if (stored) {
-      try {
-        await cache.put(request({ index: 1 }), new Response(JSON.stringify(list), { headers: { 'content-type': 'application/json' } }));
-      } catch {
-        stats.cacheErrors++;
-      }
+    if (stored) await writeIndex(list);
+  }
+
+  async function writeIndex(list: [number, number][]): Promise<void> {
+    try {
+      await cache.put(request({ index: 1 }), new Response(JSON.stringify(list), { headers: { 'content-type': 'application/json' } }));
+    } catch {
+      stats.cacheErrors++;
     }
   }
 
@@ -196,6 +204,16 @@ export function cachedSource(inner: ByteSource & RangeSource & { url?: string; e
       checkTargets(ranges);
       for (const [i, r] of ranges.entries()) checkRange(src, r.offset, r.length, `readRanges: range ${i}`);
       await fill(await fromCache(ranges.filter((r) => r.length > 0)), signal);
+    },
+    async forget(ranges) {
+      // Entries stay in the Cache API until overwritten, but a read only finds what the index lists.
+      const list = await index();
+      const before = list.length;
+      for (const r of ranges) {
+        for (let i = list.length - 1; i >= 0; i--) if (list[i]![0] < r.offset + r.length && list[i]![0] + list[i]![1] > r.offset) list.splice(i, 1);
+      }
+      if (list.length < before) await writeIndex(list);
+      await inner.forget?.(ranges);
     },
     close: () => inner.close?.() ?? Promise.resolve(),
     stats: () => ({ ...stats }),

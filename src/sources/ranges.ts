@@ -139,6 +139,11 @@ export const READ_CONCURRENCY = 8;
 export interface RangeSource {
   readInto(offset: number, target: Uint8Array, signal?: AbortSignal): Promise<void>;
   readRanges?(ranges: readonly RangeRead[], signal?: AbortSignal): Promise<void>;
+  /**
+   * A source that keeps copies of what it read (cachedSource) drops those of `ranges`: the runtime
+   * found bytes among them that fail their hash, and reading them again must reach the origin.
+   */
+  forget?(ranges: readonly { offset: number; length: number }[]): Promise<void>;
 }
 
 /**
