@@ -14,6 +14,7 @@ import { openModel } from '../src/formats/model.ts';
 import { open } from '../src/platform/node.ts';
 import { assertBytes, assertThrowsCode, rng } from './helpers.ts';
 import { STORIES_GGUF, readStories } from './format-fixtures.ts';
+import { sendBody } from './fault-server.ts';
 
 /** Retries without waiting, so failure tests stay fast. */
 const FAST: HttpSourceOptions = { backoffMs: 1, maxBackoffMs: 5 };
@@ -63,22 +64,6 @@ function content(path: string): { size: number; slice(a: number, b: number): Uin
   return undefined;
 }
 
-/** Writes bytes [a, b) of `c` in 64 KiB chunks, waiting for drain; stops after `limit` bytes or on close. */
-async function sendBody(res: ServerResponse, st: { written: number }, c: NonNullable<ReturnType<typeof content>>, a: number, b: number, limit = Infinity): Promise<void> {
-  let pos = a;
-  while (pos < b && pos - a < limit && !res.destroyed) {
-    const chunk = c.slice(pos, Math.min(b, pos + (64 << 10), a + limit));
-    pos += chunk.length;
-    st.written += chunk.length;
-    if (!res.write(chunk)) {
-      await new Promise<void>((r) => {
-        const done = () => (res.off('drain', done), res.off('close', done), r());
-        res.on('drain', done).on('close', done);
-      });
-    }
-  }
-}
-
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = new URL(req.url!, 'http://x').pathname;
   const range = req.headers.range;
@@ -107,7 +92,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const m = range ? /^bytes=(\d+)-(\d+)$/.exec(range) : null;
   if (!m || plan.ignoreRange) {
     reply(200, { 'content-length': c.size, 'accept-ranges': 'none' });
-    await sendBody(res, st, c, 0, c.size);
+    await sendBody(res, c.slice, 0, c.size, Infinity, st);
     return void res.end();
   }
   const a = Number(m[1]);
@@ -117,11 +102,11 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   reply(206, { ...(plan.noContentRange ? {} : { 'content-range': cr }), 'content-length': b - a, 'accept-ranges': 'bytes', etag: '"v1"' });
   if (plan.cut > 0) {
     plan.cut--;
-    await sendBody(res, st, c, a, b, Math.floor((b - a) / 2));
+    await sendBody(res, c.slice, a, b, Math.floor((b - a) / 2), st);
     await new Promise((r) => setTimeout(r, 5)); // let the half reach the client before the reset
     return void res.destroy();
   }
-  await sendBody(res, st, c, a, b);
+  await sendBody(res, c.slice, a, b, Infinity, st);
   res.end();
 }
 
