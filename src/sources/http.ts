@@ -37,7 +37,7 @@
 import { IfpruneError } from '../errors.ts';
 import type { ByteSource } from './types.ts';
 import { checkRange } from './read.ts';
-import { MAX_REQUEST_BYTES, Scatter, checkTargets, planRequests, runPool, type RangeRead } from './ranges.ts';
+import { MAX_REQUEST_BYTES, readSpans, type RangeRead } from './ranges.ts';
 
 export type { RangeRead } from './ranges.ts';
 
@@ -385,21 +385,9 @@ export async function httpSource(
     },
     async readRanges(ranges, signal) {
       if (signal?.aborted) throw aborted(signal);
-      checkTargets(ranges);
-      for (const [i, r] of ranges.entries()) checkRange(src, r.offset, r.length, `readRanges: range ${i}`);
-      const plan = planRequests(ranges, { gapBytes, maxRequestBytes });
       // The caller's abort or the first failure cancels the other requests of the batch.
       try {
-        await runPool(
-          plan.length,
-          concurrency,
-          (i, batch) => {
-            const req = plan[i]!;
-            const scatter = new Scatter(req.parts);
-            return fetchRange(req.offset, req.offset + req.length, (pos, chunk) => scatter.write(pos, chunk), batch).then(() => {});
-          },
-          signal,
-        );
+        await readSpans(src, ranges, { gapBytes, maxRequestBytes, concurrency }, (offset, length, sink, batch) => fetchRange(offset, offset + length, sink, batch), signal);
       } catch (e) {
         if (signal?.aborted) throw aborted(signal);
         throw e;

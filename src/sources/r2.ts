@@ -21,7 +21,7 @@
 import { IfpruneError } from '../errors.ts';
 import type { ByteSource } from './types.ts';
 import { checkRange } from './read.ts';
-import { MAX_REQUEST_BYTES, Scatter, checkTargets, planRequests, runPool, type RangeRead } from './ranges.ts';
+import { MAX_REQUEST_BYTES, readSpans, type RangeRead } from './ranges.ts';
 
 /** The part of an R2 object's metadata used here. */
 export interface R2ObjectLike {
@@ -146,22 +146,8 @@ export async function r2Source(bucket: R2BucketLike, key: string, { retries = 2,
       if (target.length === 0) return;
       await getRange(offset, target.length, (pos, chunk) => target.set(chunk, pos), signal);
     },
-    async readRanges(ranges, signal) {
-      checkTargets(ranges);
-      for (const [i, r] of ranges.entries()) checkRange(src, r.offset, r.length, `readRanges: range ${i}`);
-      const plan = planRequests(ranges, { gapBytes, maxRequestBytes: MAX_REQUEST_BYTES });
-      // The first failure stops the batch; it is thrown once no get is still writing into a target.
-      await runPool(
-        plan.length,
-        concurrency,
-        (i, batch) => {
-          const q = plan[i]!;
-          const scatter = new Scatter(q.parts);
-          return getRange(q.offset, q.length, (pos, chunk) => scatter.write(pos, chunk), batch);
-        },
-        signal,
-      );
-    },
+    // The first failure stops the batch; it is thrown once no get is still writing into a target.
+    readRanges: (ranges, signal) => readSpans(src, ranges, { gapBytes, maxRequestBytes: MAX_REQUEST_BYTES, concurrency }, getRange, signal),
     stats: () => ({ ...stats }),
   };
   return src;

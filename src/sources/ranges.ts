@@ -12,6 +12,7 @@
  *            |<------ one request ------->|                      |<->|
  */
 import { IfpruneError } from '../errors.ts';
+import { checkRange } from './read.ts';
 
 /** One read asked of a source: bytes [offset, offset + length) into `target` (target.length === length). */
 export interface RangeRead {
@@ -177,6 +178,33 @@ export async function readRanges(src: RangeSource, ranges: readonly RangeRead[],
     signal,
   );
   return { requests: planned.length, bytes };
+}
+
+/**
+ * readRanges for a source that fetches one span at a time (HTTP, R2): checks the targets and bounds,
+ * plans the requests, and runs `fetchSpan` for each, `concurrency` at a time, streaming each body into
+ * the targets it covers; fails as runPool does.
+ */
+export async function readSpans(
+  src: { size: number; name: string },
+  ranges: readonly RangeRead[],
+  opts: PlanOptions & { concurrency: number },
+  fetchSpan: (offset: number, length: number, sink: (pos: number, chunk: Uint8Array) => void, batch: AbortSignal) => Promise<unknown>,
+  signal?: AbortSignal,
+): Promise<void> {
+  checkTargets(ranges);
+  for (const [i, r] of ranges.entries()) checkRange(src, r.offset, r.length, `readRanges: range ${i}`);
+  const plan = planRequests(ranges, opts);
+  await runPool(
+    plan.length,
+    opts.concurrency,
+    async (i, batch) => {
+      const q = plan[i]!;
+      const scatter = new Scatter(q.parts);
+      await fetchSpan(q.offset, q.length, (pos, chunk) => scatter.write(pos, chunk), batch);
+    },
+    signal,
+  );
 }
 
 /**
