@@ -46,6 +46,8 @@ export interface ServerOptions {
   etag?: 'strong' | 'weak' | 'none';
   /** Answer 412 to an If-Match that does not match (default true; false: ignore If-Match, as some servers do). */
   honorIfMatch?: boolean;
+  /** Never answer a HEAD (until the client gives up). */
+  stallHead?: boolean;
 }
 
 interface File {
@@ -76,7 +78,7 @@ export class FaultServer {
   private plan = new Map<number, Fault>();
   private pendingFlips: number[] = [];
   private getCount = 0;
-  private opts: Required<ServerOptions> = { etag: 'strong', honorIfMatch: true };
+  private opts: Required<ServerOptions> = { etag: 'strong', honorIfMatch: true, stallHead: false };
 
   private constructor(
     private readonly server: Server,
@@ -134,7 +136,7 @@ export class FaultServer {
     this.plan.clear();
     this.persistent = undefined;
     this.pendingFlips = [];
-    this.opts = { etag: 'strong', honorIfMatch: true };
+    this.opts = { etag: 'strong', honorIfMatch: true, stallHead: false };
   }
 
   gets(): Logged[] {
@@ -176,6 +178,7 @@ export class FaultServer {
     if (!f) return void (reply(404), res.end('not found'));
     const size = f.bytes.length;
     const etag = this.etagOf(f);
+    if (req.method === 'HEAD' && this.opts.stallHead) return void (await new Promise((r) => res.once('close', r)));
     if (req.method === 'HEAD') return void (reply(200, { 'content-length': size, 'accept-ranges': 'bytes', etag }), res.end());
 
     if (fault) entry.fault = fault.kind;

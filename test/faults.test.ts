@@ -117,6 +117,13 @@ stalls('no answer to a GET for timeoutMs: cancelled and retried', async () => {
   assert.is(src.stats().retries, 1);
 });
 
+stalls('a HEAD that never answers: opening falls back to a one-byte probe after timeoutMs', async () => {
+  server.configure({ stallHead: true });
+  const src = await httpSource(DATA_URL, { ...FAST, timeoutMs: 300 });
+  assert.is(src.size, DATA.length);
+  assert.equal(server.log.map((e) => [e.method, e.range]), [['HEAD', undefined], ['GET', 'bytes=0-0']]);
+});
+
 stalls('a body that stops midway: resumed from its first missing byte, no byte fetched twice', async () => {
   const src = await httpSource(DATA_URL, { ...FAST, timeoutMs: 300 });
   const before = src.stats();

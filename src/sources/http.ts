@@ -61,7 +61,8 @@ export interface HttpSourceOptions {
   /**
    * Longest wait (ms) for the answer's headers, and then between two pieces of its body: a request
    * that stalls that long is cancelled and retried like a network error (from the first byte not yet
-   * received), then fails with 'http_error'. A slow but moving download never times out.
+   * received), then fails with 'http_error'. A slow but moving download never times out. A HEAD that
+   * stalls at opening falls back to the one-byte probe. Default DEFAULT_TIMEOUT_MS (30 s).
    */
   timeoutMs?: number;
   /**
