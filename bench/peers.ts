@@ -4,7 +4,7 @@
  * it), repetitions interleaved (ifprune A, wllama A, ifprune B, wllama B, ...), medians and ratios.
  *
  *   npm run bench:peers
- *   node --import tsx bench/peers.ts [--reps N] [--prompt-tokens N] [--tokens N] [--qwen] [--keep DIR]
+ *   node --import tsx bench/peers.ts [--reps N] [--prompt-tokens N] [--tokens N] [--types q8_0,q4_0] [--qwen] [--keep DIR]
  *
  * Models: random-weight SmolLM2-135M-shaped GGUFs in Q8_0 and Q4_0 (tools/random-model.ts), and with
  * --qwen a Qwen2.5-0.5B-shaped Q8_0 one (slow in wllama), written to a temporary directory (or --keep DIR,
@@ -15,7 +15,8 @@
  * What is timed, per run (wall clock: both engines' own timers):
  *   ifprune   open from the local file (loadMs), then generate greedily: stats() TTFT, prefill, decode
  *   wllama    loadModel from a Blob already in the page (the fetch is not timed), then createCompletion
- *             (greedy, ignore_eos, cache_prompt false, streamed): TTFT to the first chunk in the page,
+ *             (greedy, ignore_eos, cache_prompt false, streamed, byte tokens ≥ 0x80 banned: see
+ *             highByteTokens): TTFT to the first chunk in the page,
  *             prefill and decode tok/s from llama.cpp's own timings (prompt_per_second, predicted_per_second)
  * The prompt is the same text for both, made of exactly --prompt-tokens tokens by ifprune's tokenizer
  * (llama.cpp's count is reported beside it). Prints a table and writes bench/results/peers.json.
@@ -28,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { writeRandomModel, SHAPES, type RandomModelOptions } from '../tools/random-model.ts';
 import { describeModel, median, runOnce, warmUp, type BenchSample, type RunPlan } from '../src/cli/bench.ts';
+import { openForPruning } from '../src/cli/pruning.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : d);
@@ -44,9 +46,9 @@ const WLLAMA_VERSION = (JSON.parse(readFileSync(join(ROOT, 'node_modules/@wllama
 
 /** Qwen2.5-0.5B's shape (config.json of Qwen/Qwen2.5-0.5B): q/k/v biases, tied embeddings. */
 const QWEN25_05B: Omit<RandomModelOptions, 'type'> = { dim: 896, nLayers: 24, nHeads: 14, nKvHeads: 2, hiddenDim: 4864, vocabSize: 151936, seqLen: 2048, ropeBase: 1000000, qkvBias: true };
+const TYPES_ASKED = opt('--types', 'q8_0,q4_0').split(',');
 const files: { label: string; shape: Omit<RandomModelOptions, 'type'>; type: 'q8_0' | 'q4_0'; name: string }[] = [
-  { label: 'SmolLM2-135M', shape: SHAPES['smollm2-135m'], type: 'q8_0', name: 'smollm2-135m-random-q8_0.gguf' },
-  { label: 'SmolLM2-135M', shape: SHAPES['smollm2-135m'], type: 'q4_0', name: 'smollm2-135m-random-q4_0.gguf' },
+  ...(['q8_0', 'q4_0'] as const).filter((t) => TYPES_ASKED.includes(t)).map((type) => ({ label: 'SmolLM2-135M', shape: SHAPES['smollm2-135m'], type, name: `smollm2-135m-random-${type}.gguf` })),
   ...(args.includes('--qwen') ? [{ label: 'Qwen2.5-0.5B', shape: QWEN25_05B, type: 'q8_0' as const, name: 'qwen2.5-0.5b-random-q8_0.gguf' }] : []),
 ];
 for (const f of files) {
@@ -80,6 +82,23 @@ function serve(): Promise<{ server: Server; url: string }> {
   return new Promise((done) => server.listen(0, '127.0.0.1', () => done({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` })));
 }
 
+/**
+ * The byte pieces <0x80>..<0xFF> of a SentencePiece vocabulary. Random weights pick them often, and a
+ * completion whose text is not valid UTF-8 makes wllama 3.13.0 fail ("RuntimeError: Invalid typed array
+ * length: 1163217991": the result's length is never written, so the GLUE magic is read as one); so
+ * wllama runs with these tokens banned (a logit bias). The speed of a step does not depend on which
+ * token it samples, and ifprune's stream decoder handles such bytes, so ifprune runs unchanged.
+ */
+async function highByteTokens(path: string): Promise<number[]> {
+  const m = await openForPruning(path, 'bench:peers');
+  await m.src.close?.();
+  const ids: number[] = [];
+  m.spec.tokenizer?.tokens.forEach((t, id) => {
+    if (/^<0x[89A-F][0-9A-F]>$/.test(t)) ids.push(id);
+  });
+  return ids;
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 interface WllamaSample { loadMs: number; ttftMs: number; promptTokens: number; prefillTokPerS: number; generatedTokens: number; decodeTokPerS: number; crossOriginIsolated: boolean }
@@ -94,14 +113,16 @@ try {
   page.on('pageerror', (e) => process.stderr.write(`page error: ${e}\n`));
   await page.goto(`${url}bench/peers/`);
   await page.waitForSelector('body[data-state=ready]', { state: 'attached' });
+  const banned = new Map<string, number[]>();
   const wllama = (file: string, prompt: string, maxTokens: number) =>
-    page.evaluate((o) => (window as unknown as { benchWllama(o: object): Promise<WllamaSample> }).benchWllama(o), { url: `${url}models/${file}`, prompt, maxTokens, nCtx: PROMPT_TOKENS + TOKENS + 16 });
+    page.evaluate((o) => (window as unknown as { benchWllama(o: object): Promise<WllamaSample> }).benchWllama(o), { url: `${url}models/${file}`, prompt, maxTokens, nCtx: PROMPT_TOKENS + TOKENS + 16, banned: banned.get(file) });
 
   const plans = new Map<string, { plan: RunPlan; prompt: string }>();
   const opts = { promptTokens: PROMPT_TOKENS, tokens: TOKENS, gapBytes: undefined };
   for (const f of files) {
     const path = join(dir, f.name);
     const plan: RunPlan = { model: await describeModel(path, undefined), density: 1, policy: 'dense' };
+    banned.set(f.name, await highByteTokens(path));
     const prompt = await warmUp(plan, opts);
     plans.set(f.name, { plan, prompt });
     process.stderr.write(`warm-up wllama ${f.name} ...\n`);
