@@ -427,10 +427,13 @@ class Watchdog {
 
   arm(): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.fired = true;
-      this.ac.abort(new Error(`no bytes for ${this.timeoutMs} ms`));
-    }, this.timeoutMs);
+    this.timer = setTimeout(
+      () => {
+        this.fired = true;
+        this.ac.abort(new Error(`no bytes for ${this.timeoutMs} ms`));
+      },
+      Math.min(this.timeoutMs, 2 ** 31 - 1), // setTimeout's longest delay (~24.8 days)
+    );
   }
 
   stop(): void {
