@@ -73,6 +73,9 @@ export const GEN_TOKENS = 8;
 export const DENSITY = 0.5;
 /** The prompt of model targets (the jsonl target uses its lines' prompts). */
 const PROMPT = 'Once upon a time';
+/** Other prompts, now and then: empty, control and special-token text, characters no vocabulary holds,
+ * longer than the seeds' contexts. */
+const PROMPTS = ['', ' ', '\n\n', '<s>', '</s><s>', '<|endoftext|>', '<unk>', '\u2581\u2581', '\u0000\u0001', 'é😀\uFFFD\uD800', 'Once upon a time '.repeat(40), 'x'.repeat(2000)];
 /** The second instruction of a selective case (at half the density). */
 const PROMPT_2 = 'def parse(argv):';
 
@@ -109,6 +112,10 @@ export interface FuzzInput {
   policy?: 'dense' | 'static' | 'prompt' | 'learned';
   memoryBudget?: number;
   contextLength?: number;
+  /** The prompt (default PROMPT), read with special-token text as tokens or not; stop strings. */
+  prompt?: string;
+  special?: boolean;
+  stop?: string[];
 }
 
 /** Bytes of a case's input (what its memory bound is measured against). */
@@ -163,6 +170,7 @@ const smallFill = (seed: number) => {
   return () => (r() * 2 - 1) * 0.3;
 };
 
+const STORIES = fileURLToPath(new URL('../models/stories260K/', import.meta.url));
 const IFP_DEMO_JOINT = fileURLToPath(new URL('../models/ifp-demo-joint/ifp-demo-joint.q8_0.gguf', import.meta.url));
 
 const JSONL_SEED = [
@@ -188,6 +196,8 @@ async function buildSeeds(): Promise<Seeds> {
     g('llama f32 untied', await makeRandomModel({ ...TINY_GGUF, dim: 16, hiddenDim: 32, nLayers: 1, type: 'f32', tied: false, seed: 3 })),
     g('qwen2 f16 q/k/v bias', await makeRandomModel({ ...TINY_GGUF, nLayers: 1, type: 'f16', qkvBias: true, tied: false, seed: 4 })),
     g('gpt2 q8_0', await makeRandomModel({ ...TINY_GGUF, nLayers: 1, tokenizer: 'gpt2', seed: 5 })),
+    // trained models with real vocabularies (1.1 MB each): seldom, as each case copies them
+    { ...g('stories260K.gguf', new Uint8Array(readFileSync(STORIES + 'stories260K.gguf'))), weight: 0.1 },
   ];
   const b = (seed: string, model: Uint8Array): FuzzInput => g(seed, model, { target: 'gguf-bundled' });
   const learned = await bundled({ ...TINY_GGUF, seed: 6 }, 'q8_0', 'learned');
@@ -204,6 +214,7 @@ async function buildSeeds(): Promise<Seeds> {
   const llama2c = [
     { target: 'llama2c', seed: 'llama2c shared', mutations: [], model: llama2cBytes(TINY_L2C, true, smallFill(9)), name: 'model.bin', tokenizer: tok },
     { target: 'llama2c', seed: 'llama2c untied', mutations: [], model: llama2cBytes({ ...TINY_L2C, nKvHeads: 2 }, false, smallFill(10)), name: 'model.bin', tokenizer: tok },
+    { target: 'llama2c', seed: 'stories260K.bin', mutations: [], model: new Uint8Array(readFileSync(STORIES + 'stories260K.bin')), name: 'stories260K.bin', tokenizer: new Uint8Array(readFileSync(STORIES + 'tok512.bin')), weight: 0.2 },
   ] satisfies FuzzInput[];
   const st = (seed: string, opts: Parameters<typeof tinySafetensors>[1]): FuzzInput => {
     const s = tinySafetensors(TINY_ST, opts);
@@ -883,6 +894,9 @@ export async function makeCase(seed: number, id: number, target?: Target): Promi
   if (r() < 0.2) input.policy = pick(r, ['dense', 'static', 'prompt', 'learned'] as const);
   if (r() < 0.1) input.memoryBudget = pick(r, [1, 4096, 100_000, 300_000, 1 << 20]);
   if (r() < 0.1) input.contextLength = pick(r, [1, 2, 5, 16, 4096]);
+  if (r() < 0.2) input.prompt = pick(r, PROMPTS);
+  if (r() < 0.2) input.special = true;
+  if (r() < 0.1) input.stop = [pick(r, ['', 'a', ' ', '<s>', '\uFFFD', 'x'.repeat(300), '\u0000']), pick(r, PROMPTS)];
   const n = r() < 0.7 ? 1 : r() < 0.7 ? 2 : 3;
   for (let k = 0; k < n; k++) {
     if (t === 'jsonl') {
@@ -994,17 +1008,18 @@ async function runModel(input: FuzzInput, module: WebAssembly.Module, id: number
     module, ffn: bundledFile && input.selective ? 'selective' : 'auto', tokenizer: input.tokenizer, config, memoryBudget: input.memoryBudget ?? 256 << 20, contextLength: input.contextLength,
   });
   try {
-    const gen = { maxTokens: GEN_TOKENS, temperature: id % 2 === 0 ? 0 : 0.8, seed: id, policy: input.policy };
+    const gen = { maxTokens: GEN_TOKENS, temperature: id % 2 === 0 ? 0 : 0.8, seed: id, policy: input.policy, special: input.special, stop: input.stop };
+    const prompt = input.prompt ?? PROMPT;
     if (bundledFile && input.selective) {
-      const ins = await model.instruct(PROMPT, { density: DENSITY, policy: input.policy });
+      const ins = await model.instruct(prompt, { density: DENSITY, policy: input.policy, special: input.special });
       await model.load(ins);
-      const n = await tokensOf(model.generate(PROMPT, gen), model.config.vocabSize);
+      const n = await tokensOf(model.generate(prompt, gen), model.config.vocabSize);
       // a second instruction on the same model: other neurons through the cache (evicting under a tight budget)
       const again = await model.instruct(PROMPT_2, { density: DENSITY / 2, policy: input.policy });
       await model.load(again);
       return n + (await tokensOf(model.generate(PROMPT_2, gen), model.config.vocabSize));
     }
-    return await tokensOf(model.generate(PROMPT, bundledFile ? { ...gen, density: DENSITY } : gen), model.config.vocabSize);
+    return await tokensOf(model.generate(prompt, bundledFile ? { ...gen, density: DENSITY } : gen), model.config.vocabSize);
   } finally {
     await model.close();
   }
@@ -1143,9 +1158,9 @@ export function saveInput(dir: string, input: FuzzInput, meta: object): void {
   if (input.tokenizer) writeFileSync(join(dir, 'tokenizer.bin'), input.tokenizer);
   if (input.config !== undefined) writeFileSync(join(dir, 'config.json'), input.config);
   if (input.jsonl !== undefined) writeFileSync(join(dir, 'data.jsonl'), input.jsonl);
-  const { target, seed, mutations, selective, policy, memoryBudget, contextLength } = input;
+  const { target, seed, mutations, selective, policy, memoryBudget, contextLength, prompt, special, stop } = input;
   const files = { model: input.model ? (input.name ?? 'model') : undefined };
-  writeFileSync(join(dir, 'case.json'), JSON.stringify({ target, seed, mutations, selective, policy, memoryBudget, contextLength, ...files, ...meta }, null, 1) + '\n');
+  writeFileSync(join(dir, 'case.json'), JSON.stringify({ target, seed, mutations, selective, policy, memoryBudget, contextLength, prompt, special, stop, ...files, ...meta }, null, 1) + '\n');
 }
 
 /** An input saved by saveInput (a failure found, or a regression fixture in test/fixtures/fuzz/). */
@@ -1155,6 +1170,7 @@ export function loadInput(dir: string): { input: FuzzInput; meta: Record<string,
   const text = (name: string) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name), 'utf8') : undefined);
   const input: FuzzInput = {
     target: meta.target!, seed: meta.seed!, mutations: meta.mutations ?? [], selective: meta.selective, policy: meta.policy, memoryBudget: meta.memoryBudget, contextLength: meta.contextLength,
+    prompt: meta.prompt, special: meta.special, stop: meta.stop,
     model: meta.model ? file(meta.model) : undefined, name: meta.model, tokenizer: file('tokenizer.bin'), config: text('config.json'), jsonl: text('data.jsonl'),
   };
   return { input, meta };

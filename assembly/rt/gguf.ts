@@ -24,7 +24,7 @@
 // qwen2 file's metadata to its config and tokenizer. Knows block sizes (quant.ts), nothing about values.
 import { ModelSpec, TensorInfo, MetaValue, TokenizerData } from './spec';
 import { fail } from './error';
-import { Reader, alignUp, MAX_SAFE_INTEGER } from './reader';
+import { Reader, alignUp, quoted, MAX_SAFE_INTEGER } from './reader';
 import { isKnownType, typeName, blockElems, blockBytes } from './quant';
 import { ConfigValues, checkModelSpec, dimsString, numString } from './spec-check';
 
@@ -123,7 +123,7 @@ export function parseGGUF(r: Reader, spec: ModelSpec): bool {
     const keyAt = r.pos;
     const key = r.string('key');
     if (r.stopped) return false;
-    r.context = 'GGUF metadata key ' + i.toString() + ' "' + key + '"';
+    r.context = 'GGUF metadata key ' + i.toString() + ' ' + quoted(key);
     if (spec.meta.has(key)) return r.error('corrupt', 'duplicate key', keyAt);
     const type = r.u32('value type');
     if (r.stopped) return false;
@@ -150,7 +150,7 @@ export function parseGGUF(r: Reader, spec: ModelSpec): bool {
     const at = r.pos;
     const name = r.string('name');
     if (r.stopped) return false;
-    r.context = 'GGUF tensor info ' + i.toString() + ' "' + name + '"';
+    r.context = 'GGUF tensor info ' + i.toString() + ' ' + quoted(name);
     if (spec.tensors.has(name)) return r.error('corrupt', 'duplicate tensor name', at);
     const nDims = r.u32('n_dims');
     if (r.stopped) return false;
@@ -171,7 +171,7 @@ export function parseGGUF(r: Reader, spec: ModelSpec): bool {
     const type = r.u32('type');
     if (r.stopped) return false;
     if (!isKnownType(<i32>type)) {
-      return fail('unsupported', 'tensor "' + name + '" has GGML type ' + (type > 0x7fffffff ? 'unknown type id ' + type.toString() : typeName(<i32>type)) +
+      return fail('unsupported', 'tensor ' + quoted(name) + ' has GGML type ' + (type > 0x7fffffff ? 'unknown type id ' + type.toString() : typeName(<i32>type)) +
         '; ifprune reads F32, F16, BF16, Q8_0 and Q4_0. Re-quantize the model to one of these (e.g. llama.cpp\'s llama-quantize ... Q8_0) or convert it from the F16 original.');
     }
     t.type = <i32>type;
@@ -196,7 +196,7 @@ export function parseGGUF(r: Reader, spec: ModelSpec): bool {
   for (let i = 0; i < list.length; i++) {
     const t = list[i];
     if (<f64>t.offset + <f64>t.bytes > <f64>r.fileSize) {
-      return fail('truncated', 'GGUF tensor "' + t.name + '" (' + typeName(t.type) + ' ' + dimsString(t.dims) + ', ' + t.bytes.toString() + ' bytes at byte ' +
+      return fail('truncated', 'GGUF tensor ' + quoted(t.name) + ' (' + typeName(t.type) + ' ' + dimsString(t.dims) + ', ' + t.bytes.toString() + ' bytes at byte ' +
         t.offset.toString() + ') runs past the end of ' + r.describe() + '; the download is probably incomplete');
     }
   }
@@ -208,7 +208,7 @@ export function parseGGUF(r: Reader, spec: ModelSpec): bool {
     const p = list[byOffset[i - 1]];
     const t = list[byOffset[i]];
     if (p.offset + p.bytes > t.offset) {
-      return fail('corrupt', r.fileName + ': GGUF tensors "' + p.name + '" and "' + t.name + '" overlap (bytes ' + t.offset.toString() + '..' + (p.offset + p.bytes).toString() + ')');
+      return fail('corrupt', r.fileName + ': GGUF tensors ' + quoted(p.name) + ' and ' + quoted(t.name) + ' overlap (bytes ' + t.offset.toString() + '..' + (p.offset + p.bytes).toString() + ')');
     }
   }
   return true;

@@ -24,7 +24,7 @@
 // metadata: ..." (the spec has no file name): callers prefix the file with failContext.
 import { ModelSpec, IfpruneInfo, TensorChunks, BundleInfo, PredictorInfo, MetaValue } from './spec';
 import { fail } from './error';
-import { MAX_SAFE_INTEGER } from './reader';
+import { MAX_SAFE_INTEGER, quoted } from './reader';
 import { GGUF_STRING, GGUF_ARRAY, GGUF_UINT32, GGUF_UINT64, GGUF_INT64, isNumberType, scalarString } from './gguf';
 import { GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0, typeName, blockElems, rowBytes } from './quant';
 import { dimsString, numString } from './spec-check';
@@ -109,7 +109,7 @@ class Keys {
 /** A value as the TS's describe() words it. */
 function describe(v: MetaValue): string {
   if (v.type == GGUF_ARRAY) return 'an array of ' + v.count.toString();
-  if (v.type == GGUF_STRING) return '"' + v.str + '"';
+  if (v.type == GGUF_STRING) return quoted(v.str);
   return scalarString(v);
 }
 

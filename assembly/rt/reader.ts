@@ -8,6 +8,7 @@
 // return "need more" and the host can retry with at least needEnd bytes. After either stop, every read
 // returns 0 / '' and changes nothing: callers check `stopped` after each read whose value they use.
 import { fail } from './error';
+import { jsonString } from './json';
 
 /** Largest integer an f64 (a JS number) holds exactly: counts, lengths and offsets above it are 'corrupt'. */
 export const MAX_SAFE_INTEGER: f64 = 9007199254740991;
@@ -236,4 +237,18 @@ export function describeBytes(p: usize, n: usize): string {
     text += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.';
   }
   return hex.join(' ') + ' ("' + text + '")';
+}
+
+/** Longest name or string from a file that a message quotes whole (longer ones are cut, with "…"). */
+export const MAX_QUOTED_CHARS = 80;
+
+/**
+ * A key, tensor name or string value read from a file, for an error message: JSON-quoted (control
+ * characters escaped: no terminal injection) and cut to MAX_QUOTED_CHARS, so a damaged length field that
+ * makes a "name" megabytes long does not make every message (and the memory building it) as long.
+ */
+export function quoted(s: string): string {
+  if (s.length <= MAX_QUOTED_CHARS) return jsonString(s);
+  const cut = jsonString(s.substring(0, MAX_QUOTED_CHARS));
+  return cut.substring(0, cut.length - 1) + '…" (' + s.length.toString() + ' characters)';
 }

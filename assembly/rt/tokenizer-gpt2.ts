@@ -9,6 +9,7 @@
 //
 // Decoding maps each piece's characters back to bytes.
 import { fail } from './error';
+import { quoted } from './reader';
 import { TokenizerData } from './spec';
 import { TokenModel, Ranker, Merger, PieceMap } from './tokenizer-bpe';
 import { codePointAt, unitsOf, appendUtf8, appendUtf8Range } from './utf8';
@@ -110,7 +111,7 @@ export class Gpt2Model extends TokenModel {
           ids.push(this.unkId);
         } else {
           const piece = mapped.substring(merged[s], merged[s + 1]);
-          fail('corrupt', `gpt2 tokenizer merges produce "${piece}", which is not in its vocabulary: tokens and merges do not belong together`);
+          fail('corrupt', `gpt2 tokenizer merges produce ${quoted(piece)}, which is not in its vocabulary: tokens and merges do not belong together`);
           return new Array<i32>();
         }
       }

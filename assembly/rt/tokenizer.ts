@@ -7,6 +7,7 @@
 // Failures (error.ts): create returns null; encode returns an empty array; decode, push and flush
 // return ""; each after fail(), so a caller tells them from an empty result with failed().
 import { fail } from './error';
+import { quoted } from './reader';
 import { TokenizerData } from './spec';
 import { TokenModel } from './tokenizer-bpe';
 import { SpmModel } from './tokenizer-spm';
@@ -42,7 +43,7 @@ export class Tokenizer {
     if (data.model == 'llama') bpe = SpmModel.create(data);
     else if (data.model == 'gpt2') bpe = Gpt2Model.create(data);
     else {
-      fail('unsupported', `tokenizer model "${data.model}" is not supported: ifprune reads "llama" (SentencePiece BPE) and "gpt2" (byte-level BPE)`);
+      fail('unsupported', `tokenizer model ${quoted(data.model)} is not supported: ifprune reads "llama" (SentencePiece BPE) and "gpt2" (byte-level BPE)`);
       return null;
     }
     if (bpe == null) return null;
