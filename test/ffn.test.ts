@@ -1,8 +1,9 @@
 /**
  * ffn_swiglu_masked_* (both builds) against the TS reference: k = 0, 1, odd, n_ff; T = 1, T not a
  * multiple of the 4-token tile, and T = 32 (a prefill tile); dim of one block, odd block counts and the
- * SmolLM2-135M / Qwen2.5-0.5B dims (short bundles touched ahead, long ones not); and the masked FFN over a
- * subset equals the dense FFN computed from the same bundles restricted to that subset.
+ * SmolLM2-135M / Qwen2.5-0.5B dims (short bundles touched ahead, long ones not); tokens with all-zero
+ * activations inside 4-token tiles; and the masked FFN over a subset equals the dense FFN computed from the
+ * same bundles restricted to that subset.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -20,7 +21,7 @@ const MAX_FFN_REL_ERR = 5e-5;
  * |FFN contribution| of the case (out - residual), not against each output. */
 const MAX_FFN_SCALED_ERR = 1e-5;
 /** The SIMD Q8_0 / Q4_0 kernels sum the down rows in integers: each term h_j·d_j is rounded to 16 bits
- * against the largest of its group of 16 bundles (assembly/ffn.ts down_ints), an error of ≤ 2^-16 of that
+ * against the largest of its group of 16 bundles (assembly/ffn.ts down_tile), an error of ≤ 2^-16 of that
  * term per term; the standard layout rounds h to 8 bits before its down matvec. Scaled as above. */
 const MAX_FFN_INT_SCALED_ERR = 2e-4;
 
@@ -113,6 +114,34 @@ for (const build of BUILDS) {
           assertCloseScaled(getF32(K, out, T * dim), expect, base, intDown ? MAX_FFN_INT_SCALED_ERR : MAX_FFN_SCALED_ERR, `${c.kernel} dim=${dim} k=${k} T=${T}`);
           K.release(m);
         }
+      }
+    });
+
+    s('a token whose activations are all zero adds nothing, and the tokens beside it in a 4-token tile are unchanged', () => {
+      // the 4-token down sums scale each token separately (assembly/ffn.ts coef4): a token with h = 0 has no
+      // scale, which must neither disturb its neighbours nor write NaN into its own output
+      let seed = 900;
+      for (const [dimBlocks, k, T] of [[18, 32, 4], [5, 48, 9], [28, 16, 8]] as const) {
+        const dim = dimBlocks * 32;
+        const r = rng(seed++);
+        const bundles = makeBundles(c, r, k, dim);
+        const xf = randomF32(r, T * dim, 1);
+        for (const t of [0, 2, T - 1]) xf.fill(0, t * dim, (t + 1) * dim);
+        let x: Float32Array | Uint8Array = xf;
+        if (c.type !== QUANT.F32) {
+          x = new Uint8Array(T * rowBytes(QUANT.Q8_0, dim));
+          refq.quantizeRowQ8_0(x, xf, T * dim);
+        }
+        const base = randomF32(r, T * dim);
+        const expect = base.slice();
+        c.ref(expect, bundles, x, k, dim, T);
+        const m = K.mark();
+        const out = put(K, base);
+        K.call(c.kernel, out, put(K, bundles), put(K, x), k, dim, T);
+        const got = getF32(K, out, T * dim);
+        for (const t of [0, 2, T - 1]) assert.equal(Array.from(got.subarray(t * dim, (t + 1) * dim)), Array.from(base.subarray(t * dim, (t + 1) * dim)), `token ${t} unchanged`);
+        assertCloseScaled(got, expect, base, intDown ? MAX_FFN_INT_SCALED_ERR : MAX_FFN_SCALED_ERR, `${c.kernel} dim=${dim} k=${k} T=${T}`);
+        K.release(m);
       }
     });
 
