@@ -7,7 +7,8 @@
 // PyTorch: out += w2(F.silu(w1(x)) * w3(x)) restricted to the k selected neurons.
 // Density changes only k, the loop count. SIMD, quantized (ffn_groups_q): groups of 16 bundles, each read
 // from memory once per call while every token uses it; gate/up as integer dots over the Q8_0 x (register
-// tiles of 2 rows × 4 tokens in prefill), down accumulated in integers too (down_ints). The rest (f32
+// tiles of 2 rows × 4 tokens in prefill), down accumulated in integers too, each widened down weight used by
+// the 4 tokens of a prefill tile (down_tile). The rest (f32
 // bundles, the scalar build, the last k % 4 bundles): tiles of 4 tokens, one bundle at a time.
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32, exp4 } from './common';
 import { row_dot_q, row_dot_f, x_lanes, q4_centered, dot4_q, scales4, tile2x4_dot, tile_acc_b } from './dot';
