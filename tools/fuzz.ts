@@ -82,7 +82,7 @@ const PROMPT_2 = 'def parse(argv):';
 /** The most wasm memory a case may grow to: a fixed allowance (runtime, KV cache of a capped context,
  * scratch) plus a multiple of its input bytes (weights as stored, f32 copies of norms and small tensors,
  * tokenizer tables). Generous on purpose: it catches allocations sized by a count the file cannot back. */
-export const MEMORY_BOUND = { baseBytes: 64 << 20, perInputByte: 16 };
+export const MEMORY_BOUND = { baseBytes: 16 << 20, perInputByte: 8 };
 export const memoryBound = (inputBytes: number): number => MEMORY_BOUND.baseBytes + MEMORY_BOUND.perInputByte * inputBytes;
 
 // ---------------------------------------------------------------------------------------------------
