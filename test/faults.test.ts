@@ -452,5 +452,52 @@ settle('r2Source.readRanges: the same', async () => {
   assert.is(inFlight, 0);
 });
 
-settle.after(() => server.close());
 settle.run();
+
+// ---
+const r2 = suite('r2Source: a body that fails midway');
+
+/** A bucket over DATA whose first `breaks` gets send half the body, then fail (or end, with `end`). */
+function breakingBucket(breaks: number, end = false): R2BucketLike & { gets: { offset: number; length: number }[] } {
+  const gets: { offset: number; length: number }[] = [];
+  return {
+    gets,
+    head: async () => ({ key: 'k', size: DATA.length, etag: 'e1' }),
+    get: async (_key, o) => {
+      const { offset, length } = o!.range!;
+      gets.push({ offset, length });
+      const bytes = DATA.slice(offset, offset + length);
+      const broken = gets.length <= breaks;
+      let pulls = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (!broken) return void (c.enqueue(bytes), c.close());
+          if (pulls++ === 0) return void c.enqueue(bytes.subarray(0, length >> 1));
+          if (end) c.close();
+          else c.error(new Error('connection lost'));
+        },
+      });
+      return { key: 'k', size: DATA.length, etag: 'e1', body };
+    },
+  };
+}
+
+r2('resumed from the first missing byte', async () => {
+  const bucket = breakingBucket(1);
+  const src = await r2Source(bucket, 'k', { backoffMs: 1 });
+  const t = new Uint8Array(10_000);
+  await src.readInto(500, t);
+  assertBytes(t, DATA.subarray(500, 10_500));
+  assert.equal(bucket.gets, [{ offset: 500, length: 10_000 }, { offset: 5500, length: 5000 }]);
+});
+
+r2('failing on every attempt: http_error; ending early every time: truncated', async () => {
+  const src = await r2Source(breakingBucket(Infinity), 'k', { backoffMs: 1, retries: 2 });
+  const e = await assertThrowsCode(() => src.readInto(0, new Uint8Array(1000)), 'http_error');
+  assert.ok(e.message.includes('connection lost') && e.message.includes('3 attempts'), e.message);
+  const short = await r2Source(breakingBucket(Infinity, true), 'k', { backoffMs: 1, retries: 1 });
+  await assertThrowsCode(() => short.readInto(0, new Uint8Array(1000)), 'truncated');
+});
+
+r2.after(() => server.close());
+r2.run();

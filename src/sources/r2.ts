@@ -9,8 +9,9 @@
  *     → an R2Object without a body when the ETag no longer matches (the object was replaced): 'corrupt'
  *     → null when the object was deleted: 'not_found'
  *
- * A body shorter or longer than asked is 'truncated' / 'corrupt'. Errors the binding itself throws
- * (R2 unavailable) become 'http_error' after `retries` retries with exponential backoff. readRanges
+ * A body that fails midway or ends early is asked again from its first missing byte, then is
+ * 'http_error' / 'truncated'; a longer one is 'corrupt'. Errors the binding itself throws (R2
+ * unavailable) become 'http_error' after `retries` retries with exponential backoff. readRanges
  * merges many small ranges (neuron rows) closer than `gapBytes` into one get (ranges.ts; the gap is
  * read through), several gets at a time: each get is a billed R2 operation, and one per row would be
  * thousands per instruction. `stats()` counts gets and body bytes.
@@ -109,31 +110,52 @@ export async function r2Source(bucket: R2BucketLike, key: string, { retries = 2,
   }
   const { size, etag } = head;
 
-  /** One ranged get of bytes [offset, offset + length), streamed chunk by chunk into `sink(pos, chunk)`. */
+  /**
+   * Bytes [offset, offset + length), streamed chunk by chunk into `sink(pos, chunk)`: one ranged get,
+   * and when its body fails or ends early, another from the first missing byte (`retries` times).
+   */
   async function getRange(offset: number, length: number, sink: (pos: number, chunk: Uint8Array) => void, signal?: AbortSignal): Promise<void> {
-    const what = `bytes ${offset}-${offset + length - 1}`;
-    const obj = await call(what, () => bucket.get(key, { range: { offset, length }, onlyIf: { etagMatches: etag } }), signal);
-    if (!obj) throw new IfpruneError('not_found', `${name} was deleted from the R2 bucket while open; upload it again and reopen the model`);
-    if (!('body' in obj) || !obj.body) {
-      throw new IfpruneError('corrupt', `${name} changed in the R2 bucket while open (ETag ${etag} → ${obj.etag}); reopen the model`);
-    }
-    const reader = obj.body.getReader();
     let got = 0;
-    try {
-      for (;;) {
-        if (signal?.aborted) throw new IfpruneError('aborted', `reading ${name} was aborted`, { cause: signal.reason });
-        const { done, value } = await reader.read();
-        if (done) break;
-        stats.bytes += value.length;
-        if (got + value.length > length) throw new IfpruneError('corrupt', `R2 sent more than the ${length} bytes of ${what} of ${name}`);
-        sink(got, value);
-        got += value.length;
+    for (let attempt = 0; ; attempt++) {
+      const what = `bytes ${offset + got}-${offset + length - 1}`;
+      const obj = await call(what, () => bucket.get(key, { range: { offset: offset + got, length: length - got }, onlyIf: { etagMatches: etag } }), signal);
+      if (!obj) throw new IfpruneError('not_found', `${name} was deleted from the R2 bucket while open; upload it again and reopen the model`);
+      if (!('body' in obj) || !obj.body) {
+        throw new IfpruneError('corrupt', `${name} changed in the R2 bucket while open (ETag ${etag} → ${obj.etag}); reopen the model`);
       }
-    } catch (e) {
-      reader.cancel().catch(() => {});
-      throw e;
+      const reader = obj.body.getReader();
+      let broken: unknown; // the error of a body that failed midway
+      try {
+        for (;;) {
+          if (signal?.aborted) throw new IfpruneError('aborted', `reading ${name} was aborted`, { cause: signal.reason });
+          let chunk: ReadableStreamReadResult<Uint8Array>;
+          try {
+            chunk = await reader.read();
+          } catch (cause) {
+            broken = cause ?? new Error('the body failed');
+            break;
+          }
+          if (chunk.done) break;
+          const value = chunk.value;
+          stats.bytes += value.length;
+          if (got + value.length > length) throw new IfpruneError('corrupt', `R2 sent more than the ${length} bytes of bytes ${offset}-${offset + length - 1} of ${name}`);
+          sink(got, value);
+          got += value.length;
+        }
+      } catch (e) {
+        reader.cancel().catch(() => {});
+        throw e;
+      }
+      if (got === length) return;
+      if (broken !== undefined) reader.cancel().catch(() => {});
+      if (attempt >= retries) {
+        const after = `after ${attempt + 1} attempts`;
+        throw broken !== undefined
+          ? new IfpruneError('http_error', `R2 failed while sending ${what} of ${name}, ${got} of ${length} bytes in (${after}): ${(broken as Error)?.message ?? broken}`, { cause: broken })
+          : new IfpruneError('truncated', `R2 sent ${got} of the ${length} bytes of bytes ${offset}-${offset + length - 1} of ${name}; the body ended early (${after})`);
+      }
+      await new Promise((r) => setTimeout(r, backoffMs * 2 ** attempt));
     }
-    if (got < length) throw new IfpruneError('truncated', `R2 sent ${got} of the ${length} bytes of ${what} of ${name}; the body ended early`);
   }
 
   const src: R2Source = {
