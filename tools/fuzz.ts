@@ -50,6 +50,7 @@ import { parseCalibrationJsonl } from '../src/convert/calibrate.ts';
 import { writeCalibratedModel } from '../src/pruning/predictor-file.ts';
 import { MlpPredictor } from '../src/pruning/learned.ts';
 import { loadKernels, loadRuntime } from '../src/platform/node.ts';
+import { UsageError, choiceOption, escapeText, flagOption, formatHelp, intOption, parseArgs, stringOption, type CommandInfo } from '../src/cli/args.ts';
 import { makeRandomModel, type RandomModelOptions } from './random-model.ts';
 import { llama2cBytes, tinySafetensors, type TinyConfig } from '../test/format-fixtures.ts';
 import { tokenizerBin } from '../test/tokenizer-fixtures.ts';
@@ -1340,23 +1341,26 @@ async function child(seed: number, target: Target | undefined): Promise<void> {
 // ---------------------------------------------------------------------------------------------------
 // CLI
 
-const HELP = `Usage: npm run fuzz -- --cases N --seed S [--target T] [--timeout-ms MS] [--out DIR] [--json]
-
-Mutates tiny seed files of every input ifprune reads and runs each through open, load at density
-${DENSITY} and ${GEN_TOKENS} generated tokens. Every case must end in tokens or an IfpruneError with a known
-code, within the time bound, without growing wasm memory past ${MEMORY_BOUND.baseBytes >> 20} MiB + ${MEMORY_BOUND.perInputByte} × its input.
-Failures are saved (input files + case.json) under --out; the exit code is then 1.
-
-  --cases N        cases to run (default 1000)
-  --seed S         campaign seed, an integer (default 1); case i of seed S is always the same input
-  --target T       ${TARGETS.join(' | ')} (default: all, in turn)
-  --timeout-ms MS  a case running longer is a hang: its worker is killed (default 5000)
-  --out DIR        where failing inputs go (default $TMPDIR/ifprune-fuzz)
-  --case I         run only case I, in this process, and print its input's mutations and outcome
-  --replay DIR     run a saved input (a failure's folder, or one of test/fixtures/fuzz/) in this process
-  --json           print the summary as JSON on stdout (progress still goes to stderr)
-  -h, --help       this text
-`;
+const COMMAND: CommandInfo = {
+  name: 'fuzz',
+  usage: ['npm run fuzz -- --cases N --seed S [--target T] [--timeout-ms MS] [--out DIR] [--json]', 'npm run fuzz -- --case I --seed S [--target T]', 'npm run fuzz -- --replay DIR'],
+  summary: `mutates tiny seed files of every input ifprune reads and runs each through open, load at density ${DENSITY} and ${GEN_TOKENS} generated tokens`,
+  options: [
+    { name: 'cases', kind: 'string', value: 'N', help: 'cases to run (default 1000)' },
+    { name: 'seed', kind: 'string', value: 'S', help: 'campaign seed, an integer (default 1); case i of seed S is always the same input' },
+    { name: 'target', kind: 'string', value: 'T', help: `${TARGETS.join(' | ')} (default: all, in turn)` },
+    { name: 'timeout-ms', kind: 'string', value: 'MS', help: 'a case running longer is a hang: its worker is killed (default 5000)' },
+    { name: 'out', kind: 'string', value: 'DIR', help: 'where failing inputs go (default $TMPDIR/ifprune-fuzz)' },
+    { name: 'case', kind: 'string', value: 'I', help: "run only case I, in this process, and print its input's mutations and outcome" },
+    { name: 'replay', kind: 'string', value: 'DIR', help: 'run a saved input (a failure\'s folder, or one of test/fixtures/fuzz/) in this process' },
+    { name: 'json', kind: 'boolean', help: 'print the summary as JSON on stdout (progress still goes to stderr)' },
+    { name: 'help', short: 'h', kind: 'boolean', help: 'this text' },
+  ],
+  details:
+    `Every case must end in tokens or an IfpruneError with a known code, within the time bound, without growing\n` +
+    `wasm memory past ${MEMORY_BOUND.baseBytes >> 20} MiB + ${MEMORY_BOUND.perInputByte} × its input. Failures are saved (input files + case.json) under\n` +
+    '--out; the exit code is then 1. See docs/reliability.md.',
+};
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
@@ -1374,43 +1378,21 @@ function printSummary(s: Summary): void {
 }
 
 async function main(argv: string[]): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) {
-    process.stdout.write(HELP);
+  const args = parseArgs(argv, COMMAND.options, 'fuzz');
+  if (argv.length === 0 || flagOption(args, 'help')) {
+    process.stdout.write(formatHelp(COMMAND));
     return 0;
   }
-  let cases = 1000;
-  let seed = 1;
-  let target: Target | undefined;
-  let timeoutMs = 5000;
-  let out: string | undefined;
-  let json = false;
-  let only: number | undefined;
-  let replay: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new IfpruneError('bad_option', `${a} needs a value; see --help`);
-      return v;
-    };
-    const num = (): number => {
-      const v = value();
-      if (!/^\d+$/.test(v)) throw new IfpruneError('bad_option', `${a} ${v}: expected a non-negative integer`);
-      return Number(v);
-    };
-    if (a === '--cases') cases = num();
-    else if (a === '--seed') seed = num();
-    else if (a === '--timeout-ms') timeoutMs = num();
-    else if (a === '--case') only = num();
-    else if (a === '--out') out = value();
-    else if (a === '--replay') replay = value();
-    else if (a === '--json') json = true;
-    else if (a === '--target') {
-      const t = value();
-      if (!(TARGETS as readonly string[]).includes(t)) throw new IfpruneError('bad_option', `--target ${t}: expected one of ${TARGETS.join(', ')}`);
-      target = t as Target;
-    } else throw new IfpruneError('bad_option', `unknown argument ${JSON.stringify(a)}; see --help`);
-  }
+  if (args.positionals.length) throw new UsageError(`unexpected argument "${escapeText(args.positionals[0]!)}"; see --help`, 'fuzz');
+  const count = { min: 0 };
+  const cases = intOption(args, 'cases', count, 'fuzz') ?? 1000;
+  const seed = intOption(args, 'seed', { min: 0, max: 0xffffffff }, 'fuzz') ?? 1;
+  const timeoutMs = intOption(args, 'timeout-ms', { min: 1 }, 'fuzz') ?? 5000;
+  const only = intOption(args, 'case', count, 'fuzz');
+  const target = choiceOption(args, 'target', TARGETS, 'fuzz');
+  const out = stringOption(args, 'out');
+  const replay = stringOption(args, 'replay');
+  const json = flagOption(args, 'json');
   if (replay !== undefined) {
     const { input } = loadInput(replay);
     const outcome = await runInput(input);
