@@ -4,11 +4,14 @@
  *
  *   npm run fuzz -- --cases 10000 --seed 1 [--target gguf] [--timeout-ms 5000] [--json] [--out DIR]
  *
- * Targets (seed files are made at start, tiny, from tools/random-model.ts and the test fixtures):
- *   gguf           standard GGUF: llama q8_0 / q4_0 / f32, qwen2 f16 with q/k/v biases, a GPT-2 BPE vocabulary
+ * Targets (seed files are made at start, tiny, from tools/random-model.ts and the test fixtures; the
+ * committed trained models are seeds too, seldom picked as each case copies them):
+ *   gguf           standard GGUF: llama q8_0 / q4_0 / f32, qwen2 f16 with q/k/v biases, a GPT-2 BPE
+ *                  vocabulary; stories260K.gguf
  *   gguf-bundled   ifprune bundled files (src/convert): no predictor; learned predictor + static ranking +
- *                  always-on neurons; static ranking only (q4_0)
- *   llama2c        a llama2.c checkpoint (.bin) + tokenizer.bin
+ *                  always-on neurons; static ranking only (q4_0); f16 with GPT-2 BPE and a learned
+ *                  predictor; ifp-demo-joint
+ *   llama2c        llama2.c checkpoints (.bin) + tokenizer.bin; stories260K.bin + tok512.bin
  *   safetensors    a Hugging Face checkpoint + config.json (+ tokenizer.bin), opened through the GGUF view
  *   jsonl          calibration / eval lines (src/convert/calibrate.ts parseCalibrationJsonl), whose prompts
  *                  then run through a good bundled model at density 0.5
