@@ -34,8 +34,10 @@ const server = await FaultServer.start({ '/demo.gguf': DEMO_BYTES, '/data.bin': 
 const DEMO_URL = server.url('/demo.gguf');
 const DATA_URL = server.url('/data.bin');
 
-/** Retries without waiting; a stall is noticed after 1 s (long enough for a loaded CI machine). */
-const FAST: HttpSourceOptions = { ...MODEL_HTTP, backoffMs: 1, maxBackoffMs: 5, timeoutMs: 1000 };
+/** Retries without waiting (the default 30 s timeout: tests of stalls set a short one). */
+const FAST: HttpSourceOptions = { ...MODEL_HTTP, backoffMs: 1, maxBackoffMs: 5 };
+/** A stall noticed after 1 s: long enough that a loaded CI machine does not time out a request that is flowing. */
+const STALL_MS = 1000;
 const OPEN = { ffn: 'selective' as const };
 const PROMPT = 'def main(argv):';
 const GEN: GenerateOptions = { density: 0.5, policy: 'learned', temperature: 0, maxTokens: 8 };
@@ -114,7 +116,7 @@ const stalls = suite('httpSource: stalls and resets');
 stalls.before.each(fresh);
 
 stalls('no answer to a GET for timeoutMs: cancelled and retried', async () => {
-  const src = await httpSource(DATA_URL, { ...FAST, timeoutMs: 300 });
+  const src = await httpSource(DATA_URL, { ...FAST, timeoutMs: STALL_MS });
   server.schedule({ kind: 'stall-headers' });
   const t = new Uint8Array(5000);
   await src.readInto(1000, t);
@@ -125,13 +127,13 @@ stalls('no answer to a GET for timeoutMs: cancelled and retried', async () => {
 
 stalls('a HEAD that never answers: opening falls back to a one-byte probe after timeoutMs', async () => {
   server.configure({ stallHead: true });
-  const src = await httpSource(DATA_URL, { ...FAST, timeoutMs: 300 });
+  const src = await httpSource(DATA_URL, { ...FAST, timeoutMs: STALL_MS });
   assert.is(src.size, DATA.length);
   assert.equal(server.log.map((e) => [e.method, e.range]), [['HEAD', undefined], ['GET', 'bytes=0-0']]);
 });
 
 stalls('a body that stops midway: resumed from its first missing byte, no byte fetched twice', async () => {
-  const src = await httpSource(DATA_URL, { ...FAST, timeoutMs: 300 });
+  const src = await httpSource(DATA_URL, { ...FAST, timeoutMs: STALL_MS });
   const before = src.stats();
   server.schedule({ kind: 'stall-body' });
   const t = new Uint8Array(400_000);
@@ -145,10 +147,10 @@ stalls('a body that stops midway: resumed from its first missing byte, no byte f
 });
 
 stalls('a server that stalls on every attempt: http_error naming timeoutMs, after retries + 1 attempts', async () => {
-  const src = await httpSource(DATA_URL, { ...FAST, timeoutMs: 200, retries: 1 });
+  const src = await httpSource(DATA_URL, { ...FAST, timeoutMs: STALL_MS, retries: 1 });
   server.schedule({ kind: 'stall-body' }, { count: Infinity });
   const e = await assertThrowsCode(() => src.readInto(0, new Uint8Array(10_000)), 'http_error');
-  for (const s of ['sent nothing for 200 ms', 'timeoutMs', '2 attempts']) assert.ok(e.message.includes(s), `${s} in: ${e.message}`);
+  for (const s of [`sent nothing for ${STALL_MS} ms`, 'timeoutMs', '2 attempts']) assert.ok(e.message.includes(s), `${s} in: ${e.message}`);
   assert.is(server.gets().length, 2);
 });
 
@@ -330,7 +332,7 @@ const FATAL: [Fault, string, number][] = [
 
 during('retried faults: the tokens are the reference ones', async () => {
   for (const fault of RIDDEN) {
-    const src = await httpSource(DEMO_URL, FAST);
+    const src = await httpSource(DEMO_URL, { ...FAST, timeoutMs: fault.kind.startsWith('stall') ? STALL_MS : undefined });
     const m = await open(src, OPEN);
     await fresh();
     server.schedule(fault, { from: 3 });
