@@ -19,9 +19,11 @@
  *             highByteTokens): TTFT to the first chunk in the page,
  *             prefill and decode tok/s from llama.cpp's own timings (prompt_per_second, predicted_per_second)
  * The prompt is the same text for both, made of exactly --prompt-tokens tokens by ifprune's tokenizer
- * (llama.cpp's count is reported beside it). Prints a table and writes bench/results/peers.json.
+ * (llama.cpp's count is reported beside it). The same phases are also timed by CPU time (see treeCpuMs),
+ * which a busy neighbour does not inflate. Prints two tables (wall clock, CPU time) and writes
+ * bench/results/peers.json.
  */
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { extname, join, normalize, sep } from 'node:path';
@@ -100,22 +102,69 @@ async function highByteTokens(path: string): Promise<number[]> {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// CPU time. This machine is shared, so wall clock counts a neighbour's work too; CPU time does not.
+// ifprune: process.cpuUsage() around each phase (runOnce). wllama: the summed user + system time of
+// Chromium's processes (/proc: the children of this process, every thread: the wasm worker, the page,
+// the browser), read when the page marks a phase (start, first token, end) through an exposed function;
+// 10 ms resolution (CLK_TCK 100). Both include their runtime's other threads (GC, JIT), so both are upper
+// bounds on the compute thread's time.
+
+/** User + system CPU ms of the descendants of process `root`, not `root` itself (Linux /proc). */
+function treeCpuMs(root: number): number {
+  const parent = new Map<number, number>();
+  const ticks = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
+    parent.set(Number(name), Number(f[1])); // field 4: ppid
+    ticks.set(Number(name), Number(f[11]) + Number(f[12])); // fields 14, 15: utime, stime
+  }
+  let sum = 0;
+  for (const [pid, t] of ticks) {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
+      if (p === root) {
+        sum += t;
+        break;
+      }
+    }
+  }
+  return (sum * 1000) / CLK_TCK;
+}
+const CLK_TCK = 100;
 
 interface WllamaSample { loadMs: number; ttftMs: number; promptTokens: number; prefillTokPerS: number; generatedTokens: number; decodeTokPerS: number; crossOriginIsolated: boolean }
-interface Sample { engine: 'ifprune' | 'wllama'; file: string; rep: number; loadMs: number; ttftMs: number; promptTokens: number; prefillTokPerS: number; generatedTokens: number; decodeTokPerS: number }
+interface Sample {
+  engine: 'ifprune' | 'wllama'; file: string; rep: number; loadMs: number; ttftMs: number; promptTokens: number; prefillTokPerS: number; generatedTokens: number; decodeTokPerS: number;
+  cpuTtftMs: number; cpuPrefillTokPerS: number; cpuDecodeTokPerS: number;
+}
 
 const { server, url } = await serve();
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
 const CHROMIUM_VERSION = browser.version();
+// playwright starts Chromium as a child of this process; its other children (tsx's esbuild) idle meanwhile.
+const browserPid = process.pid;
 const samples: Sample[] = [];
 try {
   const page = await browser.newPage();
   page.on('pageerror', (e) => process.stderr.write(`page error: ${e}\n`));
+  let marks: Record<string, number> = {};
+  await page.exposeFunction('benchMark', (label: string) => {
+    marks[label] = treeCpuMs(browserPid);
+  });
   await page.goto(`${url}bench/peers/`);
   await page.waitForSelector('body[data-state=ready]', { state: 'attached' });
   const banned = new Map<string, number[]>();
-  const wllama = (file: string, prompt: string, maxTokens: number) =>
-    page.evaluate((o) => (window as unknown as { benchWllama(o: object): Promise<WllamaSample> }).benchWllama(o), { url: `${url}models/${file}`, prompt, maxTokens, nCtx: PROMPT_TOKENS + TOKENS + 16, banned: banned.get(file) });
+  const wllama = async (file: string, prompt: string, maxTokens: number): Promise<WllamaSample & { marks: Record<string, number> }> => {
+    marks = {};
+    const w = await page.evaluate((o) => (window as unknown as { benchWllama(o: object): Promise<WllamaSample> }).benchWllama(o), { url: `${url}models/${file}`, prompt, maxTokens, nCtx: PROMPT_TOKENS + TOKENS + 16, banned: banned.get(file) });
+    return { ...w, marks };
+  };
 
   const plans = new Map<string, { plan: RunPlan; prompt: string }>();
   const opts = { promptTokens: PROMPT_TOKENS, tokens: TOKENS, gapBytes: undefined };
@@ -133,10 +182,18 @@ try {
     for (const f of files) {
       const { plan, prompt } = plans.get(f.name)!;
       const s: BenchSample = await runOnce(plan, prompt, TOKENS, rep, opts);
-      samples.push({ engine: 'ifprune', file: f.name, rep, loadMs: s.loadMs, ttftMs: s.ttftMs, promptTokens: s.promptTokens, prefillTokPerS: s.prefillTokPerS, generatedTokens: s.generatedTokens, decodeTokPerS: s.decodeTokPerS });
-      const w = await wllama(f.name, prompt, TOKENS);
-      samples.push({ engine: 'wllama', file: f.name, rep, ...w });
-      process.stderr.write(`rep ${rep + 1}/${REPS} ${f.name}: ifprune prefill ${s.prefillTokPerS.toFixed(1)} decode ${s.decodeTokPerS.toFixed(1)}, wllama prefill ${w.prefillTokPerS.toFixed(1)} decode ${w.decodeTokPerS.toFixed(1)} tok/s\n`);
+      samples.push({
+        engine: 'ifprune', file: f.name, rep, loadMs: s.loadMs, ttftMs: s.ttftMs, promptTokens: s.promptTokens, prefillTokPerS: s.prefillTokPerS, generatedTokens: s.generatedTokens, decodeTokPerS: s.decodeTokPerS,
+        cpuTtftMs: s.cpuTtftMs, cpuPrefillTokPerS: s.cpuPrefillTokPerS, cpuDecodeTokPerS: s.cpuDecodeTokPerS,
+      });
+      const { marks: m, crossOriginIsolated: _, ...w } = await wllama(f.name, prompt, TOKENS);
+      const cpuTtftMs = m.first! - m.start!;
+      samples.push({
+        engine: 'wllama', file: f.name, rep, ...w,
+        cpuTtftMs, cpuPrefillTokPerS: w.promptTokens / (cpuTtftMs / 1000), cpuDecodeTokPerS: (w.generatedTokens - 1) / ((m.end! - m.first!) / 1000),
+      });
+      const last = samples.slice(-2);
+      process.stderr.write(`rep ${rep + 1}/${REPS} ${f.name}: ${last.map((x) => `${x.engine} prefill ${x.prefillTokPerS.toFixed(1)} decode ${x.decodeTokPerS.toFixed(1)} (CPU time: ${x.cpuPrefillTokPerS.toFixed(1)}, ${x.cpuDecodeTokPerS.toFixed(1)})`).join(', ')} tok/s\n`);
     }
   }
 } finally {
@@ -148,41 +205,53 @@ try {
 
 interface Stat { median: number; best: number }
 const stat = (xs: number[], better: 'max' | 'min'): Stat => ({ median: median(xs), best: better === 'max' ? Math.max(...xs) : Math.min(...xs) });
-interface EngineRow { promptTokens: number; generatedTokens: number; loadMs: Stat; ttftMs: Stat; prefillTokPerS: Stat; decodeTokPerS: Stat }
-interface Row { shape: string; type: string; file: string; fileBytes: number; ifprune: EngineRow; wllama: EngineRow; ratio: { prefill: number; decode: number; ttft: number } }
+interface EngineRow {
+  promptTokens: number; generatedTokens: number; loadMs: Stat; ttftMs: Stat; prefillTokPerS: Stat; decodeTokPerS: Stat;
+  cpu: { ttftMs: Stat; prefillTokPerS: Stat; decodeTokPerS: Stat };
+}
+interface Ratios { prefill: number; decode: number; ttft: number }
+interface Row { shape: string; type: string; file: string; fileBytes: number; ifprune: EngineRow; wllama: EngineRow; ratio: Ratios; cpuRatio: Ratios }
 const rows: Row[] = files.map((f) => {
   const of = (engine: Sample['engine']): EngineRow => {
     const s = samples.filter((x) => x.engine === engine && x.file === f.name);
+    const col = (k: keyof Sample, better: 'max' | 'min') => stat(s.map((x) => x[k] as number), better);
     return {
       promptTokens: median(s.map((x) => x.promptTokens)),
       generatedTokens: median(s.map((x) => x.generatedTokens)),
-      loadMs: stat(s.map((x) => x.loadMs), 'min'),
-      ttftMs: stat(s.map((x) => x.ttftMs), 'min'),
-      prefillTokPerS: stat(s.map((x) => x.prefillTokPerS), 'max'),
-      decodeTokPerS: stat(s.map((x) => x.decodeTokPerS), 'max'),
+      loadMs: col('loadMs', 'min'),
+      ttftMs: col('ttftMs', 'min'),
+      prefillTokPerS: col('prefillTokPerS', 'max'),
+      decodeTokPerS: col('decodeTokPerS', 'max'),
+      cpu: { ttftMs: col('cpuTtftMs', 'min'), prefillTokPerS: col('cpuPrefillTokPerS', 'max'), decodeTokPerS: col('cpuDecodeTokPerS', 'max') },
     };
   };
   const i = of('ifprune');
   const w = of('wllama');
-  return {
-    shape: f.label, type: f.type, file: f.name, fileBytes: statSync(join(dir, f.name)).size, ifprune: i, wllama: w,
-    ratio: { prefill: i.prefillTokPerS.median / w.prefillTokPerS.median, decode: i.decodeTokPerS.median / w.decodeTokPerS.median, ttft: w.ttftMs.median / i.ttftMs.median },
-  };
+  const ratios = (a: Pick<EngineRow, 'ttftMs' | 'prefillTokPerS' | 'decodeTokPerS'>, b: typeof a): Ratios => ({
+    prefill: a.prefillTokPerS.median / b.prefillTokPerS.median, decode: a.decodeTokPerS.median / b.decodeTokPerS.median, ttft: b.ttftMs.median / a.ttftMs.median,
+  });
+  return { shape: f.label, type: f.type, file: f.name, fileBytes: statSync(join(dir, f.name)).size, ifprune: i, wllama: w, ratio: ratios(i, w), cpuRatio: ratios(i.cpu, w.cpu) };
 });
 
 const f1 = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const ms = (x: number) => x.toFixed(0).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-console.log(`\nifprune (Node ${process.version}) vs wllama ${WLLAMA_VERSION} (Chromium, single thread), 1 thread each; prompt ${PROMPT_TOKENS} tokens, ${TOKENS} new tokens, greedy; median (best) of ${REPS} interleaved reps\n`);
-const head = ['shape, type', 'prefill tok/s: ifprune / wllama', 'decode tok/s: ifprune / wllama', 'TTFT ms: ifprune / wllama', 'load ms: ifprune / wllama'];
-const body = rows.map((r) => [
-  `${r.shape}, ${r.type.toUpperCase()}`,
-  `${f1(r.ifprune.prefillTokPerS.median)} (${f1(r.ifprune.prefillTokPerS.best)}) / ${f1(r.wllama.prefillTokPerS.median)} — ${r.ratio.prefill.toFixed(1)}×`,
-  `${f1(r.ifprune.decodeTokPerS.median)} (${f1(r.ifprune.decodeTokPerS.best)}) / ${f1(r.wllama.decodeTokPerS.median)} — ${r.ratio.decode.toFixed(1)}×`,
-  `${ms(r.ifprune.ttftMs.median)} / ${ms(r.wllama.ttftMs.median)}`,
-  `${ms(r.ifprune.loadMs.median)} / ${ms(r.wllama.loadMs.median)}`,
-]);
-console.log(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
-for (const b of body) console.log(`| ${b.join(' | ')} |`);
+console.log(`\nifprune (Node ${process.version}) vs wllama ${WLLAMA_VERSION} (Chromium ${CHROMIUM_VERSION}, single thread), 1 thread each; prompt ${PROMPT_TOKENS} tokens, ${TOKENS} new tokens, greedy; median (best) of ${REPS} interleaved reps`);
+for (const cpu of [false, true]) {
+  console.log(cpu ? '\nby CPU time (ifprune: the Node process; wllama: all Chromium processes)\n' : '\nwall clock (load: ifprune opens the file, wllama loads a Blob already in memory)\n');
+  const head = ['shape, type', 'prefill tok/s: ifprune / wllama', 'decode tok/s: ifprune / wllama', 'TTFT ms: ifprune / wllama', ...(cpu ? [] : ['load ms: ifprune / wllama'])];
+  console.log(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
+  for (const r of rows) {
+    const [i, w, q] = cpu ? [r.ifprune.cpu, r.wllama.cpu, r.cpuRatio] : [r.ifprune, r.wllama, r.ratio];
+    const cells = [
+      `${r.shape}, ${r.type.toUpperCase()}`,
+      `${f1(i.prefillTokPerS.median)} (${f1(i.prefillTokPerS.best)}) / ${f1(w.prefillTokPerS.median)} — ${q.prefill.toFixed(1)}×`,
+      `${f1(i.decodeTokPerS.median)} (${f1(i.decodeTokPerS.best)}) / ${f1(w.decodeTokPerS.median)} — ${q.decode.toFixed(1)}×`,
+      `${ms(i.ttftMs.median)} / ${ms(w.ttftMs.median)}`,
+      ...(cpu ? [] : [`${ms(r.ifprune.loadMs.median)} / ${ms(r.wllama.loadMs.median)}`]),
+    ];
+    console.log(`| ${cells.join(' | ')} |`);
+  }
+}
 for (const r of rows) {
   if (r.ifprune.promptTokens !== r.wllama.promptTokens) console.log(`note: ${r.file}: the prompt is ${r.ifprune.promptTokens} tokens for ifprune, ${r.wllama.promptTokens} for llama.cpp`);
   if (r.ifprune.generatedTokens !== r.wllama.generatedTokens) console.log(`note: ${r.file}: ifprune generated ${r.ifprune.generatedTokens} tokens (it stops at EOS), wllama ${r.wllama.generatedTokens} (ignore_eos)`);
