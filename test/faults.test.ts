@@ -405,6 +405,21 @@ cache('instruct() + load(): a failed load, then load() of the same instruction r
   await m.close();
 });
 
+cache('the prompt policy (every neuron read in one request for a dense pass): that request fails, then the reference tokens', async () => {
+  const opts: GenerateOptions = { ...GEN, policy: 'prompt' };
+  const fromFile = await open(DEMO, OPEN);
+  const ref = await ids(fromFile, opts);
+  await fromFile.close();
+  const m = await open(DEMO_URL, OPEN);
+  await fresh();
+  server.schedule({ kind: 'reset' }, { count: Infinity });
+  await assertThrowsCode(() => ids(m, opts), 'truncated');
+  await fresh();
+  assert.equal(await ids(m, opts), ref);
+  assert.is(server.gets().length, 1, 'the whole FFN in one request; the chosen neurons are then in the cache');
+  await m.close();
+});
+
 cache.run();
 
 // ---
