@@ -93,8 +93,8 @@ export interface HttpSource extends ByteSource {
   readonly etag?: string;
   /**
    * Fills every range's target (target.length === length), merging near ranges into few requests.
-   * Rejects with the first failure (the other requests are cancelled) or 'truncated' for a range
-   * outside the file, before any request.
+   * Rejects with the first failure (the other requests are cancelled, and it rejects only once none
+   * is still writing into a target) or 'truncated' for a range outside the file, before any request.
    */
   readRanges(ranges: readonly RangeRead[], signal?: AbortSignal): Promise<void>;
   stats(): HttpStats;
