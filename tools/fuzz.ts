@@ -495,7 +495,7 @@ function byteMutations(headerEnd: number): [number, Mutation][] {
 
 /** ifprune chunk hashes recomputed over the file's current tensor bytes, in place, so that a mutation of
  * tensor data reaches the engine instead of stopping at hash_mismatch. */
-function rehash(b: Uint8Array, m: GgufMap): void {
+export function rehash(b: Uint8Array, m: GgufMap): void {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   for (const a of m.arrays) {
     const name = /^ifprune\.chunk_hashes\.(.+)$/.exec(a.key)?.[1];

@@ -26,7 +26,7 @@ import { ModelSpec, IfpruneInfo, TensorChunks, BundleInfo, PredictorInfo, MetaVa
 import { fail } from './error';
 import { MAX_SAFE_INTEGER, quoted } from './reader';
 import { GGUF_STRING, GGUF_ARRAY, GGUF_UINT32, GGUF_UINT64, GGUF_INT64, isNumberType, scalarString } from './gguf';
-import { GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0, typeName, blockElems, rowBytes } from './quant';
+import { GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0, typeName, blockElems, blockBytes, rowBytes, firstNonFiniteScale } from './quant';
 import { dimsString, numString } from './spec-check';
 import { xxh64 } from './xxh64';
 
@@ -442,6 +442,18 @@ export function verifyTensorBytes(info: IfpruneInfo | null, tensor: string, offs
         ') do not match their recorded ' + HASH_ALGORITHM + ' hash (' + hex64(got) + ' ≠ ' + hex64(want) + '); the file is damaged or was changed after conversion: ' +
         'download or convert it again');
     }
+  }
+  // A hash proves the bytes are the file's, not that they are numbers. The masked FFN rounds h·d to
+  // integers, where a NaN or infinite block scale of a bundle row would become 0 or saturate silently
+  // instead of reaching the logits (which the engine checks): such rows are refused here.
+  for (let b = 0; b < info.bundles.length; b++) {
+    const bundle = info.bundles[b];
+    if (bundle.name != tensor) continue;
+    const bad = firstNonFiniteScale(bundle.type, ptr, len);
+    if (bad < 0) break;
+    const at = offset + <u64>bad * <u64>blockBytes(bundle.type);
+    return fail('numeric', 'tensor ' + tensor + ': the ' + typeName(bundle.type) + ' block at byte ' + at.toString() + ' (neuron row ' + (at / <u64>bundle.rowBytes).toString() +
+      ', file offset ' + (c.offset + at).toString() + ') has a NaN or infinite scale; the weights are damaged: convert the model again from its source');
   }
   return true;
 }

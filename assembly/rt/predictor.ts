@@ -144,6 +144,7 @@ export class Predictor {
     matvec_f32(this.out, this.W2, this.x, n, U);
     const s = new Float32Array(n);
     for (let o = 0; o < n; o++) s[o] = load<f32>(this.out + (<usize>o << 2)) + load<f32>(this.b2 + (<usize>o << 2));
+    if (!finiteScores(s, this.nff, 'learned predictor', 'its tensors (ifprune.pred.*) are damaged: calibrate the model again')) return new Array<Float32Array>(0);
     return layerViews(s, this.nLayers, this.nff);
   }
 }
@@ -170,8 +171,21 @@ export class StaticRanking {
     const n = this.nLayers * this.nff;
     const s = new Float32Array(n);
     memory.copy(s.dataStart, this.scoresAt, <usize>n * 4);
+    if (!finiteScores(s, this.nff, 'static ranking', 'ifprune.static is damaged: calibrate the model again')) return new Array<Float32Array>(0);
     return layerViews(s, this.nLayers, this.nff);
   }
+}
+
+/** Every score is a finite number, else fail('numeric'): a NaN would sort last and an infinity first,
+ * so damaged predictor weights would silently choose other neurons rather than say so. */
+function finiteScores(s: Float32Array, nff: i32, what: string, fix: string): bool {
+  for (let o = 0; o < s.length; o++) {
+    const x = s[o];
+    if (x - x != 0) {
+      return fail('numeric', 'the ' + what + ' gave neuron ' + (o % nff).toString() + ' of layer ' + (o / nff).toString() + ' a score of ' + x.toString() + '; ' + fix);
+    }
+  }
+  return true;
 }
 
 /** (L·n_ff) → (L) views of n_ff. */

@@ -46,3 +46,16 @@ export function rowBytes(t: i32, n: i64): i64 {
   const be = blockElems(t);
   return be == 0 ? 0 : (n / be) * blockBytes(t);
 }
+
+/**
+ * The index of the first Q8_0 / Q4_0 block of the `len` bytes at `ptr` whose f16 scale d is NaN or
+ * ±Infinity (exponent bits all ones), or -1 (also for the other types, which hold no scales).
+ */
+export function firstNonFiniteScale(t: i32, ptr: usize, len: usize): i64 {
+  if (t != GGML_Q8_0 && t != GGML_Q4_0) return -1;
+  const bb = <usize>blockBytes(t);
+  for (let o: usize = 0; o + bb <= len; o += bb) {
+    if ((load<u16>(ptr + o) & 0x7c00) == 0x7c00) return <i64>(o / bb);
+  }
+  return -1;
+}
