@@ -4,12 +4,14 @@
  * it), repetitions interleaved (ifprune A, wllama A, ifprune B, wllama B, ...), medians and ratios.
  *
  *   npm run bench:peers
- *   node --import tsx bench/peers.ts [--reps N] [--prompt-tokens N] [--tokens N] [--types q8_0,q4_0] [--qwen] [--keep DIR]
+ *   node --import tsx bench/peers.ts [--reps N] [--prompt-tokens N] [--tokens N] [--types q8_0,q4_0|none] [--qwen]
+ *                                    [--keep DIR] [--out FILE]
  *
  * Models: random-weight SmolLM2-135M-shaped GGUFs in Q8_0 and Q4_0 (tools/random-model.ts), and with
- * --qwen a Qwen2.5-0.5B-shaped Q8_0 one (slow in wllama), written to a temporary directory (or --keep DIR,
- * which keeps them for the next run). A local HTTP server started here serves the page
- * (bench/peers/index.html), wllama's files from node_modules and the models; nothing leaves the machine.
+ * --qwen a Qwen2.5-0.5B-shaped Q8_0 one (slow in wllama; `--types none --qwen` runs it alone), written
+ * to a temporary directory (or --keep DIR, which keeps them for the next run). A local HTTP server
+ * started here serves the page (bench/peers/index.html), wllama's files from node_modules and the
+ * models; nothing leaves the machine.
  * The page is not cross-origin isolated, so wllama cannot start threads; it is also told n_threads 1.
  *
  * What is timed, per run (wall clock: both engines' own timers):
@@ -21,7 +23,7 @@
  * The prompt is the same text for both, made of exactly --prompt-tokens tokens by ifprune's tokenizer
  * (llama.cpp's count is reported beside it). The same phases are also timed by CPU time (see treeCpuMs),
  * which a busy neighbour does not inflate. Prints two tables (wall clock, CPU time) and writes
- * bench/results/peers.json.
+ * bench/results/peers.json (or --out FILE).
  */
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -39,6 +41,7 @@ const REPS = Number(opt('--reps', '3'));
 const PROMPT_TOKENS = Number(opt('--prompt-tokens', '128'));
 const TOKENS = Number(opt('--tokens', '64'));
 const keep = args.includes('--keep');
+const OUT = opt('--out', fileURLToPath(new URL('./results/peers.json', import.meta.url)));
 const dir = keep ? opt('--keep', '') : mkdtempSync(join(tmpdir(), 'ifprune-peers-'));
 mkdirSync(dir, { recursive: true });
 const CHROMIUM = '/usr/bin/chromium';
@@ -259,7 +262,7 @@ for (const r of rows) {
 
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(
-  new URL('./results/peers.json', import.meta.url),
+  OUT,
   JSON.stringify({ date: new Date().toISOString(), node: process.version, chromium: CHROMIUM_VERSION, wllama: WLLAMA_VERSION, cpu: cpus()[0]?.model, reps: REPS, promptTokens: PROMPT_TOKENS, tokens: TOKENS, rows, samples }, null, 1),
 );
 if (!keep) rmSync(dir, { recursive: true, force: true });
