@@ -1,12 +1,14 @@
 /**
- * Where the masked FFN's time goes: `node --import tsx bench/ffn-parts.ts [--rounds N]`.
+ * Where the masked FFN's time goes: `node --import tsx bench/ffn-parts.ts [--rounds N] [--base FILE]`.
  *
  * Builds three variants of the SIMD kernels from assembly/ (into a temporary directory, by inserting an
  * early return into one phase of assembly/ffn.ts ffn_groups_q) and times, in the same interleaved rounds
  * (CPU time, best round; see bench/kernels.ts), the Q8_0 masked FFN at k = n_ff and the standard layout's
  * FFN split the same way:
  *
- *   masked  full        the kernel as built (build/kernels.simd.wasm)
+ *   masked  full        the kernel as built (build/kernels.simd.wasm), at k = n_ff, n_ff / 2, n_ff / 4
+ *           base        with --base FILE: another build of the kernels (a copy of an older
+ *                       build/kernels.simd.wasm), at the same k: before/after in one process
  *           h only      gate/up dots and silu (the down sums replaced by a 16-byte store)
  *           down only   the down sums (h replaced by 16 loads of the bundle bytes)
  *           touch only  neither: what is left is the sweep that touches the next group of bundles
@@ -29,6 +31,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const roundsIdx = args.indexOf('--rounds');
 const ROUNDS = roundsIdx >= 0 ? Number(args[roundsIdx + 1]) : 5;
+const baseIdx = args.indexOf('--base');
+const BASE = baseIdx >= 0 ? args[baseIdx + 1]! : '';
+const DENSITIES = [1, 0.5, 0.25];
 const MIN_ROUND_MS = 25;
 const COLD_BYTES = 96 * 2 ** 20;
 const type = QUANT.Q8_0;
@@ -67,6 +72,7 @@ const files: [string, string][] = [
   ['down only', buildVariant(tmp, 'down-only', withEarlyReturn(ffnSrc, HEAD_H, STUB_H))],
   ['touch only', buildVariant(tmp, 'touch-only', withEarlyReturn(withEarlyReturn(ffnSrc, HEAD_DOWN, STUB_DOWN), HEAD_H, STUB_H))],
 ];
+if (BASE) files.push(['base', BASE]);
 const Ks = await Promise.all(files.map(([, f]) => Kernels.create(new WebAssembly.Module(readFileSync(f)))));
 rmSync(tmp, { recursive: true, force: true });
 
@@ -138,12 +144,20 @@ for (const [dim, nFf] of [[576, 1536], [896, 4864]] as const) {
     const weights = cold ? 'cold' : 'hot';
     const copies = cold ? Math.ceil(COLD_BYTES / (3 * nFf * rowBytes(type, dim))) : 1;
     const marks = Ks.map((K) => K.mark());
-    const fns: (() => unknown)[] = Ks.map((K) => {
-      const bs = Array.from({ length: copies }, (_, i) => randomWeights(K, 3 * nFf, dim, 11 + i));
+    // (part name, call): the full and base builds at every density, the stubbed variants at k = n_ff
+    const calls: [string, () => unknown][] = [];
+    Ks.forEach((K, i) => {
+      const bs = Array.from({ length: copies }, (_, c) => randomWeights(K, 3 * nFf, dim, 11 + c));
       const x = activations(K, T, dim);
       const out = K.alloc(T * dim * 4);
-      return cycling(bs, (b) => K.raw.ffn_swiglu_masked_q8_0(out, b, x, nFf, dim, T));
+      const name = files[i]![0];
+      const ds = name === 'full' || name === 'base' ? DENSITIES : [1];
+      for (const d of ds) {
+        const k = Math.round(nFf * d);
+        calls.push([d === 1 ? `masked ${name}` : `masked ${name} k=${k}`, cycling(bs, (b) => K.raw.ffn_swiglu_masked_q8_0(out, b, x, k, dim, T))]);
+      }
     });
+    const fns = calls.map(([, f]) => f);
     // the standard layout on the full build
     const K = Ks[0]!;
     const lin = (o: number, w: number, xin: number, r: number, c: number) => (T === 1 ? K.raw.matvec_q8_0_q8_0(o, w, xin, r, c) : K.raw.matmul_q8_0_q8_0(o, w, xin, r, c, T));
@@ -172,20 +186,25 @@ for (const [dim, nFf] of [[576, 1536], [896, 4864]] as const) {
       }),
     );
     const ms = timeInterleaved(fns);
-    const parts = [...files.map(([name]) => `masked ${name}`), 'std gate+up', 'std act', 'std down'];
+    const parts = [...calls.map(([name]) => name), 'std gate+up', 'std act', 'std down'];
     parts.forEach((part, i) => rows.push({ dim, nFf, T, weights, part, ms: ms[i]! }));
     Ks.forEach((k, i) => k.release(marks[i]!));
   }
 }
 
 console.log(`masked FFN parts — Q8_0, k = n_ff, Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'}, 1 thread, best of ${ROUNDS} interleaved rounds (CPU time)\n`);
-console.log(`${'shape'.padEnd(26)}${'part'.padEnd(20)}${'ms'.padStart(10)}`);
-for (const r of rows) console.log(`${`dim ${r.dim} n_ff ${r.nFf} T=${r.T} ${r.weights}`.padEnd(26)}${r.part.padEnd(20)}${r.ms.toFixed(4).padStart(10)}`);
+console.log(`${'shape'.padEnd(32)}${'part'.padEnd(24)}${'ms'.padStart(10)}`);
+for (const r of rows) console.log(`${`dim ${r.dim} n_ff ${r.nFf} T=${r.T} ${r.weights}`.padEnd(32)}${r.part.padEnd(24)}${r.ms.toFixed(4).padStart(10)}`);
 for (const [dim, nFf] of [[576, 1536], [896, 4864]] as const) {
   for (const T of [1, 32]) {
     const of = (part: string) => rows.find((r) => r.dim === dim && r.T === T && r.part === part)!.ms;
     const std = of('std gate+up') + of('std act') + of('std down');
-    console.log(`dim ${dim} T=${T}: masked full ${of('masked full').toFixed(3)} ms, standard (sum of parts) ${std.toFixed(3)} ms, ×std ${(std / of('masked full')).toFixed(2)}`);
+    const ratios = (name: string) =>
+      DENSITIES.map((d) => {
+        const part = d === 1 ? `masked ${name}` : `masked ${name} k=${Math.round(nFf * d)}`;
+        return `${d}: ${(std / of(part)).toFixed(2)}`;
+      }).join(', ');
+    console.log(`dim ${dim} T=${T}: standard (sum of parts) ${std.toFixed(3)} ms; ×std at density ${ratios('full')}${BASE ? `; base ${ratios('base')}` : ''}`);
   }
 }
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
