@@ -82,6 +82,24 @@ judge('a clean case generates tokens; the same case over a memory bound below it
   assert.match(tight.message!, /outcome was ok/);
 });
 
+judge("NaN/Inf written into a tensor every forward pass reads in full (norms, attention, classifier) must end in 'numeric'; tokens are a nan_text failure", async () => {
+  let checked = 0;
+  for (let id = 1; checked < 6 && id < 3000; id++) {
+    const input = await makeCase(21, id, id % 2 ? 'gguf' : 'gguf-bundled');
+    if (!input.expect) continue;
+    assert.equal(input.mutations.length, 1);
+    assert.match(input.mutations[0]!, / in (blk\.\d+\.(attn|ffn)_\w+\.(weight|bias)|output(_norm)?\.weight), hashes recomputed$/);
+    const o = await runInput(input, id);
+    assert.is(o.failure, undefined, `case ${id}: ${input.mutations[0]}: ${o.result}: ${o.message}`);
+    if (o.result !== 'numeric') assert.ok(['context_overflow', 'bad_option', 'unsupported', 'out_of_memory'].includes(o.result), `case ${id}: ${o.result}`); // refused before generating
+    checked++;
+  }
+  assert.is(checked, 6);
+  const clean = await makeCase(1, 0);
+  const ok = await runInput({ ...clean, expect: 'numeric' });
+  assert.is(ok.failure, 'nan_text');
+});
+
 judge('a case without an outcome in time is a hang (its worker killed, then confirmed alone), and its input is saved', async () => {
   const out = mkdtempSync(join(tmpdir(), 'ifprune-fuzz-test-'));
   try {

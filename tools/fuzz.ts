@@ -116,6 +116,8 @@ export interface FuzzInput {
   policy?: 'dense' | 'static' | 'prompt' | 'learned';
   memoryBudget?: number;
   contextLength?: number;
+  /** The outcome the input must have (set when its one mutation wrote NaN/Inf into a tensor read in full). */
+  expect?: 'numeric';
   /** The prompt (default PROMPT), read with special-token text as tokens or not; stop strings. */
   prompt?: string;
   special?: boolean;
@@ -434,6 +436,19 @@ function writeBadFloat(b: Uint8Array, off: number, size: 2 | 4 | 8, r: Rand): st
   return String(x);
 }
 
+/** Whether the f16 / f32 at `off` is NaN or ±Infinity. */
+function isNonFinite(b: Uint8Array, off: number, size: 2 | 4): boolean {
+  if (off + size > b.length) return false;
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return size === 2 ? (v.getUint16(off, true) & 0x7c00) === 0x7c00 : !Number.isFinite(v.getFloat32(off, true));
+}
+
+/** Tensors every forward pass reads in full (norms, attention, the classifier, a standard FFN): a NaN or
+ * ±Infinity anywhere in one must end a generation in 'numeric'. (Not token_embd, of which only the
+ * prompt's rows are read unless it is also the classifier, nor bundles and predictor tensors, of which
+ * a selection is used.) */
+const READ_IN_FULL = /^(blk\.\d+\.(attn_(q|k|v|output)\.(weight|bias)|(attn|ffn)_norm\.weight|ffn_(gate|up|down)\.weight)|output_norm\.weight|output\.weight)$/;
+
 /** Byte strings that are not text, or are text that tokenizers handle specially. */
 const GARBAGE = [[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82], [0], [0x20], [0x0a], [0x3c, 0x73, 0x3e], [0xe2, 0x96, 0x81]];
 
@@ -457,7 +472,9 @@ const flipBits = (b: Uint8Array, r: Rand, lo: number, hi: number): string => {
 };
 
 /** A mutation: rewrites `b` (or returns a new array), and says what it did. */
-type Mutation = (b: Uint8Array, r: Rand) => { bytes: Uint8Array; what: string };
+/** A mutation's result. `nonFinite`: it wrote a NaN or ±Infinity into the data of this tensor. */
+type Mutated = { bytes: Uint8Array; what: string; nonFinite?: string };
+type Mutation = (b: Uint8Array, r: Rand) => Mutated;
 
 /** Flips, truncations and splats that need no structure: `headerEnd` biases them to the header. */
 function byteMutations(headerEnd: number): [number, Mutation][] {
@@ -519,17 +536,20 @@ function ggufMutations(m: GgufMap): [number, Mutation][] {
   const hyper = m.fields.filter((f) => f.kind === 'scalar' && /^(llama|qwen2)\.|^tokenizer\.ggml\.(bos|eos|unknown)|^ifprune\.|^general\.alignment/.test(f.label));
   const numArrays = m.arrays.filter((a) => a.itemType !== 8 && a.itemType !== 9 && a.count > 0);
   const strArrays = m.arrays.filter((a) => a.itemType === 8 && a.count > 0);
-  const tensorData = (r: Rand, b: Uint8Array, t: TensorField): string => {
+  const tensorData = (r: Rand, b: Uint8Array, t: TensorField): { what: string; nonFinite: boolean } => {
     // a bad value where the engine reads it: a block's f16 scale (Q8_0, Q4_0), an f16 or f32 weight
     const [be, bb] = QUANT_BLOCK[t.typeId]!;
+    const size = be === 32 || t.typeId === 1 || t.typeId === 30 ? 2 : 4;
     const blocks = t.bytes / bb;
     const n = r() < 0.5 ? 1 : 1 + int(r, blocks);
     let what = '';
+    let nonFinite = false;
     for (let i = 0; i < n; i++) {
-      const blk = int(r, blocks);
-      what = writeBadFloat(b, t.dataOff + blk * bb, be === 32 || t.typeId === 1 || t.typeId === 30 ? 2 : 4, r);
+      const at = t.dataOff + int(r, blocks) * bb;
+      what = writeBadFloat(b, at, size, r);
+      nonFinite ||= isNonFinite(b, at, size);
     }
-    return `${n} × ${what} in ${t.name}`;
+    return { what: `${n} × ${what} in ${t.name}`, nonFinite };
   };
   return [
     [4, (b, r) => {
@@ -616,10 +636,10 @@ function ggufMutations(m: GgufMap): [number, Mutation][] {
     [3, (b, r) => {
       // NaN / Inf in weights or scales; chunk hashes recomputed (mostly) so the engine sees them
       const t = pick(r, m.tensors.filter((x) => QUANT_BLOCK[x.typeId]));
-      const what = tensorData(r, b, t);
+      const { what, nonFinite } = tensorData(r, b, t);
       const fix = r() < 0.85;
       if (fix) rehash(b, m);
-      return { bytes: b, what: `${what}${fix ? ', hashes recomputed' : ''}` };
+      return { bytes: b, what: `${what}${fix ? ', hashes recomputed' : ''}`, nonFinite: nonFinite && fix ? t.name : undefined };
     }],
   ];
 }
@@ -943,6 +963,7 @@ export async function makeCase(seed: number, id: number, target?: Target): Promi
       list = [...byteMutations(m.dataOffset), ...ggufMutations(m)];
     }
     const m = pickWeighted(r, list)(bytes, r);
+    if (n === 1 && m.nonFinite && READ_IN_FULL.test(m.nonFinite)) input.expect = 'numeric';
     input.mutations.push(`${which === 'tokenizer' ? 'tokenizer.bin' : 'model'}: ${m.what}`);
     if (which === 'tokenizer') input.tokenizer = m.bytes;
     else input.model = m.bytes;
@@ -958,7 +979,7 @@ export interface Outcome {
   /** 'ok', an IfpruneError code, or what went wrong ('trap', 'exception', 'hang', 'crash', 'memory', 'bad_result'). */
   result: string;
   message?: string;
-  failure?: 'trap' | 'exception' | 'unknown_code' | 'hang' | 'crash' | 'memory' | 'bad_result';
+  failure?: 'trap' | 'exception' | 'unknown_code' | 'hang' | 'crash' | 'memory' | 'bad_result' | 'nan_text';
   tokens?: number;
   ms: number;
   /** Largest wasm memory a runtime instance of this case grew to. */
@@ -1101,6 +1122,9 @@ export async function runInput(input: FuzzInput, id = 0, bound: (inputBytes: num
   const ms = performance.now() - t0;
   const wasmBytes = Math.max(0, ...instances.map((i) => (i.exports.memory as WebAssembly.Memory).buffer.byteLength));
   instances.length = 0;
+  if (input.expect && out.result === 'ok') {
+    out = { ...out, result: 'nan_text', failure: 'nan_text', message: `${input.mutations.join('; ')}: a tensor every forward pass reads in full holds NaN/Inf, yet the case generated ${out.tokens} tokens instead of '${input.expect}'` };
+  }
   const given = inputBytes(input) + (input.target === 'jsonl' ? jsonlModel!.length : 0);
   const limit = bound(given);
   if (!out.failure && wasmBytes > limit) {
@@ -1162,9 +1186,9 @@ export function saveInput(dir: string, input: FuzzInput, meta: object): void {
   if (input.tokenizer) writeFileSync(join(dir, 'tokenizer.bin'), input.tokenizer);
   if (input.config !== undefined) writeFileSync(join(dir, 'config.json'), input.config);
   if (input.jsonl !== undefined) writeFileSync(join(dir, 'data.jsonl'), input.jsonl);
-  const { target, seed, mutations, selective, policy, memoryBudget, contextLength, prompt, special, stop } = input;
+  const { target, seed, mutations, selective, policy, memoryBudget, contextLength, prompt, special, stop, expect } = input;
   const files = { model: input.model ? (input.name ?? 'model') : undefined };
-  writeFileSync(join(dir, 'case.json'), JSON.stringify({ target, seed, mutations, selective, policy, memoryBudget, contextLength, prompt, special, stop, ...files, ...meta }, null, 1) + '\n');
+  writeFileSync(join(dir, 'case.json'), JSON.stringify({ target, seed, mutations, selective, policy, memoryBudget, contextLength, prompt, special, stop, expect, ...files, ...meta }, null, 1) + '\n');
 }
 
 /** An input saved by saveInput (a failure found, or a regression fixture in test/fixtures/fuzz/). */
@@ -1174,7 +1198,7 @@ export function loadInput(dir: string): { input: FuzzInput; meta: Record<string,
   const text = (name: string) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name), 'utf8') : undefined);
   const input: FuzzInput = {
     target: meta.target!, seed: meta.seed!, mutations: meta.mutations ?? [], selective: meta.selective, policy: meta.policy, memoryBudget: meta.memoryBudget, contextLength: meta.contextLength,
-    prompt: meta.prompt, special: meta.special, stop: meta.stop,
+    prompt: meta.prompt, special: meta.special, stop: meta.stop, expect: meta.expect === 'numeric' ? 'numeric' : undefined,
     model: meta.model ? file(meta.model) : undefined, name: meta.model, tokenizer: file('tokenizer.bin'), config: text('config.json'), jsonl: text('data.jsonl'),
   };
   return { input, meta };

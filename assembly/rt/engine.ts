@@ -183,6 +183,19 @@ function checkConfig(c: ModelConfig, fileName: string): bool {
 }
 
 /** b bytes in MiB with one decimal, as JS (b / 2 ** 20).toFixed(1). */
+/** Index of the first NaN or ±Infinity among n f32 at p, or -1. */
+function firstNonFinite(p: usize, n: i32): i32 {
+  for (let i = 0; i < n; i++) {
+    const x = load<f32>(p + (<usize>i << 2));
+    if (x - x != 0) return i;
+  }
+  return -1;
+}
+
+function nonFiniteName(x: f32): string {
+  return isNaN(x) ? 'NaN' : x > 0 ? '+Infinity' : '-Infinity';
+}
+
 function mib(b: f64): string {
   const tenths = <i64>Math.floor(b / <f64>(1 << 20) * 10 + 0.5);
   return (tenths / 10).toString() + '.' + (tenths % 10).toString() + ' MiB';
@@ -448,14 +461,9 @@ export class Engine {
    * an overflowed activation) would otherwise be sampled into text. One pass over vocabSize f32, against
    * the classifier's vocabSize × dim. */
   private finiteLogits(): bool {
-    const n = this.config.vocabSize;
-    for (let i = 0; i < n; i++) {
-      const x = load<f32>(this.logits + (<usize>i << 2));
-      if (x - x != 0) {
-        return fail('numeric', 'the model produced a ' + (isNaN(x) ? 'NaN' : x > 0 ? '+Infinity' : '-Infinity') + ' logit (first at token ' + i.toString() + '); the weights are corrupt or an activation overflowed');
-      }
-    }
-    return true;
+    const i = firstNonFinite(this.logits, this.config.vocabSize);
+    if (i < 0) return true;
+    return fail('numeric', 'the model produced a ' + nonFiniteName(load<f32>(this.logits + (<usize>i << 2))) + ' logit (first at token ' + i.toString() + '); the weights are corrupt or an activation overflowed');
   }
 
   /** Runs n token ids and writes every one's logits to out, (n, vocabSize) f32 (perplexity). */
@@ -508,13 +516,14 @@ export class Engine {
       }
     }
     for (let t0 = 0; t0 < n; t0 += TILE) {
-      this.forwardTile(ids + (<usize>t0 << 2), min(TILE, n - t0), all == 0 ? 0 : all + <usize>t0 * (<usize>c.vocabSize << 2), observe, fromPos, sums);
+      if (!this.forwardTile(ids + (<usize>t0 << 2), min(TILE, n - t0), all == 0 ? 0 : all + <usize>t0 * (<usize>c.vocabSize << 2), observe, fromPos, sums)) return false;
     }
     return true;
   }
 
   /** T ≤ TILE tokens at positions pos..pos+T-1; all != 0: every token's logits go to all (T, vocab). */
-  private forwardTile(ids: usize, T: i32, all: usize, observe: bool, fromPos: i32, sums: Array<Float64Array> | null): void {
+  /** One tile through every layer and the classifier; false with fail() when an activation is not finite. */
+  private forwardTile(ids: usize, T: i32, all: usize, observe: bool, fromPos: i32, sums: Array<Float64Array> | null): bool {
     const c = this.config;
     const dim = c.dim;
     const qDim = c.nHeads * c.headSize;
@@ -555,6 +564,13 @@ export class Engine {
       const full = L.full;
       if (full != null) {
         // x += Σ_j silu(gate_j·xb)·(up_j·xb)·down_j over the active bundles
+        // The masked FFN quantizes and rounds to integers, which would turn a NaN or infinite input
+        // into finite numbers (and the text into garbage) instead of passing it on to the logits.
+        const bad = firstNonFinite(this.xb, T * dim);
+        if (bad >= 0) {
+          return fail('numeric', 'layer ' + l.toString() + ': the FFN input holds a ' + nonFiniteName(load<f32>(this.xb + (<usize>bad << 2))) + ' (token ' + (bad / dim).toString() +
+            ' of the step, element ' + (bad % dim).toString() + '); the weights are corrupt (blk.' + l.toString() + '.ffn_norm.weight or an earlier layer) or an activation overflowed');
+        }
         let xin = this.xb;
         if (isQuantized(full.type)) {
           quantize_row_q8_0(this.xq, this.xb, dim * T);
@@ -595,6 +611,7 @@ export class Engine {
       this.linear(this.cls, this.logits, null, 1);
       if (all != 0) memory.copy(all + <usize>t * (<usize>c.vocabSize << 2), this.logits, <usize>c.vocabSize << 2);
     }
+    return true;
   }
 
   /**
