@@ -85,8 +85,11 @@ const PROMPT_2 = 'def parse(argv):';
 
 /** The most wasm memory a case may grow to: a fixed allowance (runtime, KV cache of a capped context,
  * scratch) plus a multiple of its input bytes (weights as stored, f32 copies of norms and small tensors,
- * tokenizer tables). Generous on purpose: it catches allocations sized by a count the file cannot back. */
-export const MEMORY_BOUND = { baseBytes: 16 << 20, perInputByte: 8 };
+ * tokenizer tables). 16×, because a header whose one damaged string length spans the file legitimately
+ * peaks near 13×: the string is decoded through a UTF-16 scratch buffer into a UTF-16 string (4 bytes per
+ * byte), and AssemblyScript's allocator grows memory by doubling it. Amplification beyond that (messages
+ * that repeated such a string reached 30×) is a failure. */
+export const MEMORY_BOUND = { baseBytes: 16 << 20, perInputByte: 16 };
 export const memoryBound = (inputBytes: number): number => MEMORY_BOUND.baseBytes + MEMORY_BOUND.perInputByte * inputBytes;
 
 // ---------------------------------------------------------------------------------------------------
@@ -1235,20 +1238,42 @@ class Worker {
     w?.(m);
   }
 
-  /** The next message, or null when the worker exited or `ms` passed (then it is killed). */
+  /**
+   * The next message, or null when the worker exited or ran out of time (then it is killed): `ms` of its
+   * CPU time where the OS reports it (Linux /proc), so a worker starved by a busy machine is not taken
+   * for a hang, and WALL_FACTOR × `ms` of wall time in any case (a case waiting forever uses no CPU).
+   */
   next(ms: number): Promise<FromChild | null> {
     if (this.exited) return Promise.resolve(null);
+    const cpu0 = this.cpuMs();
+    const t0 = performance.now();
     return new Promise((res) => {
-      const timer = setTimeout(() => {
-        this.timedOut = true;
-        this.kill();
-        this.resolve(null);
-      }, ms);
+      const check = () => {
+        const cpu = this.cpuMs();
+        const over = cpu !== null && cpu0 !== null ? cpu - cpu0 > ms : performance.now() - t0 > ms;
+        if (over || performance.now() - t0 > WALL_FACTOR * ms) {
+          this.timedOut = true;
+          this.kill();
+          this.resolve(null);
+        }
+      };
+      const timer = setInterval(check, Math.min(ms, WATCH_EVERY_MS));
       this.waiting = (m) => {
-        clearTimeout(timer);
+        clearInterval(timer);
         res(m);
       };
     });
+  }
+
+  /** The worker's CPU time (user + system) in ms from /proc/<pid>/stat, or null where there is none. */
+  private cpuMs(): number | null {
+    try {
+      const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields 3.. (state first)
+      return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS; // utime, stime (fields 14, 15)
+    } catch {
+      return null;
+    }
   }
 
   send(m: ToChild): void {
@@ -1259,6 +1284,12 @@ class Worker {
     if (!this.exited) this.child.kill('SIGKILL');
   }
 }
+
+/** The watchdog looks this often; a case may take WALL_FACTOR × the bound in wall time (CPU time decides). */
+const WATCH_EVERY_MS = 100;
+const WALL_FACTOR = 10;
+/** Linux's USER_HZ, the unit of utime and stime in /proc/<pid>/stat (getconf CLK_TCK). */
+const CLOCK_TICKS = 100;
 
 /** A worker's start: tsx, the runtime, the seed files. */
 const STARTUP_MS = 120_000;
@@ -1302,7 +1333,7 @@ export async function runCampaign(o: CampaignOptions): Promise<Summary> {
         if (!hung) await new Promise((res) => setTimeout(res, 100)); // let its exit status and stderr arrive
         cpuBase = cpuUs;
         const ms = performance.now() - tCase;
-        const what = hung ? `no outcome within ${timeoutMs} ms: the worker was killed` : `the worker process died (${worker!.exit || 'no exit status'}): ${worker!.stderr.trim() || 'nothing on stderr'}`;
+        const what = hung ? `no outcome within ${timeoutMs} ms of CPU time (or ${WALL_FACTOR * timeoutMs} ms of wall time): the worker was killed` : `the worker process died (${worker!.exit || 'no exit status'}): ${worker!.stderr.trim() || 'nothing on stderr'}`;
         worker = null;
         if (attempt === 0) {
           // Confirm alone, in a fresh worker: on a loaded machine a worker can stall past the bound (or
