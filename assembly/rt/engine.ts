@@ -564,8 +564,8 @@ export class Engine {
       const full = L.full;
       if (full != null) {
         // x += Σ_j silu(gate_j·xb)·(up_j·xb)·down_j over the active bundles
-        // The masked FFN quantizes and rounds to integers, which would turn a NaN or infinite input
-        // into finite numbers (and the text into garbage) instead of passing it on to the logits.
+        // The masked FFN quantizes its input and skips blocks whose values are not finite, so a NaN or
+        // infinite input would vanish (and the text turn to garbage) instead of reaching the logits.
         const bad = firstNonFinite(this.xb, T * dim);
         if (bad >= 0) {
           return fail('numeric', 'layer ' + l.toString() + ': the FFN input holds a ' + nonFiniteName(load<f32>(this.xb + (<usize>bad << 2))) + ' (token ' + (bad / dim).toString() +

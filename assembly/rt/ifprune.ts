@@ -443,9 +443,10 @@ export function verifyTensorBytes(info: IfpruneInfo | null, tensor: string, offs
         'download or convert it again');
     }
   }
-  // A hash proves the bytes are the file's, not that they are numbers. The masked FFN rounds h·d to
-  // integers, where a NaN or infinite block scale of a bundle row would become 0 or saturate silently
-  // instead of reaching the logits (which the engine checks): such rows are refused here.
+  // A hash proves the bytes are the file's, not that they are numbers. The masked FFN skips a block
+  // whose h·d is not finite (assembly/ffn.ts coef1: it "adds nothing"), so a NaN or infinite block scale
+  // of a bundle row would silently drop the neuron instead of reaching the logits (which the engine
+  // checks): such rows are refused here.
   for (let b = 0; b < info.bundles.length; b++) {
     const bundle = info.bundles[b];
     if (bundle.name != tensor) continue;
