@@ -140,7 +140,7 @@ export async function describeModel(path: string, forced: BenchArgs['policy']): 
     const hasLearned = m.spec.metadata[PRED.kind] !== undefined;
     const hasStatic = m.spec.tensors.has(PRED.static);
     const ffn = m.spec.tensors.get('blk.0.ffn_gate.weight') ?? m.spec.tensors.get('blk.0.ffn_down.weight');
-    const type = bundled ? m.info!.type : (ffn?.type.name ?? m.spec.tensors.get('blk.0.ffn_bundle')?.type.name ?? 'unknown').toLowerCase();
+    const type = bundled ? m.info!.type : (ffn?.type.name ?? 'unknown').toLowerCase();
     const name = escapeText(basename(path));
     if (bundled && forced === 'learned' && !hasLearned) throw new IfpruneError('bad_option', `${name} has no learned predictor: fit one with \`ifprune calibrate\`, or bench with --policy static or random`);
     if (bundled && forced === 'static' && !hasStatic) throw new IfpruneError('bad_option', `${name} has no static ranking: fit one with \`ifprune calibrate\`, or bench with --policy learned or random`);
