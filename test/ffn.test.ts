@@ -53,12 +53,28 @@ function makeBundles(c: FfnCase, r: () => number, k: number, dim: number): Float
   return out;
 }
 
-function makeX(c: FfnCase, r: () => number, T: number, dim: number): Float32Array | Uint8Array {
-  const x = randomF32(r, T * dim, 1);
+/** x (T, dim) as the case's kernel takes it: f32 rows, or Q8_0 rows for quantized bundles. */
+function kernelX(c: FfnCase, x: Float32Array, T: number, dim: number): Float32Array | Uint8Array {
   if (c.type === QUANT.F32) return x;
   const out = new Uint8Array(T * rowBytes(QUANT.Q8_0, dim));
   refq.quantizeRowQ8_0(out, x, T * dim);
   return out;
+}
+
+function makeX(c: FfnCase, r: () => number, T: number, dim: number): Float32Array | Uint8Array {
+  return kernelX(c, randomF32(r, T * dim, 1), T, dim);
+}
+
+/** The kernel's output and the reference's, each accumulated onto a copy of base. */
+function runBoth(K: Kernels, c: FfnCase, bundles: Float32Array | Uint8Array, x: Float32Array | Uint8Array, base: Float32Array, k: number, dim: number, T: number): { got: Float32Array; expect: Float32Array } {
+  const expect = base.slice();
+  c.ref(expect, bundles, x, k, dim, T);
+  const m = K.mark();
+  const out = put(K, base);
+  K.call(c.kernel, out, put(K, bundles), put(K, x), k, dim, T);
+  const got = getF32(K, out, T * dim);
+  K.release(m);
+  return { got, expect };
 }
 
 for (const build of BUILDS) {
@@ -81,16 +97,10 @@ for (const build of BUILDS) {
             const bundles = makeBundles(c, r, k, dim);
             const x = makeX(c, r, T, dim);
             const base = randomF32(r, T * dim); // out accumulates onto what is there (the residual)
-            const expect = base.slice();
-            c.ref(expect, bundles, x, k, dim, T);
-            const m = K.mark();
-            const out = put(K, base);
-            K.call(c.kernel, out, put(K, bundles), put(K, x), k, dim, T);
-            const got = getF32(K, out, T * dim);
+            const { got, expect } = runBoth(K, c, bundles, x, base, k, dim, T);
             if (intDown) assertCloseScaled(got, expect, base, MAX_FFN_INT_SCALED_ERR, `${c.kernel} dim=${dim} k=${k} T=${T}`);
             else assertClose(got, expect, MAX_FFN_REL_ERR, `${c.kernel} dim=${dim} k=${k} T=${T}`);
             if (k === 0) assert.equal(Array.from(got), Array.from(base), 'k = 0 leaves out unchanged');
-            K.release(m);
           }
         }
       }
@@ -106,13 +116,8 @@ for (const build of BUILDS) {
           const bundles = makeBundles(c, r, k, dim);
           const x = makeX(c, r, T, dim);
           const base = randomF32(r, T * dim);
-          const expect = base.slice();
-          c.ref(expect, bundles, x, k, dim, T);
-          const m = K.mark();
-          const out = put(K, base);
-          K.call(c.kernel, out, put(K, bundles), put(K, x), k, dim, T);
-          assertCloseScaled(getF32(K, out, T * dim), expect, base, intDown ? MAX_FFN_INT_SCALED_ERR : MAX_FFN_SCALED_ERR, `${c.kernel} dim=${dim} k=${k} T=${T}`);
-          K.release(m);
+          const { got, expect } = runBoth(K, c, bundles, x, base, k, dim, T);
+          assertCloseScaled(got, expect, base, intDown ? MAX_FFN_INT_SCALED_ERR : MAX_FFN_SCALED_ERR, `${c.kernel} dim=${dim} k=${k} T=${T}`);
         }
       }
     });
@@ -127,21 +132,10 @@ for (const build of BUILDS) {
         const bundles = makeBundles(c, r, k, dim);
         const xf = randomF32(r, T * dim, 1);
         for (const t of [0, 2, T - 1]) xf.fill(0, t * dim, (t + 1) * dim);
-        let x: Float32Array | Uint8Array = xf;
-        if (c.type !== QUANT.F32) {
-          x = new Uint8Array(T * rowBytes(QUANT.Q8_0, dim));
-          refq.quantizeRowQ8_0(x, xf, T * dim);
-        }
         const base = randomF32(r, T * dim);
-        const expect = base.slice();
-        c.ref(expect, bundles, x, k, dim, T);
-        const m = K.mark();
-        const out = put(K, base);
-        K.call(c.kernel, out, put(K, bundles), put(K, x), k, dim, T);
-        const got = getF32(K, out, T * dim);
+        const { got, expect } = runBoth(K, c, bundles, kernelX(c, xf, T, dim), base, k, dim, T);
         for (const t of [0, 2, T - 1]) assert.equal(Array.from(got.subarray(t * dim, (t + 1) * dim)), Array.from(base.subarray(t * dim, (t + 1) * dim)), `token ${t} unchanged`);
         assertCloseScaled(got, expect, base, intDown ? MAX_FFN_INT_SCALED_ERR : MAX_FFN_SCALED_ERR, `${c.kernel} dim=${dim} k=${k} T=${T}`);
-        K.release(m);
       }
     });
 
