@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open } from '../src/platform/node.ts';
 import { writeRandomModel, SHAPES } from '../tools/random-model.ts';
-import { median, randomNeurons } from '../src/cli/bench.ts';
+import { cpuMs, median, randomNeurons } from '../src/cli/bench.ts';
 import type { PolicyName } from '../src/types.ts';
 
 const args = process.argv.slice(2);
@@ -42,11 +42,6 @@ if (!path) {
     execFileSync(process.execPath, [cli, 'convert', standard, '-o', path, '--type', 'q8_0'], { stdio: ['ignore', 'ignore', 'inherit'] });
   }
 }
-
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 
 // Row bytes of the file's bundles, for gap choices in rows.
 const probe = await open(path, { ffn: 'selective' });

@@ -218,7 +218,7 @@ async function openFor(plan: RunPlan, a: Pick<BenchArgs, 'promptTokens' | 'token
 }
 
 /** This process's CPU time (user + system), ms: what a busy neighbour does not add to. */
-const cpuMs = (): number => {
+export const cpuMs = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
