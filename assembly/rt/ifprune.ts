@@ -439,8 +439,8 @@ export function verifyTensorBytes(info: IfpruneInfo | null, tensor: string, offs
     if (got != want) {
       const at = offset + rel;
       return fail('hash_mismatch', 'tensor ' + tensor + ': bytes ' + at.toString() + '..' + (at + n).toString() + ' (chunk ' + i.toString() + ', file offset ' + (c.offset + at).toString() +
-        ') do not match their recorded ' + HASH_ALGORITHM + ' hash (' + hex64(got) + ' ≠ ' + hex64(want) + '); the file is damaged or was changed after conversion: ' +
-        'download or convert it again');
+        ') do not match their recorded ' + HASH_ALGORITHM + ' hash (' + hex64(got) + ' ≠ ' + hex64(want) + '); they were damaged in transit (try again: ' +
+        'the next load reads them anew) or the file is damaged or was changed after conversion (download or convert it again)');
     }
   }
   // A hash proves the bytes are the file's, not that they are numbers. The masked FFN skips a block

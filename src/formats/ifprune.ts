@@ -412,8 +412,8 @@ export function verifyTensorBytes(info: Pick<IfpruneInfo, 'chunks'>, tensor: str
       throw new IfpruneError(
         'hash_mismatch',
         `tensor ${tensor}: bytes ${at}..${at + chunk.length} (chunk ${i}, file offset ${c.offset + at}) do not match their recorded ` +
-          `${HASH_ALGORITHM} hash (${hex64(got)} ≠ ${c.hashes[i]!.toString(16).padStart(16, '0')}); the file is damaged or was changed after conversion: ` +
-          `download or convert it again`,
+          `${HASH_ALGORITHM} hash (${hex64(got)} ≠ ${c.hashes[i]!.toString(16).padStart(16, '0')}); they were damaged in transit (try again: ` +
+          `the next load reads them anew) or the file is damaged or was changed after conversion (download or convert it again)`,
       );
     }
   }
