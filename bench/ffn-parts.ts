@@ -26,6 +26,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kernels } from '../src/engine/kernels.ts';
 import { QUANT, rowBytes } from '../src/formats/quant.ts';
+import { randomWeights, activations, cycling, timeInterleaved } from './harness.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -76,58 +77,6 @@ if (BASE) files.push(['base', BASE]);
 const Ks = await Promise.all(files.map(([, f]) => Kernels.create(new WebAssembly.Module(readFileSync(f)))));
 rmSync(tmp, { recursive: true, force: true });
 
-function randomWeights(K: Kernels, rows: number, cols: number, seed: number): number {
-  const bytes = rows * rowBytes(type, cols);
-  const p = K.alloc(bytes);
-  const u = K.u8(p, bytes);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < bytes; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    u[i] = s & 0xff;
-  }
-  for (let b = 0; b < bytes; b += type.blockBytes) {
-    u[b] = 0x1f; // fp16 ≈ 0.0098
-    u[b + 1] = 0x20;
-  }
-  return p;
-}
-
-function activations(K: Kernels, T: number, dim: number): number {
-  const f = K.alloc(T * dim * 4);
-  const v = K.f32(f, T * dim);
-  for (let i = 0; i < v.length; i++) v[i] = Math.sin(i * 0.37);
-  const q = K.alloc(T * rowBytes(QUANT.Q8_0, dim));
-  K.raw.quantize_row_q8_0(q, f, T * dim);
-  return q;
-}
-
-function timeInterleaved(fns: (() => unknown)[]): number[] {
-  const best = fns.map(() => Infinity);
-  for (const f of fns) f();
-  for (let r = 0; r < ROUNDS; r++) {
-    fns.forEach((f, i) => {
-      let n = 0;
-      let ms = 0;
-      const c0 = process.cpuUsage();
-      do {
-        f();
-        n++;
-        const c = process.cpuUsage(c0);
-        ms = (c.user + c.system) / 1000;
-      } while (ms < MIN_ROUND_MS);
-      best[i] = Math.min(best[i]!, ms / n);
-    });
-  }
-  return best;
-}
-
-const cycling = <W>(ws: W[], call: (w: W) => unknown) => {
-  let i = 0;
-  return () => call(ws[i++ % ws.length]!);
-};
-
 interface Row {
   dim: number;
   nFf: number;
@@ -147,8 +96,8 @@ for (const [dim, nFf] of [[576, 1536], [896, 4864]] as const) {
     // (part name, call): the full and base builds at every density, the stubbed variants at k = n_ff
     const calls: [string, () => unknown][] = [];
     Ks.forEach((K, i) => {
-      const bs = Array.from({ length: copies }, (_, c) => randomWeights(K, 3 * nFf, dim, 11 + c));
-      const x = activations(K, T, dim);
+      const bs = Array.from({ length: copies }, (_, c) => randomWeights(K, type, 3 * nFf, dim, 11 + c));
+      const x = activations(K, type, T, dim);
       const out = K.alloc(T * dim * 4);
       const name = files[i]![0];
       const ds = name === 'full' || name === 'base' ? DENSITIES : [1];
@@ -165,9 +114,9 @@ for (const [dim, nFf] of [[576, 1536], [896, 4864]] as const) {
     const h3 = K.alloc(T * nFf * 4);
     const hq = K.alloc(T * rowBytes(QUANT.Q8_0, nFf));
     const xb = K.alloc(T * dim * 4);
-    const x = activations(K, T, dim);
+    const x = activations(K, type, T, dim);
     const out = K.alloc(T * dim * 4);
-    const W = Array.from({ length: copies }, (_, i) => [randomWeights(K, nFf, dim, 40 + 3 * i), randomWeights(K, nFf, dim, 41 + 3 * i), randomWeights(K, dim, nFf, 42 + 3 * i)]);
+    const W = Array.from({ length: copies }, (_, i) => [randomWeights(K, type, nFf, dim, 40 + 3 * i), randomWeights(K, type, nFf, dim, 41 + 3 * i), randomWeights(K, type, dim, nFf, 42 + 3 * i)]);
     fns.push(
       cycling(W, ([w1, w3]) => {
         lin(h1, w1!, x, nFf, dim);
@@ -185,7 +134,7 @@ for (const [dim, nFf] of [[576, 1536], [896, 4864]] as const) {
         K.raw.add_f32(out, xb, T * dim);
       }),
     );
-    const ms = timeInterleaved(fns);
+    const ms = timeInterleaved(fns, ROUNDS, MIN_ROUND_MS);
     const parts = [...calls.map(([name]) => name), 'std gate+up', 'std act', 'std down'];
     parts.forEach((part, i) => rows.push({ dim, nFf, T, weights, part, ms: ms[i]! }));
     Ks.forEach((k, i) => k.release(marks[i]!));

@@ -27,6 +27,7 @@ import { loadKernels } from '../src/platform/node.ts';
 import { QUANT, rowBytes, type QuantType } from '../src/formats/quant.ts';
 import * as refMatvec from '../src/reference/matvec.ts';
 import * as refFfn from '../src/reference/ffn.ts';
+import { randomWeights, activations, cycling, timeInterleaved } from './harness.ts';
 
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
@@ -65,83 +66,10 @@ interface Row {
 
 const [simd, scalar] = await Promise.all([Kernels.create(await loadKernels('simd')), Kernels.create(await loadKernels('scalar'))]);
 
-function fillRandom(K: Kernels, p: number, bytes: number, seed: number): void {
-  // cheap xorshift bytes; quantized blocks get sane fp16 scales below
-  const u = K.u8(p, bytes);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < bytes; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    u[i] = s & 0xff;
-  }
-}
-
-/** Random weights of a type, valid as numbers (f32 in [-1, 1), fp16 scales ~ 0.01). */
-function randomWeights(K: Kernels, type: QuantType, rows: number, cols: number, seed: number): number {
-  const bytes = rows * rowBytes(type, cols);
-  const p = K.alloc(bytes);
-  if (type === QUANT.F32) {
-    const f = K.f32(p, rows * cols);
-    let s = seed;
-    for (let i = 0; i < f.length; i++) f[i] = (((s = (s * 1103515245 + 12345) >>> 0) >>> 8) / 2 ** 24) * 2 - 1;
-    return p;
-  }
-  fillRandom(K, p, bytes, seed);
-  const u = K.u8(p, bytes);
-  if (type === QUANT.F16) {
-    for (let i = 1; i < bytes; i += 2) u[i] = (u[i]! & 0x83) | 0x38; // exponent near 1.0, finite
-  } else {
-    for (let b = 0; b < bytes; b += type.blockBytes) {
-      u[b] = 0x1f; // fp16 0x201f ≈ 0.0098
-      u[b + 1] = 0x20;
-    }
-  }
-  return p;
-}
-
 /** Copies of random weights for hot (1 copy) or cold (≥ COLD_BYTES in all) timing. */
 function weightCopies(K: Kernels, type: QuantType, rows: number, cols: number, seed: number, cold: boolean): number[] {
   const n = cold ? Math.max(1, Math.ceil(COLD_BYTES / (rows * rowBytes(type, cols)))) : 1;
   return Array.from({ length: n }, (_, i) => randomWeights(K, type, rows, cols, seed + i));
-}
-
-/** A call over each weight copy in turn. */
-function cycling<W>(ws: W[], call: (w: W) => unknown): () => unknown {
-  let i = 0;
-  return () => call(ws[i++ % ws.length]!);
-}
-
-/** An activation operand: f32 (T, cols) for float weights, Q8_0 (T, cols) otherwise. */
-function activations(K: Kernels, type: QuantType, T: number, cols: number): number {
-  const f = K.alloc(T * cols * 4);
-  const v = K.f32(f, T * cols);
-  for (let i = 0; i < v.length; i++) v[i] = Math.sin(i * 0.37);
-  if (type.blockElems === 1) return f;
-  const q = K.alloc(T * rowBytes(QUANT.Q8_0, cols));
-  K.fn.quantize_row_q8_0(q, f, T * cols);
-  return q;
-}
-
-/** Best per-call ms over interleaved rounds for several implementations. */
-function timeInterleaved(fns: (() => unknown)[]): number[] {
-  const best = fns.map(() => Infinity);
-  for (const f of fns) f(); // warm up (tier-up, page faults)
-  for (let r = 0; r < ROUNDS; r++) {
-    fns.forEach((f, i) => {
-      let n = 0;
-      const c0 = process.cpuUsage();
-      let ms = 0;
-      do {
-        f();
-        n++;
-        const c = process.cpuUsage(c0);
-        ms = (c.user + c.system) / 1000;
-      } while (ms < MIN_ROUND_MS);
-      best[i] = Math.min(best[i]!, ms / n);
-    });
-  }
-  return best;
 }
 
 const rows: Row[] = [];
@@ -159,7 +87,7 @@ function record(kernel: string, shape: string, impl: Row['impl'], ms: number, fl
   const n = (256 * 2 ** 20) / 4;
   const p = simd.alloc(n * 4);
   simd.f32(p, n).fill(1);
-  const [ms] = timeInterleaved([() => simd.raw.mem_read_f32(p, n)]);
+  const [ms] = timeInterleaved([() => simd.raw.mem_read_f32(p, n)], ROUNDS, MIN_ROUND_MS);
   ceilingGBs = (n * 4) / (ms! * 1e6);
   rows.push({ kernel: 'mem_read_f32 (ceiling)', shape: '256 MiB', impl: 'simd', weights: 'cold', ms: ms!, gflops: (n / ms!) / 1e6, weightGBs: ceilingGBs, ofCeiling: 1 });
   simd.release(p);
@@ -207,7 +135,7 @@ for (const m of MATVEC) {
       const out = simd.alloc(R * 4);
       fns.push(cycling(ws, (w) => simd.callRaw(m.kernel, out, w, x, R, C)));
     }
-    const ms = timeInterleaved(fns);
+    const ms = timeInterleaved(fns, ROUNDS, MIN_ROUND_MS);
     const impls: Row['impl'][] = hasRef ? ['simd', 'scalar', 'ts-ref', 'simd'] : ['simd', 'scalar', 'simd'];
     ms.forEach((t, i) => record(m.kernel, shape, impls[i]!, t, 2 * R * C, wBytes, i === ms.length - 1 ? 'cold' : 'hot'));
     simd.release(marks[0]!);
@@ -239,7 +167,7 @@ for (const m of [
     const out = simd.alloc(T * R * 4);
     fns.push(cycling(cold, (w) => simd.callRaw(m.matmul, out, w, x, R, C, T)));
     for (const ws of [hot, cold]) fns.push(cycling(ws, (w) => simd.callRaw(m.matvec, out, w, x, R, C)));
-    const ms = timeInterleaved(fns);
+    const ms = timeInterleaved(fns, ROUNDS, MIN_ROUND_MS);
     const wBytes = R * rowBytes(m.type, C);
     const flops = 2 * R * C * T;
     record(m.matmul, shape, 'simd', ms[0]!, flops, wBytes).vsMatvec = (ms[3]! * T) / ms[0]!;
@@ -319,7 +247,7 @@ for (const f of [
         const iStd = fns.length;
         fns.push(cycling(stdHot, std.run));
         if (T === 1) fns.push(cycling(stdCold, std.run));
-        const ms = timeInterleaved(fns);
+        const ms = timeInterleaved(fns, ROUNDS, MIN_ROUND_MS);
         const wBytes = k * 3 * rowBytes(f.type, dim);
         const impls: Row['impl'][] = ['simd', 'scalar', 'ts-ref'];
         const stdMs = { hot: ms[iStd]!, cold: ms[iStd + 1] ?? NaN };
@@ -349,7 +277,7 @@ if (!FILTER || 'quantize_row_q8_0'.includes(FILTER)) {
       const q = K.alloc(rowBytes(QUANT.Q8_0, n));
       return () => K.raw.quantize_row_q8_0(q, x, n);
     });
-    const ms = timeInterleaved(fns);
+    const ms = timeInterleaved(fns, ROUNDS, MIN_ROUND_MS);
     record('quantize_row_q8_0', `n=${n}`, 'simd', ms[0]!, n, n * 4);
     record('quantize_row_q8_0', `n=${n}`, 'scalar', ms[1]!, n, n * 4);
   }
@@ -367,7 +295,7 @@ if (!FILTER || 'attention_f32'.includes(FILTER)) {
     const out = K.alloc(nHeads * hs * 4);
     return () => K.raw.attention_f32(out, q, kc, vc, att, nHeads, nKv, hs, nPos);
   });
-  const ms = timeInterleaved(fns);
+  const ms = timeInterleaved(fns, ROUNDS, MIN_ROUND_MS);
   const flops = 4 * nHeads * hs * nPos;
   const bytes = 2 * nPos * nKv * hs * 4;
   record('attention_f32', `9h/3kv ×64, 512 pos`, 'simd', ms[0]!, flops, bytes);
