@@ -546,13 +546,13 @@ function ggufMutations(m: GgufMap): [number, Mutation][] {
     const blocks = t.bytes / bb;
     const n = r() < 0.5 ? 1 : 1 + int(r, blocks);
     let what = '';
-    let nonFinite = false;
+    const at: number[] = [];
     for (let i = 0; i < n; i++) {
-      const at = t.dataOff + int(r, blocks) * bb;
-      what = writeBadFloat(b, at, size, r);
-      nonFinite ||= isNonFinite(b, at, size);
+      at.push(t.dataOff + int(r, blocks) * bb);
+      what = writeBadFloat(b, at[i]!, size, r);
     }
-    return { what: `${n} × ${what} in ${t.name}`, nonFinite };
+    // read back: a later write may have put a finite value over a NaN
+    return { what: `${n} × ${what} in ${t.name}`, nonFinite: at.some((o) => isNonFinite(b, o, size)) };
   };
   return [
     [4, (b, r) => {
