@@ -90,7 +90,9 @@ const GROUP: i32 = 16;
  * uses them, so prefill reads each bundle from memory once, not once per token tile. Before a group,
  * the next one is touched (one load per 64-byte line, in order): the group's rows are 16 streams that
  * the hardware prefetcher does not follow, but one sequential sweep it does. Measured at T = 1 from DRAM:
- * 1.1-1.3× faster than touching inside the dot products (dot4_q's `touch`) or not at all.
+ * 1.1-1.3× faster than touching inside the dot products (dot4_q's `touch`) or not at all, and faster than
+ * the other placements tried (docs/performance.md, "Masked FFN kernel"); but the sweep does not overlap the
+ * arithmetic, and at density 1 it is what keeps decode below the standard layout.
  */
 // @ts-ignore: decorator
 @inline function ffn_groups_q(out: usize, bundles: usize, partBytes: usize, x: usize, xRowBytes: usize, outRowBytes: usize, k: i32, nb: i32, T: i32, q4: bool): i32 {
