@@ -188,7 +188,7 @@ export async function openRuntime(module: WebAssembly.Module, source: ByteSource
   const rt = await Runtime.create(module);
   const files = [source, opts.tokenizerSource];
   const status = rt.withString(source.name, (p, n) =>
-    rt.ex.rt_open(source.size, p, n, opts.contextLength ?? 0, FFN_MODES[opts.ffn ?? 'dense'], opts.memoryBudget ?? 0, opts.gapBytes ?? -1, opts.tokenizerSource?.size ?? 0),
+    rt.ex.rt_open(source.size, p, n, opts.contextLength ?? 0, FFN_MODES[opts.ffn ?? 'dense'], opts.memoryBudget ?? 0, opts.gapBytes ?? source.readThroughBytes ?? -1, opts.tokenizerSource?.size ?? 0),
   );
   await rt.drive(status, files, opts.signal);
   const info = rt.json<ModelJson>(rt.ex.rt_model_json());

@@ -25,7 +25,11 @@ export interface OpenOptions {
    * cache (default: no limit).
    */
   memoryBudget?: number;
-  /** Gaps up to this many bytes between needed neuron rows are read through (default 0: exactly the selected rows). */
+  /**
+   * Gaps up to this many bytes between needed neuron rows are read through (default: the source's
+   * `readThroughBytes` — 4 KiB (a page) for local files — else 0: exactly the selected rows; HTTP and R2 merge
+   * their requests themselves, see HttpSourceOptions.gapBytes).
+   */
   gapBytes?: number;
   /** Context length to allocate the KV cache for (default: the model's, capped at 2048). */
   contextLength?: number;

@@ -105,7 +105,7 @@ rows('a bundled file with a learned predictor (ifp-demo) uses it at density < 1;
   assert.is(t.code, 0, t.stderr);
   const lines = t.stdout.split('\n');
   assert.match(lines[0]!, /^model\s+type\s+layout\s+policy\s+density\s+load ms\s+FFN read \(requests\)\s+TTFT ms\s+prefill tok\/s\s+decode tok\/s$/);
-  assert.match(lines[2]!, /^ifp-demo\.q8_0\.gguf\s+q8_0\s+bundled\s+learned\s+0\.25\s+[\d.]+ \([\d.]+\)\s+[\d.]+ KiB \(\d+\)/);
+  assert.match(lines[2]!, /^ifp-demo\.q8_0\.gguf\s+q8_0\s+bundled\s+learned\s+0\.25\s+[\d.]+ \([\d.]+\)\s+[\d.]+ [KM]iB \(\d+\)/);
   assert.match(lines[3]!, /^ifp-demo\.q8_0\.gguf\s+q8_0\s+bundled\s+dense\s+1\.00\s/);
   assert.match(t.stdout, /median \(best\) of 2 interleaved reps; (simd|scalar) kernels, 1 thread; prompt 12 tokens, 6 new tokens/);
 });

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { open, loadKernels } from '../src/platform/node.ts';
-import { fileSource } from '../src/sources/file.ts';
+import { fileSource, LOCAL_READ_THROUGH_BYTES } from '../src/sources/file.ts';
 import { openModel } from '../src/formats/model.ts';
 import { readIfpruneInfo } from '../src/formats/ifprune.ts';
 import { Kernels } from '../src/engine/kernels.ts';
@@ -74,8 +74,24 @@ test('eval on a subset: oracle recall 1, bytes = density × FFN, learned far bel
   assert.ok(mean('oracle', 0.25) < mean('learned', 0.25), 'the oracle bounds every predictor');
 });
 
+test('a local file reads through gaps of up to a page by default: fewer requests, every selected row', async () => {
+  const prompt = sample('python', 1)[0]!.prompt;
+  const load = async (opts: { gapBytes?: number }) => {
+    const m = await open(MODEL, { ffn: 'selective', ...opts });
+    try {
+      return await m.load(await m.instruct(prompt, { density: 0.25 }));
+    } finally {
+      await m.close();
+    }
+  };
+  const [exact, byDefault, page] = [await load({ gapBytes: 0 }), await load({}), await load({ gapBytes: LOCAL_READ_THROUGH_BYTES })];
+  assert.equal(byDefault, { ...page, ms: byDefault.ms }, 'the default is LOCAL_READ_THROUGH_BYTES');
+  assert.ok(byDefault.requests < exact.requests / 2, `${byDefault.requests} requests vs ${exact.requests}`);
+  assert.ok(byDefault.bytesRead > exact.bytesRead && byDefault.rowsRead === exact.rowsRead);
+});
+
 test('a Python and a German instruction load different neurons; the second reads only what is not cached', async () => {
-  const model = await open(MODEL, { ffn: 'selective' });
+  const model = await open(MODEL, { ffn: 'selective', gapBytes: 0 }); // exactly the selected rows
   const py = await model.instruct(sample('python', 1)[0]!.prompt, { density: 0.25 });
   const de = await model.instruct(sample('german', 1)[0]!.prompt, { density: 0.25 });
   assert.is(py.policy, 'learned');

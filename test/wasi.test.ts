@@ -270,7 +270,8 @@ for (const [i, c] of RUNS.entries()) {
     assert.is(wt.text, want.text, 'wasmtime text');
     assert.equal(nw.ids, want.ids, 'node:wasi ids');
     assert.equal(Object.keys(wt.stats).sort(), Object.keys(want.stats).sort(), 'stats keys');
-    for (const k of ['promptTokens', 'generatedTokens', 'finishReason', 'contextLength', 'density', 'policy']) {
+    // neuron bytes and requests: both read local files through the same gaps (LOCAL_READ_THROUGH_BYTES)
+    for (const k of ['promptTokens', 'generatedTokens', 'finishReason', 'contextLength', 'density', 'policy', 'neuronBytesRead', 'neuronRequests']) {
       assert.is(wt.stats[k], want.stats[k], `stats.${k}`);
     }
   });

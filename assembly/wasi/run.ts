@@ -9,6 +9,9 @@ import { fail, failed } from '../rt/error';
 import { JsonWriter } from '../rt/json';
 import { DEFAULT_CONTEXT } from '../rt/engine';
 import { Session, OpenOptions, GenOptions, Stats, STEP_MORE, STEP_END, DEFAULT_MAX_TOKENS } from './runtime';
+
+/** As src/sources/file.ts LOCAL_READ_THROUGH_BYTES (a test checks they agree). */
+export const LOCAL_READ_THROUGH_BYTES: i32 = 4096;
 import {
   CommandInfo, OptionSpec, STRING, BOOLEAN, Bounds, ParsedArgs, parseArgs, usage, intOption, numberOption, choiceOption,
 } from './args';
@@ -155,6 +158,8 @@ export function runCommand(argv: Array<string>): i32 {
   // Selective where the file allows it (ifprune bundled), dense otherwise (src/cli/run.ts).
   o.ffn = a.selective ? 'auto' : 'dense';
   o.memoryBudget = a.memoryBudget;
+  // Local reads: gaps up to a page (4 KiB) between needed neuron rows are read through (src/sources/file.ts LOCAL_READ_THROUGH_BYTES).
+  o.gapBytes = LOCAL_READ_THROUGH_BYTES;
   // The header first: a llama2.c checkpoint needs a tokenizer.bin (given, or found beside it), which the
   // session then reads as its second file; open() goes on from the parsed header.
   const session = new Session(model.size, o);

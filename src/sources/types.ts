@@ -12,6 +12,12 @@ export interface ByteSource {
    * IfpruneError('truncated') when the range extends past `size`.
    */
   readInto(offset: number, target: Uint8Array, signal?: AbortSignal): Promise<void>;
+  /**
+   * Gaps between needed ranges up to this many bytes are cheaper to read through than to skip with
+   * another read: the runtime's neuron load plans use it unless OpenOptions.gapBytes is given (local
+   * files: LOCAL_READ_THROUGH_BYTES; sources that merge requests themselves, such as HTTP, leave it out).
+   */
+  readonly readThroughBytes?: number;
   /** Releases a file handle or connection, if any. */
   close?(): Promise<void>;
 }
