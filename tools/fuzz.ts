@@ -680,6 +680,7 @@ async function ggufRewrite(bytes: Uint8Array, r: Rand): Promise<{ bytes: Uint8Ar
   const kvTypes = { ...file.kvTypes };
   const tensors = file.tensors.map((t) => ({ name: t.name, type: t.type, dims: [...t.dims], data: bytes.subarray(t.offset, t.offset + t.bytes) }));
   const keys = Object.keys(metadata);
+  if (keys.length === 0 || tensors.length === 0) return null; // an earlier mutation left nothing to edit
   const key = pick(r, keys);
   const t = pick(r, tensors);
   let what: string;
@@ -1349,7 +1350,14 @@ export async function runCampaign(o: CampaignOptions): Promise<Summary> {
         if (hung) s.hangs++;
         else s.crashes++;
       }
-      const input = await makeCase(o.seed, id, o.target);
+      let input: FuzzInput;
+      try {
+        input = await makeCase(o.seed, id, o.target);
+      } catch (e) {
+        // a bug of the fuzzer's own mutators: reported as a failure of the case, and the run goes on
+        input = { target: o.target ?? TARGETS[id % TARGETS.length]!, seed: '?', mutations: [] };
+        outcome = { result: 'exception', failure: 'exception', message: `the fuzzer could not make case ${id}: ${String((e as Error)?.stack ?? e)}`, ms: 0, wasmBytes: 0 };
+      }
       s.cases++;
       s.outcomes[outcome.result] = (s.outcomes[outcome.result] ?? 0) + 1;
       const bt = (s.byTarget[input.target] ??= {});
@@ -1387,8 +1395,12 @@ async function child(seed: number, target: Target | undefined): Promise<void> {
   const send = (m: FromChild) => process.send!(m);
   process.on('message', (m: ToChild) => {
     void (async () => {
-      const input = await makeCase(seed, m.id, target);
-      const outcome = await runInput(input, m.id);
+      let outcome: Outcome;
+      try {
+        outcome = await runInput(await makeCase(seed, m.id, target), m.id);
+      } catch (e) {
+        outcome = { result: 'exception', failure: 'exception', message: `the fuzzer could not make or run case ${m.id}: ${String((e as Error)?.stack ?? e)}`, ms: 0, wasmBytes: 0 };
+      }
       const cpu = process.cpuUsage();
       send({ type: 'done', id: m.id, outcome, maxRssKiB: process.resourceUsage().maxRSS, cpuUs: cpu.user + cpu.system });
     })();
