@@ -19,14 +19,13 @@
  * Decode (T = 1) cycles through weight copies totalling ≥ 96 MiB (from DRAM, as in generation); prefill
  * (T = 32) repeats one copy. Prints a table and writes bench/results/ffn-parts.json.
  */
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kernels } from '../src/engine/kernels.ts';
 import { QUANT, rowBytes } from '../src/formats/quant.ts';
-import { randomWeights, activations, cycling, timeInterleaved } from './harness.ts';
+import { randomWeights, activations, cycling, timeInterleaved, withEarlyReturn, buildVariant } from './harness.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -45,33 +44,13 @@ const HEAD_DOWN = '@inline function down_call(';
 const STUB_H = 'for (let i = 0; i < 16; i++) v128.store(H + (<usize>i << 4), f32x4.convert_i32x4_s(v128.load(g + <usize>i * 3 * partBytes, 2))); return;';
 const STUB_DOWN = 'v128.store(out, f32x4.add(v128.load(out), v128.load(H))); return;';
 
-/** src with `stmt` as the first statement of the function whose header starts with `head`. */
-function withEarlyReturn(src: string, head: string, stmt: string): string {
-  const at = src.indexOf(head);
-  if (at < 0) throw new Error(`bench/ffn-parts: assembly/ffn.ts has no "${head}" (update this script with the kernel)`);
-  const brace = src.indexOf('{\n', at);
-  return src.slice(0, brace + 2) + '  ' + stmt + '\n' + src.slice(brace + 2);
-}
-
-function buildVariant(dir: string, name: string, ffn: string): string {
-  const src = join(dir, name, 'assembly');
-  mkdirSync(src, { recursive: true });
-  for (const f of readdirSync(join(root, 'assembly'))) if (f.endsWith('.ts')) copyFileSync(join(root, 'assembly', f), join(src, f));
-  writeFileSync(join(src, 'ffn.ts'), ffn);
-  const out = join(dir, `${name}.wasm`);
-  const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
-  const r = spawnSync(process.execPath, [asc, join(src, 'index.ts'), '--runtime', 'stub', '--noAssert', '-O3', '--enable', 'simd', '-o', out], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`bench/ffn-parts: building the ${name} variant failed`);
-  return out;
-}
-
 const tmp = mkdtempSync(join(tmpdir(), 'ifprune-ffn-parts-'));
 const ffnSrc = readFileSync(join(root, 'assembly', 'ffn.ts'), 'utf8');
 const files: [string, string][] = [
   ['full', join(root, 'build', 'kernels.simd.wasm')],
-  ['h only', buildVariant(tmp, 'h-only', withEarlyReturn(ffnSrc, HEAD_DOWN, STUB_DOWN))],
-  ['down only', buildVariant(tmp, 'down-only', withEarlyReturn(ffnSrc, HEAD_H, STUB_H))],
-  ['touch only', buildVariant(tmp, 'touch-only', withEarlyReturn(withEarlyReturn(ffnSrc, HEAD_DOWN, STUB_DOWN), HEAD_H, STUB_H))],
+  ['h only', buildVariant(tmp, 'h-only', { 'ffn.ts': withEarlyReturn(ffnSrc, HEAD_DOWN, STUB_DOWN) })],
+  ['down only', buildVariant(tmp, 'down-only', { 'ffn.ts': withEarlyReturn(ffnSrc, HEAD_H, STUB_H) })],
+  ['touch only', buildVariant(tmp, 'touch-only', { 'ffn.ts': withEarlyReturn(withEarlyReturn(ffnSrc, HEAD_DOWN, STUB_DOWN), HEAD_H, STUB_H) })],
 ];
 if (BASE) files.push(['base', BASE]);
 const Ks = await Promise.all(files.map(([, f]) => Kernels.create(new WebAssembly.Module(readFileSync(f)))));

@@ -6,6 +6,10 @@
  * time spent waiting for a busy core does not count) and the best round's per-call time is reported (the
  * least disturbed one).
  */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Kernels } from '../src/engine/kernels.ts';
 import { QUANT, rowBytes, type QuantType } from '../src/formats/quant.ts';
 
@@ -80,4 +84,27 @@ export function timeInterleaved(fns: (() => unknown)[], rounds: number, minRound
     });
   }
   return best;
+}
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** src with `stmt` as the first statement of the function whose header starts with `head`. */
+export function withEarlyReturn(src: string, head: string, stmt: string): string {
+  const at = src.indexOf(head);
+  if (at < 0) throw new Error(`bench: the kernel source has no "${head}" (update this script with the kernel)`);
+  const brace = src.indexOf('{\n', at);
+  return src.slice(0, brace + 2) + '  ' + stmt + '\n' + src.slice(brace + 2);
+}
+
+/** Builds the SIMD kernels from assembly/ with some files replaced (name → source) into dir/name.wasm. */
+export function buildVariant(dir: string, name: string, replace: Record<string, string>): string {
+  const src = join(dir, name, 'assembly');
+  mkdirSync(src, { recursive: true });
+  for (const f of readdirSync(join(root, 'assembly'))) if (f.endsWith('.ts')) copyFileSync(join(root, 'assembly', f), join(src, f));
+  for (const [f, text] of Object.entries(replace)) writeFileSync(join(src, f), text);
+  const out = join(dir, `${name}.wasm`);
+  const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
+  const r = spawnSync(process.execPath, [asc, join(src, 'index.ts'), '--runtime', 'stub', '--noAssert', '-O3', '--enable', 'simd', '-o', out], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`bench: building the ${name} variant of the kernels failed`);
+  return out;
 }
