@@ -1027,7 +1027,7 @@ async function runModel(input: FuzzInput, module: WebAssembly.Module, id: number
     try {
       config = JSON.parse(input.config) as object;
     } catch (cause) {
-      // what the command line does with a config.json that is not JSON (src/cli/… readConfig)
+      // what open() by name does with a config.json that is not JSON (src/platform/resolve.ts readConfigJson)
       throw new IfpruneError('corrupt', `config.json is not valid JSON (${(cause as Error).message})`, { cause });
     }
   }
