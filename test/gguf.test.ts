@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { gguf as hfGGUF } from '@huggingface/gguf';
 import { memorySource } from '../src/sources/memory.ts';
 import type { ByteSource } from '../src/sources/types.ts';
-import { GGUFValueType as T, ggufToModelSpec, parseGGUF, type GGUFArray, type GGUFFile, type GGUFValue } from '../src/formats/gguf.ts';
+import { GGUFValueType as T, MAX_QUOTED_CHARS, ggufToModelSpec, parseGGUF, quoted, type GGUFArray, type GGUFFile, type GGUFValue } from '../src/formats/gguf.ts';
 import { writeGGUF, type GGUFKVInput, type GGUFTensorInput } from '../src/formats/gguf-write.ts';
 import { llama2cToModelSpec, parseLlama2c } from '../src/formats/llama2c.ts';
 import { QUANT, rowBytes } from '../src/formats/quant.ts';
@@ -191,6 +191,18 @@ parse('inconsistent tables are corrupt: duplicates, misaligned or overlapping da
   patchedAlign.set([48, 0, 0, 0], 24 + 8 + 17 + 4); // header, key length, "general.alignment", value type
   const a48 = await assertThrowsCode(() => parseGGUF(memorySource(patchedAlign)), 'corrupt', 'alignment 48');
   assert.ok(a48.message.includes('power of two; found UINT32 48'), a48.message);
+});
+
+parse('a name from the file is quoted in messages, escaped and cut to MAX_QUOTED_CHARS', async () => {
+  const key = '\u001b[31m' + 'k'.repeat(100_000); // a terminal escape, then a damaged-length-sized name
+  const file = writeGGUF([{ key, type: T.UINT32, value: 1 }], []);
+  new DataView(file.buffer).setUint32(24 + 8 + new TextEncoder().encode(key).length, 99, true); // the value's type: unknown
+  const e = await assertThrowsCode(() => parseGGUF(memorySource(file)), 'corrupt');
+  assert.ok(e.message.length < 400, `${e.message.length} characters`);
+  assert.ok(e.message.includes(`${quoted(key).slice(0, 40)}`) && e.message.includes(`(${key.length} characters)`), e.message);
+  assert.not.ok(e.message.includes('\u001b'), 'control characters are escaped');
+  assert.is(quoted('abc'), '"abc"');
+  assert.is(quoted('x'.repeat(MAX_QUOTED_CHARS)), JSON.stringify('x'.repeat(MAX_QUOTED_CHARS)));
 });
 
 parse('arrays nested too deep are corrupt, not a stack overflow', async () => {

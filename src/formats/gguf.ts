@@ -33,6 +33,20 @@ import { checkModelSpec } from './spec-check.ts';
 import { looksLikeLlama2c, llama2cExportVersion } from './llama2c.ts';
 import { looksLikeSafetensors } from './safetensors.ts';
 
+/** Longest name or string from a file quoted whole in a message (assembly/rt/reader.ts MAX_QUOTED_CHARS). */
+export const MAX_QUOTED_CHARS = 80;
+
+/**
+ * A key, tensor name or string read from a file, for an error message: JSON-quoted (control characters
+ * escaped) and cut to MAX_QUOTED_CHARS, so a damaged length that makes a "name" megabytes long does not
+ * make every message that long (as the runtime's quoted()).
+ */
+export function quoted(s: string): string {
+  if (s.length <= MAX_QUOTED_CHARS) return JSON.stringify(s);
+  const cut = JSON.stringify(s.slice(0, MAX_QUOTED_CHARS));
+  return `${cut.slice(0, -1)}…" (${s.length} characters)`;
+}
+
 export const GGUF_MAGIC = 'GGUF';
 export const GGUF_DEFAULT_ALIGNMENT = 32;
 /** GGML_MAX_DIMS */
@@ -190,7 +204,7 @@ export async function parseGGUF(src: ByteSource, signal?: AbortSignal): Promise<
     r.context = `GGUF metadata key ${i}`;
     const keyAt = r.pos;
     const key = await r.string('key');
-    r.context = `GGUF metadata key ${i} ${JSON.stringify(key)}`;
+    r.context = `GGUF metadata key ${i} ${quoted(key)}`;
     if (key in metadata) throw r.error('corrupt', `duplicate key`, keyAt);
     const type = await r.u32('value type');
     const { value, type: desc } = await readValue(r, type, 0);
@@ -214,7 +228,7 @@ export async function parseGGUF(src: ByteSource, signal?: AbortSignal): Promise<
     r.context = `GGUF tensor info ${i}`;
     const at = r.pos;
     const name = await r.string('name');
-    r.context = `GGUF tensor info ${i} ${JSON.stringify(name)}`;
+    r.context = `GGUF tensor info ${i} ${quoted(name)}`;
     if (names.has(name)) throw r.error('corrupt', 'duplicate tensor name', at);
     names.add(name);
     const nDims = await r.u32('n_dims');
@@ -227,7 +241,7 @@ export async function parseGGUF(src: ByteSource, signal?: AbortSignal): Promise<
       elements *= ne;
       dims.push(ne);
     }
-    const type = quantById(await r.u32('type'), `tensor ${JSON.stringify(name)}`);
+    const type = quantById(await r.u32('type'), `tensor ${quoted(name)}`);
     if (dims[0]! % type.blockElems !== 0) {
       throw r.error('corrupt', `ne0 = ${dims[0]} is not a multiple of the ${type.name} block size ${type.blockElems}`);
     }
@@ -243,7 +257,7 @@ export async function parseGGUF(src: ByteSource, signal?: AbortSignal): Promise<
     if (t.offset + t.bytes > src.size) {
       throw new IfpruneError(
         'truncated',
-        `GGUF tensor ${JSON.stringify(t.name)} (${t.type.name} [${t.dims}], ${t.bytes} bytes at byte ${t.offset}) runs past the end of ` +
+        `GGUF tensor ${quoted(t.name)} (${t.type.name} [${t.dims}], ${t.bytes} bytes at byte ${t.offset}) runs past the end of ` +
           `${describeSource(src)}; the download is probably incomplete`,
       );
     }
