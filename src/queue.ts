@@ -39,11 +39,6 @@ export class Mutex {
     return this.waiters.length;
   }
 
-  /** Whether someone holds the lock. */
-  get busy(): boolean {
-    return this.locked;
-  }
-
   private releaser(): () => void {
     let released = false;
     return () => {

@@ -199,7 +199,7 @@ class RuntimeModel implements Model {
   readonly config: ModelConfig;
   readonly tokenizer: Tokenizer;
   /** One call at a time: generate, instruct and load wait their turn here. */
-  readonly queue = new Mutex();
+  private readonly queue = new Mutex();
   private closed = false;
   private readonly loadMs: number;
 

@@ -89,9 +89,6 @@ export class RequestError extends Error {
   }
 }
 
-// Re-exported for callers that used the handler's queue before it moved to the model.
-export { Mutex } from '../queue.ts';
-
 // ---------------------------------------------------------------------------------------------------
 // The handler
 
