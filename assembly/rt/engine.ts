@@ -182,7 +182,6 @@ function checkConfig(c: ModelConfig, fileName: string): bool {
   return true;
 }
 
-/** b bytes in MiB with one decimal, as JS (b / 2 ** 20).toFixed(1). */
 /** Index of the first NaN or ±Infinity among n f32 at p, or -1. */
 function firstNonFinite(p: usize, n: i32): i32 {
   for (let i = 0; i < n; i++) {
@@ -196,6 +195,7 @@ function nonFiniteName(x: f32): string {
   return isNaN(x) ? 'NaN' : x > 0 ? '+Infinity' : '-Infinity';
 }
 
+/** b bytes in MiB with one decimal, as JS (b / 2 ** 20).toFixed(1). */
 function mib(b: f64): string {
   const tenths = <i64>Math.floor(b / <f64>(1 << 20) * 10 + 0.5);
   return (tenths / 10).toString() + '.' + (tenths % 10).toString() + ' MiB';
@@ -521,8 +521,10 @@ export class Engine {
     return true;
   }
 
-  /** T ≤ TILE tokens at positions pos..pos+T-1; all != 0: every token's logits go to all (T, vocab). */
-  /** One tile through every layer and the classifier; false with fail() when an activation is not finite. */
+  /**
+   * T ≤ TILE tokens at positions pos..pos+T-1 through every layer and the classifier; all != 0: every
+   * token's logits go to all (T, vocab). false with fail() when an FFN input is not finite.
+   */
   private forwardTile(ids: usize, T: i32, all: usize, observe: bool, fromPos: i32, sums: Array<Float64Array> | null): bool {
     const c = this.config;
     const dim = c.dim;
