@@ -277,11 +277,12 @@ const TILE_ACC_B: usize = memory.data(16, 16);
  * weight vector is used by 4 tokens and each widened activation vector by both rows: 8 i32x4 sums
  * (a0..a3, b0..b3), reduced once per block with two transpose-adds and scaled by d_w[row]·d_x[t0..t3] in
  * one f32x4 multiply per row. Returns row a's 4 token sums (lane t = token t) and leaves row b's for
- * tile_acc_b(). The matmul (matvec.ts tile2x4_q) and the masked FFN's gate/up (ffn.ts gate_up4) both run it.
+ * tile_acc_b(). Consecutive blocks of a row lie blockStride bytes apart (a row's block size for a
+ * matrix; 8 blocks in the masked FFN's grouped layout). The matmul (matvec.ts tile2x4_q) and the masked
+ * FFN's gate/up (ffn.ts gate_up4) both run it.
  */
 // @ts-ignore: decorator
-@inline export function tile2x4_dot(pa: usize, pb: usize, px: usize, xStride: usize, nb: i32, q4: bool): v128 {
-  const wb: usize = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
+@inline export function tile2x4_dot(pa: usize, pb: usize, px: usize, xStride: usize, nb: i32, q4: bool, blockStride: usize): v128 {
   let px0 = px;
   let px1 = px0 + xStride;
   let px2 = px1 + xStride;
@@ -369,8 +370,8 @@ const TILE_ACC_B: usize = memory.data(16, 16);
     px1 += Q8_0_BLOCK_BYTES;
     px2 += Q8_0_BLOCK_BYTES;
     px3 += Q8_0_BLOCK_BYTES;
-    pa += wb;
-    pb += wb;
+    pa += blockStride;
+    pb += blockStride;
   }
   v128.store(TILE_ACC_B, accB);
   return accA;

@@ -5,13 +5,16 @@
 //   x:       (T, dim) activations: f32 rows for f32 bundles, Q8_0 rows for quantized bundles.
 //   out:     (T, dim) f32, accumulated:  out_t += Σ_j silu(gate_j·x_t) · (up_j·x_t) · down_j
 // PyTorch: out += w2(F.silu(w1(x)) * w3(x)) restricted to the k selected neurons.
+// The runtime's active sets are in the grouped layout (grouped.ts: each group of 16 bundles reordered so
+// the kernel reads it front to back), run by ffn_swiglu_grouped_*; ffn_swiglu_masked_* read plain rows.
 // Density changes only k, the loop count. SIMD, quantized (ffn_groups_q): groups of 16 bundles, each read
 // from memory once per call while every token uses it; gate/up as integer dots over the Q8_0 x (register
 // tiles of 2 rows × 4 tokens in prefill), down accumulated in integers too, each widened down weight used by
 // the 4 tokens of a prefill tile (down_tile). The rest (f32
 // bundles, the scalar build, the last k % 4 bundles): tiles of 4 tokens, one bundle at a time.
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32, exp4 } from './common';
-import { row_dot_q, row_dot_f, x_lanes, q4_centered, dot4_q, scales4, tile2x4_dot, tile_acc_b } from './dot';
+import { row_dot_q, row_dot_f, x_lanes, q4_centered, dot4_q, scales4, tile2x4_dot, tile_acc_b, dot_block, sum4_i32x4 } from './dot';
+import { GROUP, GROUPED } from './grouped';
 
 const KIND_F32: i32 = 0;
 const KIND_Q8_0: i32 = 1;
@@ -19,17 +22,27 @@ const KIND_Q4_0: i32 = 2;
 
 /** bundles: k × 3 × dim f32; x: (T, dim) f32. */
 export function ffn_swiglu_masked_f32(out: usize, bundles: usize, x: usize, k: i32, dim: i32, T: i32): void {
-  ffn_swiglu(out, bundles, x, k, dim, T, KIND_F32);
+  ffn_swiglu(out, bundles, x, k, dim, T, KIND_F32, false);
 }
 
 /** bundles: k × 3 × (dim/32) Q8_0 blocks; x: (T, dim/32) Q8_0 blocks. */
 export function ffn_swiglu_masked_q8_0(out: usize, bundles: usize, x: usize, k: i32, dim: i32, T: i32): void {
-  ffn_swiglu(out, bundles, x, k, dim, T, KIND_Q8_0);
+  ffn_swiglu(out, bundles, x, k, dim, T, KIND_Q8_0, false);
 }
 
 /** bundles: k × 3 × (dim/32) Q4_0 blocks; x: (T, dim/32) Q8_0 blocks. */
 export function ffn_swiglu_masked_q4_0(out: usize, bundles: usize, x: usize, k: i32, dim: i32, T: i32): void {
-  ffn_swiglu(out, bundles, x, k, dim, T, KIND_Q4_0);
+  ffn_swiglu(out, bundles, x, k, dim, T, KIND_Q4_0, false);
+}
+
+/** As ffn_swiglu_masked_q8_0, the k bundles in the grouped layout (grouped.ts); the same result, bit for bit. */
+export function ffn_swiglu_grouped_q8_0(out: usize, bundles: usize, x: usize, k: i32, dim: i32, T: i32): void {
+  ffn_swiglu(out, bundles, x, k, dim, T, KIND_Q8_0, true);
+}
+
+/** As ffn_swiglu_masked_q4_0, the k bundles in the grouped layout (grouped.ts); the same result, bit for bit. */
+export function ffn_swiglu_grouped_q4_0(out: usize, bundles: usize, x: usize, k: i32, dim: i32, T: i32): void {
+  ffn_swiglu(out, bundles, x, k, dim, T, KIND_Q4_0, true);
 }
 
 // @ts-ignore: decorator
@@ -44,16 +57,17 @@ export function ffn_swiglu_masked_q4_0(out: usize, bundles: usize, x: usize, k: 
 }
 
 // @ts-ignore: decorator
-@inline function ffn_swiglu(out: usize, bundles: usize, x: usize, k: i32, dim: i32, T: i32, kind: i32): void {
+@inline function ffn_swiglu(out: usize, bundles: usize, x: usize, k: i32, dim: i32, T: i32, kind: i32, grouped: bool): void {
   const partBytes: usize =
     kind == KIND_F32 ? <usize>dim << 2 : <usize>(dim / QK) * (kind == KIND_Q4_0 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES);
   const xRowBytes: usize = kind == KIND_F32 ? <usize>dim << 2 : <usize>(dim / QK) * Q8_0_BLOCK_BYTES;
   const outRowBytes: usize = <usize>dim << 2;
   let j0 = 0;
   if (ASC_FEATURE_SIMD) {
-    if (kind != KIND_F32) j0 = ffn_groups_q(out, bundles, partBytes, x, xRowBytes, outRowBytes, k, dim / QK, T, kind == KIND_Q4_0);
+    if (kind != KIND_F32) j0 = ffn_groups_q(out, bundles, partBytes, x, xRowBytes, outRowBytes, k, dim / QK, T, kind == KIND_Q4_0, grouped && GROUPED);
   }
-  // the rest (the scalar build: all of it), in tiles of 4 tokens so each bundle is read once per tile
+  // the rest (the scalar build: all of it; plain rows in either layout), in tiles of 4 tokens so each
+  // bundle is read once per tile
   for (let t0 = 0; t0 < T; t0 += 4) {
     const nt = min(4, T - t0);
     const xt = x + <usize>t0 * xRowBytes;
@@ -75,9 +89,6 @@ export function ffn_swiglu_masked_q4_0(out: usize, bundles: usize, x: usize, k: 
   }
 }
 
-/** Bundles per group of the SIMD quantized path: 4 quads, whose down rows are summed in integers. */
-const GROUP: i32 = 16;
-
 /**
  * The SIMD path for Q8_0 / Q4_0 bundles: the first k - k % 4 bundles, in groups of 16 (then 4); returns
  * how many bundles it did. For each group:
@@ -87,41 +98,45 @@ const GROUP: i32 = 16;
  *   out_t += Σ_j h_j·down_j                 in integers, block by block, each widened down block used by
  *                                           every token of the tile (down_tile)
  * A group's rows (16 × 3 parts: 29 KiB at dim 576 Q8_0) stay in cache while every token of the call
- * uses them, so prefill reads each bundle from memory once, not once per token tile. Before a group,
- * the next one is touched (one load per 64-byte line, in order): the group's rows are 16 streams that
- * the hardware prefetcher does not follow, but one sequential sweep it does. Measured at T = 1 from DRAM:
- * 1.1-1.3× faster than touching inside the dot products (dot4_q's `touch`) or not at all, and faster than
- * the other placements tried (docs/performance.md, "Masked FFN kernel"); but the sweep does not overlap the
- * arithmetic, and at density 1 it is what keeps decode below the standard layout.
+ * uses them, so prefill reads each bundle from memory once, not once per token tile.
+ *
+ * Memory (decode from DRAM): a grouped set (grouped.ts) is read front to back, one stream the hardware
+ * prefetcher follows, so its loads overlap the arithmetic. Plain rows are 16 streams it does not follow;
+ * for them the next group is touched before each group (one load per 64-byte line, in order), a sweep
+ * that does not overlap the arithmetic: measured 1.1-1.3× faster than touching inside the dot products
+ * or not at all, but 0.55-0.7× the standard layout at density 1, where the grouped layout reaches
+ * parity (docs/performance.md, "Masked FFN kernel"). Both layouts run the same arithmetic in the same
+ * order, so their results are identical.
  */
 // @ts-ignore: decorator
-@inline function ffn_groups_q(out: usize, bundles: usize, partBytes: usize, x: usize, xRowBytes: usize, outRowBytes: usize, k: i32, nb: i32, T: i32, q4: bool): i32 {
+@inline function ffn_groups_q(out: usize, bundles: usize, partBytes: usize, x: usize, xRowBytes: usize, outRowBytes: usize, k: i32, nb: i32, T: i32, q4: bool, grouped: bool): i32 {
   const bb: usize = 3 * partBytes;
   const groupBytes: usize = <usize>GROUP * bb;
   let j = 0;
   for (; j + GROUP <= k; j += GROUP) {
     const g = bundles + <usize>j * bb;
-    const down = g + 2 * partBytes;
-    if (j + 2 * GROUP <= k) {
+    const down = g + (grouped ? 32 : 2) * partBytes;
+    if (!grouped && j + 2 * GROUP <= k) {
       const next = g + groupBytes;
       for (let o: usize = 0; o < groupBytes; o += 64) load<u8>(next + o);
     }
     let t = 0;
     for (; t + 4 <= T; t += 4) {
-      h_call(g, partBytes, x + <usize>t * xRowBytes, xRowBytes, nb, q4, 4);
-      down_call(out + <usize>t * outRowBytes, outRowBytes, down, bb, nb, q4, 4, 4);
+      h_call(g, partBytes, x + <usize>t * xRowBytes, xRowBytes, nb, q4, 4, grouped);
+      down_call(out + <usize>t * outRowBytes, outRowBytes, down, bb, nb, q4, 4, 4, grouped);
     }
     for (; t < T; t++) {
-      h_call(g, partBytes, x + <usize>t * xRowBytes, xRowBytes, nb, q4, 1);
-      down_call(out + <usize>t * outRowBytes, outRowBytes, down, bb, nb, q4, 4, 1);
+      h_call(g, partBytes, x + <usize>t * xRowBytes, xRowBytes, nb, q4, 1, grouped);
+      down_call(out + <usize>t * outRowBytes, outRowBytes, down, bb, nb, q4, 4, 1, grouped);
     }
   }
+  // the last k mod 16 (plain rows in either layout)
   for (; j + 4 <= k; j += 4) {
     const g = bundles + <usize>j * bb;
     for (let t = 0; t < T; t++) {
       const xt = x + <usize>t * xRowBytes;
       v128.store(H, swiglu4(dot4_q(g, bb, xt, nb, q4, false, 0, 0), dot4_q(g + partBytes, bb, xt, nb, q4, false, 0, 0)));
-      down_call(out + <usize>t * outRowBytes, outRowBytes, g + 2 * partBytes, bb, nb, q4, 1, 1);
+      down_call(out + <usize>t * outRowBytes, outRowBytes, g + 2 * partBytes, bb, nb, q4, 1, 1, false);
     }
   }
   return j;
@@ -130,13 +145,21 @@ const GROUP: i32 = 16;
 /**
  * H (see there) for a group of 16 bundles at g: with nt = 4 tokens (x rows xStride apart) H[j] = h_j
  * (lane = token), gate and up of each bundle as one 2-row × 4-token tile; with one token H[q] = h of
- * bundles 4q..4q+3 (lane = bundle), 4 gate rows then 4 up rows at a time (dot4_q). nt is a constant.
+ * bundles 4q..4q+3 (lane = bundle), 4 gate rows and 4 up rows at a time. nt and grouped are constants.
  */
 // @ts-ignore: decorator
-@inline function group_h(g: usize, partBytes: usize, x: usize, xStride: usize, nb: i32, q4: bool, nt: i32): void {
+@inline function group_h(g: usize, partBytes: usize, x: usize, xStride: usize, nb: i32, q4: bool, nt: i32, grouped: bool): void {
+  const wb: usize = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
   const bb: usize = 3 * partBytes;
   if (nt == 4) {
-    for (let i = 0; i < GROUP; i++) v128.store(H + (<usize>i << 4), gate_up4(g + <usize>i * bb, partBytes, x, xStride, nb, q4));
+    for (let i = 0; i < GROUP; i++) {
+      // grouped: bundle i's gate block b at quad (i >> 2), block b, slot (i & 3); its up block 4 slots on
+      const pg = grouped ? g + <usize>(i >> 2) * 8 * partBytes + <usize>(i & 3) * wb : g + <usize>i * bb;
+      const gate = tile2x4_dot(pg, pg + (grouped ? 4 * wb : partBytes), x, xStride, nb, q4, grouped ? 8 * wb : wb);
+      v128.store(H + (<usize>i << 4), swiglu4(gate, tile_acc_b()));
+    }
+  } else if (grouped) {
+    for (let q = 0; q < 4; q++) v128.store(H + (<usize>q << 4), quad_h_grouped(g + <usize>q * 8 * partBytes, x, nb, q4));
   } else {
     for (let q = 0; q < 4; q++) {
       const gq = g + <usize>(4 * q) * bb;
@@ -146,14 +169,45 @@ const GROUP: i32 = 16;
 }
 
 /**
- * h = silu(gate·x_t)·(up·x_t) of one bundle (gate row at pg, up row partBytes after it) for 4 tokens (Q8_0
- * rows at x, xStride apart), lane t = token t: the gate and up rows as the two rows of the register tile
- * dot.ts tile2x4_dot (the matmul's).
+ * h of the 4 bundles of a grouped quad at p (lane = bundle) for one token (Q8_0 row x): per block the 4
+ * gate blocks and the 4 up blocks that follow them, each widened activation block shared by all 8, read
+ * front to back. The same arithmetic in the same order as dot4_q on plain rows (even and odd blocks in
+ * two accumulators), so the result is identical.
  */
 // @ts-ignore: decorator
-@inline function gate_up4(pg: usize, partBytes: usize, x: usize, xStride: usize, nb: i32, q4: bool): v128 {
-  const gate = tile2x4_dot(pg, pg + partBytes, x, xStride, nb, q4);
-  return swiglu4(gate, tile_acc_b());
+@inline function quad_h_grouped(p: usize, x: usize, nb: i32, q4: bool): v128 {
+  const wb: usize = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
+  let g0 = f32x4.splat(0), g1 = g0, u0 = g0, u1 = g0;
+  let b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    let x0 = x_lanes(x, 0), x1 = x_lanes(x, 1), x2 = x_lanes(x, 2), x3 = x_lanes(x, 3);
+    let dx = f32x4.splat(f16_to_f32(load<u16>(x)));
+    g0 = f32x4.add(g0, quad_dot(p, q4, x0, x1, x2, x3, dx));
+    u0 = f32x4.add(u0, quad_dot(p + 4 * wb, q4, x0, x1, x2, x3, dx));
+    const x_ = x + Q8_0_BLOCK_BYTES;
+    x0 = x_lanes(x_, 0); x1 = x_lanes(x_, 1); x2 = x_lanes(x_, 2); x3 = x_lanes(x_, 3);
+    dx = f32x4.splat(f16_to_f32(load<u16>(x_)));
+    g1 = f32x4.add(g1, quad_dot(p + 8 * wb, q4, x0, x1, x2, x3, dx));
+    u1 = f32x4.add(u1, quad_dot(p + 12 * wb, q4, x0, x1, x2, x3, dx));
+    p += 16 * wb;
+    x += 2 * Q8_0_BLOCK_BYTES;
+  }
+  if (b < nb) {
+    const x0 = x_lanes(x, 0), x1 = x_lanes(x, 1), x2 = x_lanes(x, 2), x3 = x_lanes(x, 3);
+    const dx = f32x4.splat(f16_to_f32(load<u16>(x)));
+    g0 = f32x4.add(g0, quad_dot(p, q4, x0, x1, x2, x3, dx));
+    u0 = f32x4.add(u0, quad_dot(p + 4 * wb, q4, x0, x1, x2, x3, dx));
+  }
+  return swiglu4(f32x4.add(g0, g1), f32x4.add(u0, u1));
+}
+
+/** d_w·d_x·Σ q_w·q_x of 4 consecutive weight blocks at p (lane = block) with one widened activation
+ * block (x0..x3, scale dx splatted): dot.ts block_dot4's arithmetic. */
+// @ts-ignore: decorator
+@inline function quad_dot(p: usize, q4: bool, x0: v128, x1: v128, x2: v128, x3: v128, dx: v128): v128 {
+  const wb: usize = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
+  const t = sum4_i32x4(dot_block(p, q4, x0, x1, x2, x3), dot_block(p + wb, q4, x0, x1, x2, x3), dot_block(p + 2 * wb, q4, x0, x1, x2, x3), dot_block(p + 3 * wb, q4, x0, x1, x2, x3));
+  return f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(scales4(p, p + wb, p + 2 * wb, p + 3 * wb), dx));
 }
 
 /**
@@ -177,8 +231,9 @@ const SCALE: usize = SCRATCH + 640;
 const S_MAX: f32 = 32767;
 
 /**
- * out_t (dim f32, nt tokens at out, outStride apart) += Σ_j h_tj·down_j over 4·nq bundles whose down rows
- * start at down, bb bytes apart, h in H (see there); nq = 1 or 4, nt = 1 or 4, constants.
+ * out_t (dim f32, nt tokens at out, outStride apart) += Σ_j h_tj·down_j over 4·nq bundles, h in H (see
+ * there); nq = 1 or 4, nt = 1 or 4, grouped: constants. The down blocks: plain rows at down, bb bytes
+ * apart, or grouped (grouped.ts: block b of the 16 bundles at down + 16·b·wb, consecutive).
  *
  * Integer accumulation, block by block: for block b and token t, s_j = h_tj·d_jb (d_jb: the fp16 scale of
  * bundle j's block b) is rounded to an i16 c_j with one scale per block, token and group,
@@ -190,21 +245,24 @@ const S_MAX: f32 = 32767;
  * A token whose s are all zero (or not all finite) in a block gets nothing added there.
  */
 // @ts-ignore: decorator
-@inline function down_tile(out: usize, outStride: usize, down: usize, bb: usize, nb: i32, q4: bool, nq: i32, nt: i32): void {
+@inline function down_tile(out: usize, outStride: usize, down: usize, bb: usize, nb: i32, q4: bool, nq: i32, nt: i32, grouped: bool): void {
   const wb: usize = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
+  // bundle j's block b at down + b·blockStride + j·stride
+  const blockStride: usize = grouped ? <usize>GROUP * wb : wb;
+  const stride: usize = grouped ? wb : bb;
   for (let b = 0; b < nb; b++) {
-    const p = down + <usize>b * wb;
+    const p = down + <usize>b * blockStride;
     if (nt == 1) {
-      if (!coef1(p, bb, nq)) continue;
+      if (!coef1(p, stride, nq)) continue;
     } else {
-      coef4(p, bb);
+      coef4(p, stride);
     }
     // elements 0..15 (Q4_0: the low nibbles), then 16..31, 8 at a time
     const o = out + ((<usize>b) << 7);
-    down_octet(o, outStride, p, bb, q4, nq, nt, false);
-    down_octet(o + 32, outStride, p + 8, bb, q4, nq, nt, false);
-    down_octet(o + 64, outStride, p, bb, q4, nq, nt, true);
-    down_octet(o + 96, outStride, p + 8, bb, q4, nq, nt, true);
+    down_octet(o, outStride, p, stride, q4, nq, nt, false);
+    down_octet(o + 32, outStride, p + 8, stride, q4, nq, nt, false);
+    down_octet(o + 64, outStride, p, stride, q4, nq, nt, true);
+    down_octet(o + 96, outStride, p + 8, stride, q4, nq, nt, true);
   }
 }
 
@@ -435,56 +493,92 @@ const S_MAX: f32 = 32767;
  * V8 allocated registers worse in the one large function (measured: the same kernel 1.1-1.2× slower at
  * dim 896, T = 1 and 32, from DRAM; a larger function also slowed an unchanged path). */
 // @ts-ignore: decorator
-@inline function down_call(out: usize, outStride: usize, down: usize, bb: usize, nb: i32, q4: bool, nq: i32, nt: i32): void {
+@inline function down_call(out: usize, outStride: usize, down: usize, bb: usize, nb: i32, q4: bool, nq: i32, nt: i32, grouped: bool): void {
   if (q4) {
-    if (nt > 1) down16x4_q4(out, outStride, down, bb, nb);
+    if (grouped) {
+      if (nt > 1) down16x4_q4_g(out, outStride, down, nb);
+      else down16_q4_g(out, down, nb);
+    } else if (nt > 1) down16x4_q4(out, outStride, down, bb, nb);
     else if (nq > 1) down16_q4(out, down, bb, nb);
     else down4_q4(out, down, bb, nb);
   } else {
-    if (nt > 1) down16x4_q8(out, outStride, down, bb, nb);
+    if (grouped) {
+      if (nt > 1) down16x4_q8_g(out, outStride, down, nb);
+      else down16_q8_g(out, down, nb);
+    } else if (nt > 1) down16x4_q8(out, outStride, down, bb, nb);
     else if (nq > 1) down16_q8(out, down, bb, nb);
     else down4_q8(out, down, bb, nb);
   }
 }
-/** group_h with constant q4 and nt, in functions of their own (as down_call). */
+/** group_h with constant q4, nt and grouped, in functions of their own (as down_call). */
 // @ts-ignore: decorator
-@inline function h_call(g: usize, partBytes: usize, x: usize, xStride: usize, nb: i32, q4: bool, nt: i32): void {
+@inline function h_call(g: usize, partBytes: usize, x: usize, xStride: usize, nb: i32, q4: bool, nt: i32, grouped: bool): void {
   if (q4) {
-    if (nt > 1) h16x4_q4(g, partBytes, x, xStride, nb);
+    if (grouped) {
+      if (nt > 1) h16x4_q4_g(g, partBytes, x, xStride, nb);
+      else h16_q4_g(g, partBytes, x, nb);
+    } else if (nt > 1) h16x4_q4(g, partBytes, x, xStride, nb);
     else h16_q4(g, partBytes, x, nb);
   } else {
-    if (nt > 1) h16x4_q8(g, partBytes, x, xStride, nb);
+    if (grouped) {
+      if (nt > 1) h16x4_q8_g(g, partBytes, x, xStride, nb);
+      else h16_q8_g(g, partBytes, x, nb);
+    } else if (nt > 1) h16x4_q8(g, partBytes, x, xStride, nb);
     else h16_q8(g, partBytes, x, nb);
   }
 }
 function h16x4_q8(g: usize, partBytes: usize, x: usize, xStride: usize, nb: i32): void {
-  group_h(g, partBytes, x, xStride, nb, false, 4);
+  group_h(g, partBytes, x, xStride, nb, false, 4, false);
 }
 function h16_q8(g: usize, partBytes: usize, x: usize, nb: i32): void {
-  group_h(g, partBytes, x, 0, nb, false, 1);
+  group_h(g, partBytes, x, 0, nb, false, 1, false);
 }
 function h16x4_q4(g: usize, partBytes: usize, x: usize, xStride: usize, nb: i32): void {
-  group_h(g, partBytes, x, xStride, nb, true, 4);
+  group_h(g, partBytes, x, xStride, nb, true, 4, false);
 }
 function h16_q4(g: usize, partBytes: usize, x: usize, nb: i32): void {
-  group_h(g, partBytes, x, 0, nb, true, 1);
+  group_h(g, partBytes, x, 0, nb, true, 1, false);
+}
+function h16x4_q8_g(g: usize, partBytes: usize, x: usize, xStride: usize, nb: i32): void {
+  group_h(g, partBytes, x, xStride, nb, false, 4, true);
+}
+function h16_q8_g(g: usize, partBytes: usize, x: usize, nb: i32): void {
+  group_h(g, partBytes, x, 0, nb, false, 1, true);
+}
+function h16x4_q4_g(g: usize, partBytes: usize, x: usize, xStride: usize, nb: i32): void {
+  group_h(g, partBytes, x, xStride, nb, true, 4, true);
+}
+function h16_q4_g(g: usize, partBytes: usize, x: usize, nb: i32): void {
+  group_h(g, partBytes, x, 0, nb, true, 1, true);
 }
 
 function down16x4_q8(out: usize, outStride: usize, down: usize, bb: usize, nb: i32): void {
-  down_tile(out, outStride, down, bb, nb, false, 4, 4);
+  down_tile(out, outStride, down, bb, nb, false, 4, 4, false);
 }
 function down16_q8(out: usize, down: usize, bb: usize, nb: i32): void {
-  down_tile(out, 0, down, bb, nb, false, 4, 1);
+  down_tile(out, 0, down, bb, nb, false, 4, 1, false);
 }
 function down4_q8(out: usize, down: usize, bb: usize, nb: i32): void {
-  down_tile(out, 0, down, bb, nb, false, 1, 1);
+  down_tile(out, 0, down, bb, nb, false, 1, 1, false);
 }
 function down16x4_q4(out: usize, outStride: usize, down: usize, bb: usize, nb: i32): void {
-  down_tile(out, outStride, down, bb, nb, true, 4, 4);
+  down_tile(out, outStride, down, bb, nb, true, 4, 4, false);
 }
 function down16_q4(out: usize, down: usize, bb: usize, nb: i32): void {
-  down_tile(out, 0, down, bb, nb, true, 4, 1);
+  down_tile(out, 0, down, bb, nb, true, 4, 1, false);
 }
 function down4_q4(out: usize, down: usize, bb: usize, nb: i32): void {
-  down_tile(out, 0, down, bb, nb, true, 1, 1);
+  down_tile(out, 0, down, bb, nb, true, 1, 1, false);
+}
+function down16x4_q8_g(out: usize, outStride: usize, down: usize, nb: i32): void {
+  down_tile(out, outStride, down, 0, nb, false, 4, 4, true);
+}
+function down16_q8_g(out: usize, down: usize, nb: i32): void {
+  down_tile(out, 0, down, 0, nb, false, 4, 1, true);
+}
+function down16x4_q4_g(out: usize, outStride: usize, down: usize, nb: i32): void {
+  down_tile(out, outStride, down, 0, nb, true, 4, 4, true);
+}
+function down16_q4_g(out: usize, down: usize, nb: i32): void {
+  down_tile(out, 0, down, 0, nb, true, 4, 1, true);
 }

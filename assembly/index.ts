@@ -5,6 +5,7 @@ export * from './quant';
 export * from './matvec';
 export * from './ffn';
 export * from './ops';
+export { bundles_regroup } from './grouped';
 
 /** Block layout constants, checked against src/formats/quant.ts by test/kernels-abi.test.ts. */
 export { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES } from './common';

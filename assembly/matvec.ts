@@ -118,7 +118,7 @@ export function matmul_f16(out: usize, w: usize, x: usize, rows: i32, cols: i32,
  */
 // @ts-ignore: decorator
 @inline function tile2x4_q(o: usize, outStride: usize, pa: usize, pb: usize, storeB: bool, px: usize, xStride: usize, nb: i32, q4: bool): void {
-  const accA = tile2x4_dot(pa, pb, px, xStride, nb, q4);
+  const accA = tile2x4_dot(pa, pb, px, xStride, nb, q4, q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES);
   const accB = tile_acc_b();
   store<f32>(o, f32x4.extract_lane(accA, 0));
   store<f32>(o + outStride, f32x4.extract_lane(accA, 1));

@@ -3,7 +3,8 @@
  * multiple of the 4-token tile, and T = 32 (a prefill tile); dim of one block, odd block counts and the
  * SmolLM2-135M / Qwen2.5-0.5B dims (short bundles touched ahead, long ones not); tokens with all-zero
  * activations inside 4-token tiles; and the masked FFN over a subset equals the dense FFN computed from the
- * same bundles restricted to that subset.
+ * same bundles restricted to that subset. ffn_swiglu_grouped_* (the runtime's layout, assembly/grouped.ts)
+ * equal ffn_swiglu_masked_* on the same bundles bit for bit, and bundles_regroup is a permutation of blocks.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,7 +12,7 @@ import type { Kernels, KernelName } from '../src/engine/kernels.ts';
 import { QUANT, rowBytes, type QuantType } from '../src/formats/quant.ts';
 import * as refq from '../src/formats/quant-values.ts';
 import * as ref from '../src/reference/ffn.ts';
-import { BUILDS, kernelsFor, put, getF32 } from './kernel-harness.ts';
+import { BUILDS, kernelsFor, put, getF32, getU8 } from './kernel-harness.ts';
 import { rng, randomF32, assertClose, assertThrowsCode } from './helpers.ts';
 
 /** silu's exp differs in the last bits between AS (musl) and V8; accumulation order differs too. */
@@ -165,6 +166,92 @@ for (const build of BUILDS) {
       const p = K.alloc(4096);
       await assertThrowsCode(() => K.call(c.kernel, p, size - 64, p, 4, 32, 1), 'out_of_bounds');
       if (c.type !== QUANT.F32) await assertThrowsCode(() => K.call(c.kernel, p, p, p, 1, 48, 1), 'bad_option');
+    });
+
+    s.run();
+  }
+}
+
+// --- the grouped layout ------------------------------------------------------------------------------
+
+for (const build of BUILDS) {
+  for (const c of CASES.filter((c) => c.type !== QUANT.F32)) {
+    const grouped = c.kernel.replace('masked', 'grouped') as KernelName;
+    const s = suite(`${grouped} [${build}]`);
+    let K: Kernels;
+    s.before(async () => {
+      K = await kernelsFor(build);
+    });
+    const wb = c.type.blockBytes;
+
+    s('bundles_regroup moves whole blocks: a permutation (groups of 16 reordered, the last k mod 16 plain) that round-trips', () => {
+      let seed = 3000;
+      for (const [dimBlocks, k] of [[1, 0], [1, 1], [3, 15], [3, 16], [5, 17], [18, 32], [2, 37], [28, 48]] as const) {
+        const dim = dimBlocks * 32;
+        const rb = 3 * dimBlocks * wb;
+        const plain = makeBundles(c, rng(seed++), k, dim) as Uint8Array;
+        const m = K.mark();
+        const src = put(K, plain);
+        const dst = K.alloc(Math.max(plain.length, 1));
+        const back = K.alloc(Math.max(plain.length, 1));
+        K.call('bundles_regroup', dst, src, k, dim, wb, 1);
+        K.call('bundles_regroup', back, dst, k, dim, wb, 0);
+        const g = getU8(K, dst, plain.length);
+        assert.equal(Buffer.compare(getU8(K, back, plain.length), plain), 0, `k=${k} dim=${dim}: round trip`);
+        const tail = k - (k % 16);
+        // the tail is plain in either build; the groups are reordered in the SIMD build only
+        assert.equal(Buffer.compare(g.subarray(tail * rb), plain.subarray(tail * rb)), 0, `k=${k}: tail plain`);
+        if (tail > 0) assert.is(Buffer.compare(g.subarray(0, tail * rb), plain.subarray(0, tail * rb)) === 0, build === 'scalar', `k=${k}: groups ${build === 'scalar' ? 'plain' : 'reordered'}`);
+        // a permutation of whole blocks: the multiset of blocks per group is unchanged
+        for (let gi = 0; gi < tail / 16; gi++) {
+          const blocks = (b: Uint8Array) => {
+            const out: string[] = [];
+            for (let o = gi * 16 * rb; o < (gi + 1) * 16 * rb; o += wb) out.push(Buffer.from(b.subarray(o, o + wb)).toString('hex'));
+            return out.sort();
+          };
+          assert.equal(blocks(g), blocks(plain), `k=${k} group ${gi}: the same blocks`);
+        }
+        K.release(m);
+      }
+    });
+
+    s('equals ffn_swiglu_masked on the same bundles, bit for bit: k around the groups of 16, T = 1..9 and 32, dims of 1, 3, 18, 28 blocks', () => {
+      let seed = 4000;
+      for (const dimBlocks of [1, 3, 18, 28]) {
+        const dim = dimBlocks * 32;
+        for (const k of [0, 1, 15, 16, 17, 20, 32, 37, 64]) {
+          for (const T of [1, 3, 4, 5, 9, 32]) {
+            if (dimBlocks >= 18 && T > 5 && T !== 32) continue;
+            const r = rng(seed++);
+            const plain = makeBundles(c, r, k, dim);
+            const x = makeX(c, r, T, dim);
+            const base = randomF32(r, T * dim);
+            const m = K.mark();
+            const pb = put(K, plain);
+            const gb = K.alloc(Math.max(plain.byteLength, 1));
+            K.call('bundles_regroup', gb, pb, k, dim, wb, 1);
+            const px = put(K, x);
+            const o1 = put(K, base);
+            const o2 = put(K, base);
+            K.call(c.kernel, o1, pb, px, k, dim, T);
+            K.call(grouped, o2, gb, px, k, dim, T);
+            const want = getF32(K, o1, T * dim);
+            const got = getF32(K, o2, T * dim);
+            for (let i = 0; i < want.length; i++) {
+              if (!Object.is(got[i], want[i])) assert.unreachable(`dim=${dim} k=${k} T=${T}: out[${i}] = ${got[i]}, plain layout ${want[i]}`);
+            }
+            K.release(m);
+          }
+        }
+      }
+    });
+
+    s('bundles past the end of memory are out_of_bounds; a block size that is not Q8_0 or Q4_0 is bad_option', async () => {
+      const size = K.memory.buffer.byteLength;
+      const p = K.alloc(4096);
+      await assertThrowsCode(() => K.call(grouped, p, size - 64, p, 4, 32, 1), 'out_of_bounds');
+      await assertThrowsCode(() => K.call('bundles_regroup', p, p + 2048, 2, 32, 16, 1), 'bad_option');
+      await assertThrowsCode(() => K.call('bundles_regroup', p, size - 64, 4, 32, wb, 1), 'out_of_bounds');
     });
 
     s.run();

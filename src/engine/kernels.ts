@@ -11,6 +11,8 @@
  *   matmul_*   out (T, rows) f32    = X (T, cols) · Wᵀ          (prefill over a tile of T tokens)
  *   ffn_swiglu_masked_*  out (T, dim) += Σ_j silu(gate_j·x_t)·(up_j·x_t)·down_j over k packed bundles
  *              bundle j = [gate_j | up_j | down_j], 3 rows of dim weights of the bundle type
+ *   ffn_swiglu_grouped_*  the same over k bundles in the grouped layout (assembly/grouped.ts), which
+ *              bundles_regroup writes from (and reads back to) plain bundles
  * For Q8_0 and Q4_0 weights the activation operand x is already quantized to Q8_0 (quantize_row_q8_0).
  */
 import { IfpruneError } from '../errors.ts';
@@ -74,6 +76,20 @@ function matmul(q: QuantType): KernelSpec {
   };
 }
 
+function regroup(): KernelSpec {
+  return {
+    args: ['dst', 'src', 'k', 'dim', 'blockBytes', 'toGrouped'],
+    shape: (a) =>
+      a.dim! % 32 !== 0 ? `dim = ${a.dim} is not a multiple of the block (32)`
+      : a.blockBytes !== QUANT.Q8_0.blockBytes && a.blockBytes !== QUANT.Q4_0.blockBytes ? `blockBytes = ${a.blockBytes} is neither Q8_0's (34) nor Q4_0's (18)`
+      : null,
+    regions: (a) => [
+      ['dst', a.dst!, a.k! * 3 * (a.dim! / 32) * a.blockBytes!],
+      ['src', a.src!, a.k! * 3 * (a.dim! / 32) * a.blockBytes!],
+    ],
+  };
+}
+
 function ffn(q: QuantType): KernelSpec {
   return {
     args: ['out', 'bundles', 'x', 'k', 'dim', 'T'],
@@ -110,6 +126,10 @@ export const KERNELS = {
   ffn_swiglu_masked_f32: ffn(QUANT.F32),
   ffn_swiglu_masked_q8_0: ffn(QUANT.Q8_0),
   ffn_swiglu_masked_q4_0: ffn(QUANT.Q4_0),
+  ffn_swiglu_grouped_q8_0: ffn(QUANT.Q8_0),
+  ffn_swiglu_grouped_q4_0: ffn(QUANT.Q4_0),
+  /** dst = the k plain bundles at src in the grouped layout (toGrouped = 1), or back (0) */
+  bundles_regroup: regroup(),
   // --- elementwise and attention (f32)
   /** out = x / sqrt(mean(x²) + eps) * w */
   rmsnorm_f32: { args: ['out', 'x', 'w', 'n', 'eps'], regions: vec('out', 'x', 'w') },
