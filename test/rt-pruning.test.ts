@@ -495,18 +495,21 @@ function asLoad(f: Fixture, sets: ArrayLike<number>[], damage?: (offset: number,
   return { ok: ex.prn_cache_finish(), served };
 }
 
-/** Each layer's packed buffer holds the file's bundle rows of the selection, ascending. */
+/** Each layer's packed set holds the file's bundle rows of the selection, ascending (read back through
+ * the grouped layout, assembly/grouped.ts). */
 function assertPacked(f: Fixture, sets: ArrayLike<number>[], label: string): void {
   const rb = f.layout.rowBytes;
+  const row = ex.rt_alloc(rb) >>> 0;
   sets.forEach((s, l) => {
     const ids = Int32Array.from(s).sort();
     assert.is(ex.prn_cache_count(l), ids.length, `${label}: layer ${l} count`);
-    const got = rt.bytes(ex.prn_cache_packed(l), ids.length * rb);
     ids.forEach((r, i) => {
+      ex.prn_cache_row(l, i, row);
       const want = f.bytes.subarray(f.layout.offsets[l]! + r * rb, f.layout.offsets[l]! + (r + 1) * rb);
-      if (Buffer.compare(got.subarray(i * rb, (i + 1) * rb), want) !== 0) assert.unreachable(`${label}: layer ${l} packed row ${i} is not bundle row ${r}`);
+      if (Buffer.compare(rt.bytes(row, rb), want) !== 0) assert.unreachable(`${label}: layer ${l} packed row ${i} is not bundle row ${r}`);
     });
   });
+  ex.rt_free(row);
 }
 
 /** Selections that overlap the previous ones, repeat, grow and shrink. */

@@ -9,7 +9,8 @@
 //      (no kernel multiplies BF16, and the masked FFN has no F16 variant);
 //   2. the KV cache: per layer, k and v of (contextLength, kvDim) f32;
 //   3. scratch for one prefill tile of up to TILE tokens, and the logits (vocabSize) f32.
-// Later, lazily: the packed bundles / 0-1 masks of setNeuronMask, the observer's gate/up rows.
+// Later, lazily: the packed bundles / 0-1 masks of setNeuronMask, the observer's gate/up rows (and its plain
+// copy of a grouped set).
 //
 // One forward step over T tokens at positions pos..pos+T-1 (T = 1 in decode, ≤ TILE in prefill):
 //   x  = embed(ids)                                              (T, dim)
@@ -26,10 +27,11 @@
 import { ModelConfig, ModelSpec, TensorInfo } from './spec';
 import { fail } from './error';
 import { TensorLoader, toF32 } from './tensors';
-import { GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, typeName, blockElems, rowBytes } from './quant';
+import { GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, typeName, blockElems, rowBytes, bundleBlockBytes } from './quant';
 import { quantize_row_q8_0 } from '../quant';
 import { matvec_f32, matvec_f16, matvec_q8_0_q8_0, matvec_q4_0_q8_0, matmul_f32, matmul_f16, matmul_q8_0_q8_0, matmul_q4_0_q8_0 } from '../matvec';
-import { ffn_swiglu_masked_f32, ffn_swiglu_masked_q8_0, ffn_swiglu_masked_q4_0 } from '../ffn';
+import { ffn_swiglu_masked_f32, ffn_swiglu_masked_q8_0, ffn_swiglu_masked_q4_0, ffn_swiglu_grouped_q8_0, ffn_swiglu_grouped_q4_0 } from '../ffn';
+import { bundle_copy } from '../grouped';
 import { rmsnorm_f32, rope_f32, attention_f32, silu_f32, add_f32, mul_f32 } from '../ops';
 
 /** Tokens per prefill tile: bounds the scratch memory; the matmul kernels work in 4-token groups. */
@@ -56,10 +58,12 @@ class Layer {
   w2: Weight | null = null;
   /** Bundled FFN: all n_ff bundles [gate_j | up_j | down_j], (n_ff, 3·dim), as read from the file
    * (ptr 0 when opened selectively), and the activeK ones packed contiguously at activePtr
-   * (activeK = -1: none loaded yet). */
+   * (activeK = -1: none loaded yet): plain rows (the file's tensor), or a set in the grouped layout
+   * (activeGrouped: the sets the neuron loader and setNeuronMask write, see assembly/grouped.ts). */
   full: Weight | null = null;
   activePtr: usize = 0;
   activeK: i32 = -1;
+  activeGrouped: bool = false;
   /** Split FFN under a neuron mask: a 0/1 f32 vector of hiddenDim at maskPtr, or 0 for dense. */
   maskPtr: usize = 0;
   /** setNeuronMask's buffers (allocated on first use): packed bundles (n_ff rows), the 0/1 mask. */
@@ -217,11 +221,18 @@ function matmul(w: Weight, out: usize, x: usize, T: i32): void {
   }
 }
 
-/** out (T, dim) += Σ_j silu(gate_j·x_t)·(up_j·x_t)·down_j over k bundles of type t at `bundles`. */
-function ffnMasked(t: i32, out: usize, bundles: usize, x: usize, k: i32, dim: i32, T: i32): void {
-  if (t == GGML_Q8_0) ffn_swiglu_masked_q8_0(out, bundles, x, k, dim, T);
-  else if (t == GGML_Q4_0) ffn_swiglu_masked_q4_0(out, bundles, x, k, dim, T);
-  else ffn_swiglu_masked_f32(out, bundles, x, k, dim, T);
+/** out (T, dim) += Σ_j silu(gate_j·x_t)·(up_j·x_t)·down_j over k bundles of type t at `bundles`, plain rows
+ * or a grouped set (F32 sets are plain either way). */
+function ffnMasked(t: i32, grouped: bool, out: usize, bundles: usize, x: usize, k: i32, dim: i32, T: i32): void {
+  if (t == GGML_Q8_0) {
+    if (grouped) ffn_swiglu_grouped_q8_0(out, bundles, x, k, dim, T);
+    else ffn_swiglu_masked_q8_0(out, bundles, x, k, dim, T);
+  } else if (t == GGML_Q4_0) {
+    if (grouped) ffn_swiglu_grouped_q4_0(out, bundles, x, k, dim, T);
+    else ffn_swiglu_masked_q4_0(out, bundles, x, k, dim, T);
+  } else {
+    ffn_swiglu_masked_f32(out, bundles, x, k, dim, T);
+  }
 }
 
 function isQuantized(t: i32): bool {
@@ -261,6 +272,7 @@ export class Engine {
   private h3: usize = 0; // (TILE, hiddenDim)
   private logits: usize = 0; // (vocab)
   private gu: usize = 0; // (TILE, 3·n_ff) the observer's bundle rows (allocated on first use)
+  private plainRows: usize = 0; // (n_ff, 3·dim) the observer's plain copy of a grouped set (first use)
   // the input the next linear() calls read, and whether xq already holds its Q8_0 copy
   private input: usize = 0;
   private inputQuantized: bool = false;
@@ -422,7 +434,7 @@ export class Engine {
    * finished; forward then fails ('the model is closed'). For a session that reopens the model. */
   free(): void {
     const weights: Array<Weight | null> = [this.embd, this.cls !== this.embd ? this.cls : null, this.outNorm];
-    const bufs: Array<usize> = [this.x, this.xb, this.xq, this.q, this.attOut, this.att, this.h1, this.h3, this.logits, this.gu];
+    const bufs: Array<usize> = [this.x, this.xb, this.xq, this.q, this.attOut, this.att, this.h1, this.h3, this.logits, this.gu, this.plainRows];
     for (let l = 0; l < this.layers.length; l++) {
       const L = this.layers[l];
       const lw: Array<Weight | null> = [L.attnNorm, L.wq, L.wk, L.wv, L.wo, L.bq, L.bk, L.bv, L.ffnNorm, L.w1, L.w3, L.w2, L.full];
@@ -579,7 +591,7 @@ export class Engine {
           xin = this.xq;
         }
         if (observe && sums != null) this.observeBundles(l, full, T, fromPos, sums);
-        ffnMasked(full.type, this.x, L.activePtr, xin, L.activeK, dim, T);
+        ffnMasked(full.type, L.activeGrouped, this.x, L.activePtr, xin, L.activeK, dim, T);
       } else {
         // PyTorch: x += w2(F.silu(w1(x)) * w3(x))
         const w1 = L.w1, w3 = L.w3, w2 = L.w2;
@@ -624,8 +636,19 @@ export class Engine {
    */
   private observeBundles(l: i32, full: Weight, T: i32, fromPos: i32, sums: Array<Float64Array>): void {
     const nff = full.rows;
-    // Every bundle, in row order: the file's tensor (dense opening) or an active set of all rows.
-    const ptr = full.ptr != 0 ? full.ptr : this.layers[l].activePtr; // forwardObserved checked activeK
+    // Every bundle, in row order: the file's tensor (dense opening) or an active set of all rows
+    // (forwardObserved checked activeK), as plain rows: a grouped set is copied out to them first.
+    const L = this.layers[l];
+    let ptr = full.ptr;
+    if (ptr == 0) {
+      ptr = L.activePtr;
+      if (L.activeGrouped) {
+        const rb = <usize>rowBytes(full.type, full.cols);
+        if (this.plainRows == 0) this.plainRows = heap.alloc(<usize>nff * rb);
+        for (let i = 0; i < nff; i++) bundle_copy(L.activePtr, nff, i, this.plainRows + <usize>i * rb, rb, bundleBlockBytes(full.type), false);
+        ptr = this.plainRows;
+      }
+    }
     if (this.gu == 0) this.gu = heap.alloc(<usize>TILE * 3 * <usize>nff * 4);
     const w = new Weight(full.type, 3 * nff, this.config.dim); // (3·n_ff, dim)
     w.ptr = ptr;
@@ -667,14 +690,17 @@ export class Engine {
       if (ids == null) {
         L.activePtr = full.ptr;
         L.activeK = full.rows;
+        L.activeGrouped = false;
         return true;
       }
       if (ids.length > full.rows) return fail('bad_option', 'layer ' + l.toString() + ': ' + ids.length.toString() + ' neuron ids for ' + full.rows.toString() + ' neurons');
       const rb = <usize>rowBytes(full.type, full.cols);
+      const wb = bundleBlockBytes(full.type);
       if (L.packed == 0) L.packed = heap.alloc(<usize>full.rows * rb);
-      for (let i = 0; i < ids.length; i++) memory.copy(L.packed + <usize>i * rb, full.ptr + <usize>ids[i] * rb, rb);
+      for (let i = 0; i < ids.length; i++) bundle_copy(L.packed, ids.length, i, full.ptr + <usize>ids[i] * rb, rb, wb, true);
       L.activePtr = L.packed;
       L.activeK = ids.length;
+      L.activeGrouped = true;
     } else {
       if (ids == null) {
         L.maskPtr = 0;
@@ -689,8 +715,9 @@ export class Engine {
     return true;
   }
 
-  /** Points layer l's masked FFN at k packed bundles at ptr (bundle type and row size, in wasm memory). */
-  setActiveBundles(l: i32, ptr: usize, k: i32): bool {
+  /** Points layer l's masked FFN at k bundles at ptr (bundle type and row size, in wasm memory): plain rows,
+   * or a set in the grouped layout (grouped: the neuron loader's, see assembly/grouped.ts). */
+  setActiveBundles(l: i32, ptr: usize, k: i32, grouped: bool): bool {
     const full = l >= 0 && l < this.layers.length ? this.layers[l].full : null;
     if (full == null) return fail('bad_option', 'layer ' + l.toString() + ' has no bundled FFN');
     if (k < 0 || k > full.rows) return fail('bad_option', 'layer ' + l.toString() + ': k = ' + k.toString() + ' is not in [0, ' + full.rows.toString() + ']');
@@ -698,6 +725,7 @@ export class Engine {
     if (end > (<u64>memory.size() << 16)) return fail('out_of_bounds', 'layer ' + l.toString() + ': bundles [' + ptr.toString() + ', ' + end.toString() + ') lie outside wasm memory');
     this.layers[l].activePtr = ptr;
     this.layers[l].activeK = k;
+    this.layers[l].activeGrouped = grouped;
     return true;
   }
 

@@ -8,7 +8,8 @@
 // that is exactly one row lands straight in its slot; one that covers several rows (or read-through
 // gaps) lands in a staging buffer that finish() scatters into the slots. finish() then verifies every
 // row read against its chunk hash (rows are chunks in ifprune files), maps it, and copies each layer's
-// selection, in ascending row order, into the layer's packed buffer for the masked FFN kernel:
+// selection, in ascending row order, into the layer's packed buffer for the masked FFN kernel, as a set in
+// the grouped layout (assembly/grouped.ts: the copy that was already made, in the order the kernel reads):
 //
 //   slots  (capacity, rowBytes)   rows in cache order      packed (capacity, rowBytes)   selected rows,
 //   slotOf (n_ff) row → slot | -1                                                        ascending
@@ -20,6 +21,8 @@ import { IfpruneInfo, BundleInfo } from './spec';
 import { fail } from './error';
 import { need, clearNeeds, FILE_MODEL } from './io';
 import { verifyTensorBytes } from './ifprune';
+import { bundleBlockBytes } from './quant';
+import { bundle_copy } from '../grouped';
 import { ByteRange, ReadRequest, planRequests, fitsInMemory, MAX_REQUEST_BYTES } from './plan';
 
 /** What one load did (the public LoadReport of src/types.ts, without the time). */
@@ -217,12 +220,13 @@ export class NeuronCache {
       c.stamp[p.slot] = this.clock;
     }
     this.pending.length = 0;
-    // Pack each layer's selection: packed row i = bundle row ids[i].
+    // Pack each layer's selection: bundle i of the (grouped) set = bundle row ids[i].
     for (let l = 0; l < sets.length; l++) {
       const c = this.layers[l]!;
       const ids = sets[l];
       const rowBytes = <usize>c.rowBytes;
-      for (let i = 0; i < ids.length; i++) memory.copy(c.packed + <usize>i * rowBytes, c.slotAt(c.slotOf[ids[i]]), rowBytes);
+      const wb = bundleBlockBytes(bundles[l].type);
+      for (let i = 0; i < ids.length; i++) bundle_copy(c.packed, ids.length, i, c.slotAt(c.slotOf[ids[i]]), rowBytes, wb, true);
       c.count = ids.length;
     }
     const t = this.totals;
@@ -235,8 +239,8 @@ export class NeuronCache {
     return true;
   }
 
-  /** Layer l's packed selection ((count(l), rowBytes) bundles; 0 before its first load). The caller
-   * then calls engine.setActiveBundles(l, packed(l), count(l)). */
+  /** Layer l's packed selection (count(l) bundles of rowBytes, a grouped set; 0 before its first load).
+   * The caller then calls engine.setActiveBundles(l, packed(l), count(l), true). */
   packed(l: i32): usize {
     if (l < 0 || l >= this.layers.length) return 0;
     const c = this.layers[l];

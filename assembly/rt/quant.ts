@@ -41,6 +41,12 @@ export function blockBytes(t: i32): i32 {
   return 0;
 }
 
+/** The block size a set of bundles of type t is grouped by (grouped.ts bundle_copy); 0 for F32 bundles,
+ * whose sets stay plain. */
+export function bundleBlockBytes(t: i32): usize {
+  return t == GGML_Q8_0 || t == GGML_Q4_0 ? <usize>blockBytes(t) : 0;
+}
+
 /** Bytes of a row of n elements (n a whole number of blocks; callers check with blockElems). */
 export function rowBytes(t: i32, n: i64): i64 {
   const be = blockElems(t);

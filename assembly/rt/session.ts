@@ -605,7 +605,7 @@ export class Session {
     if (!cache.finish()) return FAILED;
     const sets = this.pendingSets;
     for (let l = 0; l < sets.length; l++) {
-      if (!this.engine!.setActiveBundles(l, cache.packed(l), cache.count(l))) return FAILED;
+      if (!this.engine!.setActiveBundles(l, cache.packed(l), cache.count(l), true)) return FAILED;
     }
     const rep = cache.report;
     const r = new LoadResult();

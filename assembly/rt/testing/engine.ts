@@ -157,7 +157,7 @@ export function eng_set_neuron_mask(l: i32, ids: usize, k: i32): i32 {
 }
 
 export function eng_set_active_bundles(l: i32, ptr: usize, k: i32): i32 {
-  return eng().setActiveBundles(l, ptr, k) ? 1 : 0;
+  return eng().setActiveBundles(l, ptr, k, false) ? 1 : 0;
 }
 
 export function eng_active_neurons(l: i32): i32 {

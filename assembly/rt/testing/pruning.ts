@@ -13,6 +13,8 @@ import { NeuronCache } from '../neurons';
 import { failed } from '../error';
 import { parseModelHeader } from '../model-file';
 import { readIfpruneInfo } from '../ifprune';
+import { bundleBlockBytes } from '../quant';
+import { bundle_copy } from '../../grouped';
 
 // ---- inputs -----------------------------------------------------------------------------------------
 
@@ -236,11 +238,13 @@ export function prn_cache_finish(): bool {
 export function prn_cache_capacity(l: i32): i32 {
   return cache!.capacity(l);
 }
-export function prn_cache_packed(l: i32): usize {
-  return cache!.packed(l);
-}
 export function prn_cache_count(l: i32): i32 {
   return cache!.count(l);
+}
+/** Bundle i of layer l's packed set (grouped) copied out as a plain row to dst. */
+export function prn_cache_row(l: i32, i: i32, dst: usize): void {
+  const b = info!.bundles[l];
+  bundle_copy(cache!.packed(l), cache!.count(l), i, dst, <usize>b.rowBytes, bundleBlockBytes(b.type), false);
 }
 export function prn_cache_memory(): f64 {
   return cache!.memoryBytes();
