@@ -64,6 +64,8 @@ class Layer {
   activePtr: usize = 0;
   activeK: i32 = -1;
   activeGrouped: bool = false;
+  /** Whether full's tensor (a dense opening) has been regrouped in place (Engine.groupFullTensors). */
+  fullGrouped: bool = false;
   /** Split FFN under a neuron mask: a 0/1 f32 vector of hiddenDim at maskPtr, or 0 for dense. */
   maskPtr: usize = 0;
   /** setNeuronMask's buffers (allocated on first use): packed bundles (n_ff rows), the 0/1 mask. */
@@ -273,6 +275,7 @@ export class Engine {
   private logits: usize = 0; // (vocab)
   private gu: usize = 0; // (TILE, 3·n_ff) the observer's bundle rows (allocated on first use)
   private plainRows: usize = 0; // (n_ff, 3·dim) the observer's plain copy of a grouped set (first use)
+  private groupTmp: usize = 0; // (16, 3·dim) one group's plain rows while regrouping; one row for setNeuronMask
   // the input the next linear() calls read, and whether xq already holds its Q8_0 copy
   private input: usize = 0;
   private inputQuantized: bool = false;
@@ -434,7 +437,7 @@ export class Engine {
    * finished; forward then fails ('the model is closed'). For a session that reopens the model. */
   free(): void {
     const weights: Array<Weight | null> = [this.embd, this.cls !== this.embd ? this.cls : null, this.outNorm];
-    const bufs: Array<usize> = [this.x, this.xb, this.xq, this.q, this.attOut, this.att, this.h1, this.h3, this.logits, this.gu, this.plainRows];
+    const bufs: Array<usize> = [this.x, this.xb, this.xq, this.q, this.attOut, this.att, this.h1, this.h3, this.logits, this.gu, this.plainRows, this.groupTmp];
     for (let l = 0; l < this.layers.length; l++) {
       const L = this.layers[l];
       const lw: Array<Weight | null> = [L.attnNorm, L.wq, L.wk, L.wv, L.wo, L.bq, L.bk, L.bv, L.ffnNorm, L.w1, L.w3, L.w2, L.full];
@@ -527,6 +530,7 @@ export class Engine {
         return fail('bad_option', 'layer ' + l.toString() + "'s FFN neurons are not loaded: the model was opened for selective loading; load neurons for an instruction first (model.instruct + model.load, or generate with a density)");
       }
     }
+    this.groupFullTensors();
     for (let t0 = 0; t0 < n; t0 += TILE) {
       if (!this.forwardTile(ids + (<usize>t0 << 2), min(TILE, n - t0), all == 0 ? 0 : all + <usize>t0 * (<usize>c.vocabSize << 2), observe, fromPos, sums)) return false;
     }
@@ -639,15 +643,12 @@ export class Engine {
     // Every bundle, in row order: the file's tensor (dense opening) or an active set of all rows
     // (forwardObserved checked activeK), as plain rows: a grouped set is copied out to them first.
     const L = this.layers[l];
-    let ptr = full.ptr;
-    if (ptr == 0) {
-      ptr = L.activePtr;
-      if (L.activeGrouped) {
-        const rb = <usize>rowBytes(full.type, full.cols);
-        if (this.plainRows == 0) this.plainRows = heap.alloc(<usize>nff * rb);
-        for (let i = 0; i < nff; i++) bundle_copy(L.activePtr, nff, i, this.plainRows + <usize>i * rb, rb, bundleBlockBytes(full.type), false);
-        ptr = this.plainRows;
-      }
+    let ptr = full.ptr != 0 ? full.ptr : L.activePtr;
+    if (full.ptr != 0 ? L.fullGrouped : L.activeGrouped) {
+      const rb = <usize>rowBytes(full.type, full.cols);
+      if (this.plainRows == 0) this.plainRows = heap.alloc(<usize>nff * rb);
+      for (let i = 0; i < nff; i++) bundle_copy(ptr, nff, i, this.plainRows + <usize>i * rb, rb, bundleBlockBytes(full.type), false);
+      ptr = this.plainRows;
     }
     if (this.gu == 0) this.gu = heap.alloc(<usize>TILE * 3 * <usize>nff * 4);
     const w = new Weight(full.type, 3 * nff, this.config.dim); // (3·n_ff, dim)
@@ -690,14 +691,21 @@ export class Engine {
       if (ids == null) {
         L.activePtr = full.ptr;
         L.activeK = full.rows;
-        L.activeGrouped = false;
+        L.activeGrouped = L.fullGrouped;
         return true;
       }
       if (ids.length > full.rows) return fail('bad_option', 'layer ' + l.toString() + ': ' + ids.length.toString() + ' neuron ids for ' + full.rows.toString() + ' neurons');
       const rb = <usize>rowBytes(full.type, full.cols);
       const wb = bundleBlockBytes(full.type);
       if (L.packed == 0) L.packed = heap.alloc(<usize>full.rows * rb);
-      for (let i = 0; i < ids.length; i++) bundle_copy(L.packed, ids.length, i, full.ptr + <usize>ids[i] * rb, rb, wb, true);
+      for (let i = 0; i < ids.length; i++) {
+        let row = full.ptr + <usize>ids[i] * rb;
+        if (L.fullGrouped) {
+          row = this.groupScratch(rb);
+          bundle_copy(full.ptr, full.rows, ids[i], row, rb, wb, false);
+        }
+        bundle_copy(L.packed, ids.length, i, row, rb, wb, true);
+      }
       L.activePtr = L.packed;
       L.activeK = ids.length;
       L.activeGrouped = true;
@@ -713,6 +721,39 @@ export class Engine {
       L.maskPtr = L.mask;
     }
     return true;
+  }
+
+  /**
+   * Regroups each layer's own tensor of bundles (a dense opening of a bundled file) in place, once, before
+   * the first forward pass (the loader has filled and verified it by then): the grouped kernel then runs
+   * density 1 too, at parity with the standard layout instead of ~0.75× (docs/performance.md). Group g
+   * occupies the same bytes in both layouts, so one group's rows are copied out and placed back; the
+   * last n_ff mod 16 rows stay as they are. setNeuronMask and the observer read rows back through the
+   * layout.
+   */
+  private groupFullTensors(): void {
+    for (let l = 0; l < this.layers.length; l++) {
+      const L = this.layers[l];
+      const full = L.full;
+      if (full == null || full.ptr == 0 || L.fullGrouped) continue;
+      const wb = bundleBlockBytes(full.type);
+      if (wb == 0) continue; // F32 sets stay plain
+      L.fullGrouped = true;
+      const rb = <usize>rowBytes(full.type, full.cols);
+      const tmp = this.groupScratch(16 * rb);
+      for (let g = 0; g + 16 <= full.rows; g += 16) {
+        memory.copy(tmp, full.ptr + <usize>g * rb, 16 * rb);
+        for (let r = 0; r < 16; r++) bundle_copy(full.ptr, full.rows, g + r, tmp + <usize>r * rb, rb, wb, true);
+      }
+      if (L.activePtr == full.ptr) L.activeGrouped = true;
+    }
+  }
+
+  /** groupTmp, at least bytes long (bundle rows of one layer type: every layer's rows are the same size,
+   * so it is allocated once at 16 rows). */
+  private groupScratch(bytes: usize): usize {
+    if (this.groupTmp == 0) this.groupTmp = heap.alloc(max<usize>(bytes, 16 * <usize>this.bundleRowBytes));
+    return this.groupTmp;
   }
 
   /** Points layer l's masked FFN at k bundles at ptr (bundle type and row size, in wasm memory): plain rows,
