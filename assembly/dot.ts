@@ -4,6 +4,14 @@
 // values of a block are loaded already widened to i16 (v128.load8x8_s: 4 vectors of 8, x0 = elements
 // 0..7 ... x3 = 24..31) and multiplied pairwise into i32 lanes with i32x4.dot_i16x8_s. |w|, |x| ≤ 127
 // (Q4_0 weights are centered to q - 8 in [-8, 7] as bytes, then widened) so no lane overflows.
+//
+// Relaxed build (--enable relaxed-simd, ASC_FEATURE_RELAXED_SIMD; docs/relaxed-simd.md): Q4_0 blocks skip the
+// centering and widening. i16x8.relaxed_dot_i8x16_i7x16_s multiplies the activation bytes (i8) by the
+// unsigned nibbles q in [0, 15] (the i7 operand, where every engine agrees) and Σ x·(q - 8) = Σ x·q - 8·Σ x,
+// with 8·Σ x taken per activation block (x_offset8). Integer sums are the same integers, so every result
+// equals the SIMD build's bit for bit; dot_block keeps the SIMD build's lanes (see there). The i32x4
+// relaxed dot-add is not used: Node 20's Liftoff computes it twice over (../shared/PLATFORMS.md).
+// Q8_0 blocks stay on the SIMD path in every build (RELAXED_Q8 says why).
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
 
 // Loads take the block's field offsets as wasm immediate offsets (`v128.load8x8_s(p, 10)`), not as
@@ -39,9 +47,105 @@ import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
   return (e & 1) == 0 ? i16x8.extend_low_i8x16_s(c) : i16x8.extend_high_i8x16_s(c);
 }
 
-/** Σ_j w_j·x_j of a weight block at pw (Q4_0: q - 8) and widened activations, as 4 i32 partial sums. */
+/**
+ * Whether Q8_0 weight blocks take the relaxed dot too (|w| as the i7 operand, x with w's sign as the i8
+ * one). Off: measured slower than the widened SIMD dot (bench/relaxed.ts, docs/relaxed-simd.md), since
+ * applying the sign costs more per block than the widening it replaces; kept as one switch so the
+ * measurement can be repeated.
+ */
+const RELAXED_Q8: bool = false;
+
+/** Whether blocks of this weight type use the relaxed dot in this build (a compile-time constant). */
+// @ts-ignore: decorator
+@inline function relaxed(q4: bool): bool {
+  return ASC_FEATURE_RELAXED_SIMD && (q4 || RELAXED_Q8);
+}
+
+/** The raw int8 activations of the Q8_0 block at p: elements 0..15 (high = false) or 16..31. */
+// @ts-ignore: decorator
+@inline function x_bytes(p: usize, high: bool): v128 {
+  return high ? v128.load(p, 18) : v128.load(p, 2);
+}
+
+/** 8·(x_2j + x_2j+1 + x_16+2j + x_17+2j) in i16 lane j, from a block's raw activations lo = x_0..15,
+ * hi = x_16..31: the Q4_0 offset of q4_dot16 (|lane| ≤ 4096). */
+// @ts-ignore: decorator
+@inline function x_offset8(lo: v128, hi: v128): v128 {
+  return i16x8.shl(i16x8.add(i16x8.extadd_pairwise_i8x16_s(lo), i16x8.extadd_pairwise_i8x16_s(hi)), 3);
+}
+
+/** The relaxed dot's weight operand: the block at pw's low (high = false) or high nibbles as bytes 0..15
+ * (Q4_0, elements 0..15 or 16..31), or its int8 elements 0..15 or 16..31 (Q8_0). */
+// @ts-ignore: decorator
+@inline function w_bytes(pw: usize, q4: bool, high: bool): v128 {
+  if (!q4) return x_bytes(pw, high);
+  const v = v128.load(pw, 2);
+  return high ? i8x16.shr_u(v, 4) : v128.and(v, i8x16.splat(0x0f));
+}
+
+/**
+ * Relaxed Q4_0 block dot from the nibbles wlo, whi (w_bytes), the activations xlo, xhi (x_bytes) and their
+ * x_offset8: i16 lane j = Σ (q_i - 8)·x_i over i in {2j, 2j+1, 16+2j, 17+2j}. The nibbles are the i7
+ * operand (0..15); |x·q + x·q| ≤ 3840 per relaxed dot lane, so no i16 lane overflows or saturates
+ * (|lane| ≤ 7680 before the offset, ≤ 4096 after).
+ */
+// @ts-ignore: decorator
+@inline function q4_dot16(wlo: v128, whi: v128, xlo: v128, xhi: v128, off8: v128): v128 {
+  const lo = i16x8.relaxed_dot_i8x16_i7x16_s(xlo, wlo);
+  const hi = i16x8.relaxed_dot_i8x16_i7x16_s(xhi, whi);
+  return i16x8.sub(i16x8.add(lo, hi), off8);
+}
+
+/** x with the sign of w (x·sign(w); where w = 0 the product is 0 anyway), for the Q8_0 relaxed dot.
+ * Exact for x, w in [-127, 127] (Q8_0 as ggml and quantize_row_q8_0 quantize). */
+// @ts-ignore: decorator
+@inline function x_signed_by(x: v128, w: v128): v128 {
+  const m = i8x16.shr_s(w, 7);
+  return i8x16.sub(v128.xor(x, m), m);
+}
+
+/**
+ * A block's Σ w·x for relaxed(q4) types from its weight operands (w_bytes) and activation operands, as 4 i32
+ * partial sums whose lanes differ from dot_block's (only their total is the same): for sum4_i32x4 and other
+ * whole-block consumers. Q8_0: |w| as the i7 operand, x·sign(w) as the i8 one; two products per i16 lane
+ * (≤ 2·127·127) are widened before the halves are added.
+ */
+// @ts-ignore: decorator
+@inline function relaxed_dot(wlo: v128, whi: v128, q4: bool, xlo: v128, xhi: v128, off8: v128): v128 {
+  if (q4) return i32x4.extadd_pairwise_i16x8_s(q4_dot16(wlo, whi, xlo, xhi, off8));
+  const lo = i16x8.relaxed_dot_i8x16_i7x16_s(x_signed_by(xlo, wlo), i8x16.abs(wlo));
+  const hi = i16x8.relaxed_dot_i8x16_i7x16_s(x_signed_by(xhi, whi), i8x16.abs(whi));
+  return i32x4.add(i32x4.extadd_pairwise_i16x8_s(lo), i32x4.extadd_pairwise_i16x8_s(hi));
+}
+
+/** relaxed_dot of the weight block at pw. */
+// @ts-ignore: decorator
+@inline function relaxed_block(pw: usize, q4: bool, xlo: v128, xhi: v128, off8: v128): v128 {
+  return relaxed_dot(w_bytes(pw, q4, false), w_bytes(pw, q4, true), q4, xlo, xhi, off8);
+}
+
+/** The Q4_0 offset operand of an activation block for relaxed_dot (zero for Q8_0 weights, which need none). */
+// @ts-ignore: decorator
+@inline function x_offset(q4: bool, xlo: v128, xhi: v128): v128 {
+  return q4 ? x_offset8(xlo, xhi) : i32x4.splat(0);
+}
+
+/** Q4_0 relaxed dot of the block at pw in dot_block's lanes: SIMD lane i = i16 lanes i and i + 4 of q4_dot16. */
+// @ts-ignore: decorator
+@inline function q4_dot_lanes(pw: usize, xlo: v128, xhi: v128): v128 {
+  const v = q4_dot16(w_bytes(pw, true, false), w_bytes(pw, true, true), xlo, xhi, x_offset8(xlo, xhi));
+  return i32x4.add(i32x4.extend_low_i16x8_s(v), i32x4.extend_high_i16x8_s(v));
+}
+
+/**
+ * Σ_j w_j·x_j of a weight block at pw (Q4_0: q - 8) and widened activations (x_lanes), as 4 i32 partial
+ * sums, lane i over elements 2i, 2i+1 (+ 8, 16, 24): the same lanes in every build, so a caller may convert
+ * lanes to float before adding them. The relaxed build narrows x back to bytes for the Q4_0 relaxed dot
+ * (callers that share x among several blocks get the narrowing computed once by V8's value numbering).
+ */
 // @ts-ignore: decorator
 @inline export function dot_block(pw: usize, q4: bool, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD && q4) return q4_dot_lanes(pw, i8x16.narrow_i16x8_s(x0, x1), i8x16.narrow_i16x8_s(x2, x3));
   let w0: v128, w1: v128, w2: v128, w3: v128;
   if (q4) {
     // one 16-byte load for all 32 nibbles
@@ -88,11 +192,9 @@ import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
     for (let b = 0; b < nb; b++) {
       const px = x + <usize>(b * Q8_0_BLOCK_BYTES);
       const pw = w + <usize>b * wb;
-      const x0 = x_lanes(px, 0);
-      const x1 = x_lanes(px, 1);
-      const x2 = x_lanes(px, 2);
-      const x3 = x_lanes(px, 3);
-      const s = dot_block(pw, q4, x0, x1, x2, x3);
+      let s: v128;
+      if (ASC_FEATURE_RELAXED_SIMD && q4) s = q4_dot_lanes(pw, x_bytes(px, false), x_bytes(px, true));
+      else s = dot_block(pw, q4, x_lanes(px, 0), x_lanes(px, 1), x_lanes(px, 2), x_lanes(px, 3));
       const d = f16_to_f32(load<u16>(pw)) * f16_to_f32(load<u16>(px));
       acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(d)));
     }
@@ -129,11 +231,19 @@ import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
 /** d_w·d_x·Σ q_w·q_x of one block of 4 weight rows (at p0..p3) and one activation block (px), as f32x4. */
 // @ts-ignore: decorator
 @inline function block_dot4(p0: usize, p1: usize, p2: usize, p3: usize, px: usize, q4: bool): v128 {
-  const x0 = x_lanes(px, 0);
-  const x1 = x_lanes(px, 1);
-  const x2 = x_lanes(px, 2);
-  const x3 = x_lanes(px, 3);
-  const t = sum4_i32x4(dot_block(p0, q4, x0, x1, x2, x3), dot_block(p1, q4, x0, x1, x2, x3), dot_block(p2, q4, x0, x1, x2, x3), dot_block(p3, q4, x0, x1, x2, x3));
+  let t: v128;
+  if (relaxed(q4)) {
+    const xlo = x_bytes(px, false);
+    const xhi = x_bytes(px, true);
+    const off8 = x_offset(q4, xlo, xhi);
+    t = sum4_i32x4(relaxed_block(p0, q4, xlo, xhi, off8), relaxed_block(p1, q4, xlo, xhi, off8), relaxed_block(p2, q4, xlo, xhi, off8), relaxed_block(p3, q4, xlo, xhi, off8));
+  } else {
+    const x0 = x_lanes(px, 0);
+    const x1 = x_lanes(px, 1);
+    const x2 = x_lanes(px, 2);
+    const x3 = x_lanes(px, 3);
+    t = sum4_i32x4(dot_block(p0, q4, x0, x1, x2, x3), dot_block(p1, q4, x0, x1, x2, x3), dot_block(p2, q4, x0, x1, x2, x3), dot_block(p3, q4, x0, x1, x2, x3));
+  }
   const d = f32x4.mul(scales4(p0, p1, p2, p3), f32x4.splat(f16_to_f32(load<u16>(px))));
   return f32x4.mul(f32x4.convert_i32x4_s(t), d);
 }
@@ -283,6 +393,7 @@ const TILE_ACC_B: usize = memory.data(16, 16);
  */
 // @ts-ignore: decorator
 @inline export function tile2x4_dot(pa: usize, pb: usize, px: usize, xStride: usize, nb: i32, q4: bool, blockStride: usize): v128 {
+  if (relaxed(q4)) return tile2x4_relaxed(pa, pb, px, xStride, nb, q4, blockStride);
   let px0 = px;
   let px1 = px0 + xStride;
   let px2 = px1 + xStride;
@@ -370,6 +481,54 @@ const TILE_ACC_B: usize = memory.data(16, 16);
     px1 += Q8_0_BLOCK_BYTES;
     px2 += Q8_0_BLOCK_BYTES;
     px3 += Q8_0_BLOCK_BYTES;
+    pa += blockStride;
+    pb += blockStride;
+  }
+  v128.store(TILE_ACC_B, accB);
+  return accA;
+}
+
+/** tile2x4_dot's relaxed-build body for relaxed(q4) types: per block each row's weight operands are
+ * taken once and each token's activation operands once, then 8 relaxed_dot (the same sums, other lanes). */
+// @ts-ignore: decorator
+@inline function tile2x4_relaxed(pa: usize, pb: usize, px: usize, xStride: usize, nb: i32, q4: bool, blockStride: usize): v128 {
+  let px0 = px;
+  let accA = f32x4.splat(0);
+  let accB = f32x4.splat(0);
+  for (let blk = 0; blk < nb; blk++) {
+    const alo = w_bytes(pa, q4, false);
+    const ahi = w_bytes(pa, q4, true);
+    const blo = w_bytes(pb, q4, false);
+    const bhi = w_bytes(pb, q4, true);
+    const px1 = px0 + xStride;
+    const px2 = px1 + xStride;
+    const px3 = px2 + xStride;
+    let xlo = x_bytes(px0, false);
+    let xhi = x_bytes(px0, true);
+    let off = x_offset(q4, xlo, xhi);
+    const a0 = relaxed_dot(alo, ahi, q4, xlo, xhi, off);
+    const b0 = relaxed_dot(blo, bhi, q4, xlo, xhi, off);
+    xlo = x_bytes(px1, false);
+    xhi = x_bytes(px1, true);
+    off = x_offset(q4, xlo, xhi);
+    const a1 = relaxed_dot(alo, ahi, q4, xlo, xhi, off);
+    const b1 = relaxed_dot(blo, bhi, q4, xlo, xhi, off);
+    xlo = x_bytes(px2, false);
+    xhi = x_bytes(px2, true);
+    off = x_offset(q4, xlo, xhi);
+    const a2 = relaxed_dot(alo, ahi, q4, xlo, xhi, off);
+    const b2 = relaxed_dot(blo, bhi, q4, xlo, xhi, off);
+    xlo = x_bytes(px3, false);
+    xhi = x_bytes(px3, true);
+    off = x_offset(q4, xlo, xhi);
+    const a3 = relaxed_dot(alo, ahi, q4, xlo, xhi, off);
+    const b3 = relaxed_dot(blo, bhi, q4, xlo, xhi, off);
+    const dx = scales4(px0, px1, px2, px3);
+    const da = f32x4.mul(dx, f32x4.splat(f16_to_f32(load<u16>(pa))));
+    const db = f32x4.mul(dx, f32x4.splat(f16_to_f32(load<u16>(pb))));
+    accA = f32x4.add(accA, f32x4.mul(f32x4.convert_i32x4_s(sum4_i32x4(a0, a1, a2, a3)), da));
+    accB = f32x4.add(accB, f32x4.mul(f32x4.convert_i32x4_s(sum4_i32x4(b0, b1, b2, b3)), db));
+    px0 += Q8_0_BLOCK_BYTES;
     pa += blockStride;
     pb += blockStride;
   }

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Builds the wasm modules from assembly/ (one AssemblyScript source tree, several builds):
-//   kernels.{simd,scalar}.wasm       the flat kernel ABI alone (stub runtime; kernel tests and benchmarks)
-//   ifprune.{simd,scalar}.wasm       the whole sans-I/O runtime for JS hosts (assembly/runtime.ts)
+//   kernels.{relaxed,simd,scalar}.wasm   the flat kernel ABI alone (stub runtime; kernel tests and benchmarks)
+//   ifprune.{relaxed,simd,scalar}.wasm   the whole sans-I/O runtime for JS hosts (assembly/runtime.ts)
+//                                    relaxed = SIMD plus relaxed SIMD (docs/relaxed-simd.md); asc optimizes with
+//                                    the binaryen it bundles (Debian's wasm-opt cannot parse relaxed SIMD)
 //   ifprune.wasi.wasm, ifprune.wasi.scalar.wasm   the WASI command (assembly/wasi/main.ts)
 //   rt-test-PART.wasm                one runtime part plus its test-only exports (assembly/rt/testing/PART.ts),
 //                                    which test/rt-PART.test.ts holds to the TypeScript oracles
@@ -16,12 +18,15 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
 const wasiShim = join('node_modules', '@assemblyscript', 'wasi-shim', 'asconfig.json');
 const RUNTIME = ['--runtime', 'incremental', '-O3', '--noAssert'];
+const RELAXED = ['--enable', 'simd', '--enable', 'relaxed-simd'];
 
 /** name → output file and asc arguments. */
 const TARGETS = {
   'kernels.simd': { out: 'build/kernels.simd.wasm', args: ['--config', 'asconfig.json', '--target', 'simd'] },
+  'kernels.relaxed': { out: 'build/kernels.relaxed.wasm', args: ['--config', 'asconfig.json', '--target', 'simd', ...RELAXED, '-o', 'build/kernels.relaxed.wasm', '-t', 'build/kernels.relaxed.wat'] },
   'kernels.scalar': { out: 'build/kernels.scalar.wasm', args: ['--config', 'asconfig.json', '--target', 'scalar'] },
   'ifprune.simd': { out: 'build/ifprune.simd.wasm', args: ['assembly/runtime.ts', ...RUNTIME, '--enable', 'simd', '-o', 'build/ifprune.simd.wasm'] },
+  'ifprune.relaxed': { out: 'build/ifprune.relaxed.wasm', args: ['assembly/runtime.ts', ...RUNTIME, ...RELAXED, '-o', 'build/ifprune.relaxed.wasm'] },
   'ifprune.scalar': { out: 'build/ifprune.scalar.wasm', args: ['assembly/runtime.ts', ...RUNTIME, '-o', 'build/ifprune.scalar.wasm'] },
   'ifprune.wasi': { out: 'build/ifprune.wasi.wasm', args: ['assembly/wasi/main.ts', '--config', wasiShim, ...RUNTIME, '--enable', 'simd', '-o', 'build/ifprune.wasi.wasm'] },
   'ifprune.wasi.scalar': { out: 'build/ifprune.wasi.scalar.wasm', args: ['assembly/wasi/main.ts', '--config', wasiShim, ...RUNTIME, '-o', 'build/ifprune.wasi.scalar.wasm'] },
