@@ -24,6 +24,8 @@ const ROUNDS = Number(opt('--rounds', '8'));
 const TYPES = opt('--types', 'q8_0,q4_0').split(',').map((t) => ({ q8_0: QUANT.Q8_0, q4_0: QUANT.Q4_0 })[t as 'q8_0' | 'q4_0'] ?? (() => { throw new Error(`--types: ${t} is not q8_0 or q4_0`); })());
 const OUT = opt('--out', join(root, 'bench', 'results', 'ffn-grouped.json'));
 const COLD_BYTES = 96 * 2 ** 20;
+/** --cold-prefill: prefill from DRAM too (as the runtime runs it: a layer's FFN is cold when its turn comes). */
+const COLD_PREFILL = args.includes('--cold-prefill');
 
 const K = await Kernels.create(new WebAssembly.Module(readFileSync(join(root, 'build', 'kernels.simd.wasm'))));
 const rows: Record<string, unknown>[] = [];
@@ -38,10 +40,10 @@ for (const type of TYPES) {
   const masked = q4 ? K.raw.ffn_swiglu_masked_q4_0 : K.raw.ffn_swiglu_masked_q8_0;
   const grouped = q4 ? K.raw.ffn_swiglu_grouped_q4_0 : K.raw.ffn_swiglu_grouped_q8_0;
   for (const [shape, dim, nFf] of [['135M', 576, 1536], ['0.5B', 896, 4864]] as const) {
-    for (const T of [1, 32]) {
+    for (const T of COLD_PREFILL ? [32] : [1, 32]) {
       const m = K.mark();
       const bundleBytes = 3 * nFf * rowBytes(type, dim);
-      const copies = T === 1 ? Math.ceil(COLD_BYTES / bundleBytes) : 1;
+      const copies = T === 1 || COLD_PREFILL ? Math.ceil(COLD_BYTES / bundleBytes) : 1;
       const plain: number[] = [];
       for (let c = 0; c < copies; c++) plain.push(randomWeights(K, type, 3 * nFf, dim, 11 + c));
       const std = Array.from({ length: copies }, (_, i) => [randomWeights(K, type, nFf, dim, 40 + 3 * i), randomWeights(K, type, nFf, dim, 41 + 3 * i), randomWeights(K, type, dim, nFf, 42 + 3 * i)]);
