@@ -74,6 +74,19 @@ const RELAXED_Q8: bool = false;
   return i16x8.shl(i16x8.add(i16x8.extadd_pairwise_i8x16_s(lo), i16x8.extadd_pairwise_i8x16_s(hi)), 3);
 }
 
+/**
+ * i16 lane j = a_2j·b_2j + a_2j+1·b_2j+1 for int8 a and b in [0, 127]: i16x8.relaxed_dot_i8x16_i7x16_s in the
+ * relaxed build. asc compiles a builtin of a disabled feature as an error even inside a branch that folds
+ * away (only a direct ASC_FEATURE_* condition is folded before the check), so the other builds get the same
+ * product in SIMD128 (even and odd bytes sign-extended to i16); no caller reaches it there (relaxed()).
+ */
+// @ts-ignore: decorator
+@inline function dot_i8_i7(a: v128, b: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i16x8.relaxed_dot_i8x16_i7x16_s(a, b);
+  const even = i16x8.mul(i16x8.shr_s(i16x8.shl(a, 8), 8), i16x8.shr_s(i16x8.shl(b, 8), 8));
+  return i16x8.add(even, i16x8.mul(i16x8.shr_s(a, 8), i16x8.shr_s(b, 8)));
+}
+
 /** The relaxed dot's weight operand: the block at pw's low (high = false) or high nibbles as bytes 0..15
  * (Q4_0, elements 0..15 or 16..31), or its int8 elements 0..15 or 16..31 (Q8_0). */
 // @ts-ignore: decorator
@@ -91,8 +104,8 @@ const RELAXED_Q8: bool = false;
  */
 // @ts-ignore: decorator
 @inline function q4_dot16(wlo: v128, whi: v128, xlo: v128, xhi: v128, off8: v128): v128 {
-  const lo = i16x8.relaxed_dot_i8x16_i7x16_s(xlo, wlo);
-  const hi = i16x8.relaxed_dot_i8x16_i7x16_s(xhi, whi);
+  const lo = dot_i8_i7(xlo, wlo);
+  const hi = dot_i8_i7(xhi, whi);
   return i16x8.sub(i16x8.add(lo, hi), off8);
 }
 
@@ -113,8 +126,8 @@ const RELAXED_Q8: bool = false;
 // @ts-ignore: decorator
 @inline function relaxed_dot(wlo: v128, whi: v128, q4: bool, xlo: v128, xhi: v128, off8: v128): v128 {
   if (q4) return i32x4.extadd_pairwise_i16x8_s(q4_dot16(wlo, whi, xlo, xhi, off8));
-  const lo = i16x8.relaxed_dot_i8x16_i7x16_s(x_signed_by(xlo, wlo), i8x16.abs(wlo));
-  const hi = i16x8.relaxed_dot_i8x16_i7x16_s(x_signed_by(xhi, whi), i8x16.abs(whi));
+  const lo = dot_i8_i7(x_signed_by(xlo, wlo), i8x16.abs(wlo));
+  const hi = dot_i8_i7(x_signed_by(xhi, whi), i8x16.abs(whi));
   return i32x4.add(i32x4.extadd_pairwise_i16x8_s(lo), i32x4.extadd_pairwise_i16x8_s(hi));
 }
 
@@ -230,7 +243,7 @@ const RELAXED_Q8: bool = false;
 
 /** d_w·d_x·Σ q_w·q_x of one block of 4 weight rows (at p0..p3) and one activation block (px), as f32x4. */
 // @ts-ignore: decorator
-@inline function block_dot4(p0: usize, p1: usize, p2: usize, p3: usize, px: usize, q4: bool): v128 {
+@inline export function block_dot4(p0: usize, p1: usize, p2: usize, p3: usize, px: usize, q4: bool): v128 {
   let t: v128;
   if (relaxed(q4)) {
     const xlo = x_bytes(px, false);
