@@ -7,7 +7,8 @@ import { memorySource } from '../src/sources/memory.ts';
 import { fileSource } from '../src/sources/file.ts';
 import { ByteReader, WINDOW_BYTES, readAt } from '../src/sources/read.ts';
 import type { ByteSource } from '../src/sources/types.ts';
-import { assertBytes, assertThrowsCode } from './helpers.ts';
+import { assertBytes, assertThrowsCode, rng } from './helpers.ts';
+import { readRanges, type RangeRead } from '../src/sources/ranges.ts';
 import { STORIES_BIN } from './format-fixtures.ts';
 
 const bytes = Uint8Array.from({ length: 100 }, (_, i) => i);
@@ -182,6 +183,38 @@ file('reads the same bytes as readFileSync', async () => {
 file('a range past the end is truncated', async () => {
   const src = await fileSource(STORIES_BIN);
   await assertThrowsCode(() => src.readInto(src.size - 2, new Uint8Array(4)), 'truncated');
+  await assertThrowsCode(() => src.readIntoSync!(src.size - 2, new Uint8Array(4)), 'truncated');
+  await src.close!();
+});
+
+file('readIntoSync reads what readInto reads; readRanges takes that path and fills every target as the async one does', async () => {
+  const src = await fileSource(STORIES_BIN);
+  const whole = new Uint8Array(readFileSync(STORIES_BIN));
+  const t = new Uint8Array(7777);
+  src.readIntoSync!(4321, t);
+  assertBytes(t, whole.subarray(4321, 4321 + 7777));
+  // scattered ranges, some merged through gaps into staged requests, some read straight into their target
+  const r = rng(5);
+  const ranges = (): RangeRead[] => Array.from({ length: 300 }, (_, i) => ({ offset: i * 3000 + Math.floor(r() * 1000), length: 1 + Math.floor(r() * 900), target: new Uint8Array(0) })).map((x) => ({ ...x, target: new Uint8Array(x.length) }));
+  const a = ranges();
+  const b = a.map((x) => ({ ...x, target: new Uint8Array(x.length) }));
+  let asyncReads = 0;
+  const asyncOnly = { readInto: (o: number, tg: Uint8Array, sig?: AbortSignal) => (asyncReads++, src.readInto(o, tg, sig)) };
+  const opts = { gapBytes: 1500, maxRequestBytes: 1 << 20 };
+  const got = await readRanges(src, a, opts);
+  const want = await readRanges(asyncOnly, b, opts);
+  assert.equal(got, want);
+  assert.ok(asyncReads > 1 && asyncReads === want.requests, `the async path made ${asyncReads} reads`);
+  a.forEach((x, i) => {
+    assertBytes(x.target, whole.subarray(x.offset, x.offset + x.length), `range ${i}`);
+    assertBytes(b[i]!.target, x.target, `range ${i}, async`);
+  });
+  // an aborted signal stops the sync path before it reads
+  const ac = new AbortController();
+  ac.abort(new Error('stop'));
+  let stopped: unknown;
+  await readRanges(src, ranges(), opts, ac.signal).catch((e) => (stopped = e));
+  assert.is((stopped as Error)?.message, 'stop');
   await src.close!();
 });
 

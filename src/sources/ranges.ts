@@ -139,6 +139,7 @@ export const READ_CONCURRENCY = 8;
 /** A source that can serve many ranges at once (HTTP coalesces them into few requests). */
 export interface RangeSource {
   readInto(offset: number, target: Uint8Array, signal?: AbortSignal): Promise<void>;
+  readIntoSync?(offset: number, target: Uint8Array): void;
   readRanges?(ranges: readonly RangeRead[], signal?: AbortSignal): Promise<void>;
   /**
    * A source that keeps copies of what it read (cachedSource) drops those of `ranges`: the runtime
@@ -160,14 +161,29 @@ export async function readRanges(src: RangeSource, ranges: readonly RangeRead[],
     await src.readRanges(ranges, signal);
     return { requests: planned.length, bytes };
   }
-  // Requests run a few at a time: a file source's positioned reads overlap in the I/O thread pool.
+  // A request with one part that is the whole body reads straight into its target; else into staging.
+  const whole = (q: PlannedRequest) => q.parts.length === 1 && q.parts[0]!.at === 0 && q.parts[0]!.target.length === q.length;
+  if (src.readIntoSync) {
+    // Local files: one positioned read after another in this thread. Measured (4,850 reads of 6 KB from
+    // the page cache): 22 ms, against ~100-130 ms eight at a time through the thread pool.
+    for (const q of planned) {
+      signal?.throwIfAborted();
+      if (whole(q)) src.readIntoSync(q.offset, q.parts[0]!.target);
+      else {
+        const staging = new Uint8Array(q.length);
+        src.readIntoSync(q.offset, staging);
+        new Scatter(q.parts).write(0, staging);
+      }
+    }
+    return { requests: planned.length, bytes };
+  }
+  // Requests run a few at a time: positioned reads overlap in the I/O thread pool.
   await runPool(
     planned.length,
     READ_CONCURRENCY,
     async (i, batch) => {
       const q = planned[i]!;
-      // A request with one part that is the whole body reads straight into its target.
-      if (q.parts.length === 1 && q.parts[0]!.at === 0 && q.parts[0]!.target.length === q.length) {
+      if (whole(q)) {
         await src.readInto(q.offset, q.parts[0]!.target, batch);
         return;
       }
