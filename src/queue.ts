@@ -6,6 +6,17 @@
  */
 import { IfpruneError } from './errors.ts';
 
+const g = globalThis as { setImmediate?: (f: () => void) => void };
+/**
+ * Calls f after a full turn of the host's event loop, timers included: setImmediate where it exists
+ * (Node, Deno, workerd), twice — an immediate queued from the check phase runs in the next loop
+ * iteration, after its timers phase, while a single one may run before any timer; else setTimeout(0).
+ */
+export function afterTurn(f: () => void): void {
+  if (g.setImmediate) g.setImmediate(() => g.setImmediate!(f));
+  else setTimeout(f, 0);
+}
+
 export class Mutex {
   private locked = false;
   private waiters: (() => void)[] = [];
@@ -45,7 +56,10 @@ export class Mutex {
       if (released) return;
       released = true;
       const next = this.waiters.shift();
-      if (next) next();
+      // The next caller starts after an event-loop turn (the lock stays held meanwhile, so no newcomer
+      // passes it): queued calls that each finish within a yield interval would otherwise run back to
+      // back on promise callbacks alone, and timers, I/O and client disconnects would wait for all of them.
+      if (next) afterTurn(next);
       else this.locked = false;
     };
   }
