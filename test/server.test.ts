@@ -421,6 +421,20 @@ concurrency('Mutex: first come, first served; an aborted waiter leaves the queue
   (await m.acquire())();
 });
 
+concurrency('Mutex: the next caller starts after an event-loop turn, and no newcomer passes it meanwhile', async () => {
+  const m = new Mutex();
+  const events: string[] = [];
+  const release0 = await m.acquire();
+  const w1 = m.acquire().then((rel) => (events.push('next'), rel));
+  setTimeout(() => events.push('timer'), 0);
+  for (const t0 = performance.now(); performance.now() - t0 < 5; ); // the timer is due, and has not run
+  release0();
+  const newcomer = m.acquire().then((rel) => (events.push('newcomer'), rel));
+  (await w1)();
+  (await newcomer)();
+  assert.equal(events, ['timer', 'next', 'newcomer']);
+});
+
 concurrency('an aborted request stops its generation (499), a cancelled stream too, and the next request runs', async () => {
   const h = createHandler(stories);
   const reference = await generateText(stories, 'Sam had a red ball', { maxTokens: 20, temperature: 0 });
