@@ -1,5 +1,5 @@
 /**
- * The JS host of the wasm runtime (build/ifprune.{simd,scalar}.wasm, assembly/runtime.ts): everything a
+ * The JS host of the wasm runtime (build/ifprune.{relaxed,simd,scalar}.wasm, assembly/runtime.ts): everything a
  * model does — parse the file, tokenize, predict, plan loads, cache neurons, run the forward pass, sample,
  * match stop strings — happens in wasm. This file only does I/O and glue: it reads the byte ranges the
  * runtime asks for from a ByteSource (file, HTTP Range, R2, memory) straight into wasm memory, resumes
@@ -53,7 +53,7 @@ class Runtime {
   static async create(module: WebAssembly.Module): Promise<Runtime> {
     const names = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
     if (!names.has('rt_open')) {
-      throw new IfpruneError('no_wasm', 'the module passed as { module } is not the ifprune runtime (it lacks rt_open): pass build/ifprune.simd.wasm or build/ifprune.scalar.wasm (the platform entry points load it for you)');
+      throw new IfpruneError('no_wasm', 'the module passed as { module } is not the ifprune runtime (it lacks rt_open): pass build/ifprune.relaxed.wasm, ifprune.simd.wasm or ifprune.scalar.wasm (the platform entry points load it for you)');
     }
     let rt: Runtime | undefined;
     const instance = await WebAssembly.instantiate(module, {

@@ -1,7 +1,8 @@
 /**
  * The kernel ABI: both builds export exactly the kernels of src/engine/kernels.ts (plus memory and
  * the constants), with the argument counts the table declares; the block constants agree with the
- * TS quant table; run-time build choice picks SIMD here and the two builds report what they are.
+ * TS quant table; run-time build choice picks SIMD here and the two builds report what they are. The
+ * relaxed build's exports are compared in test/relaxed-kernels.ts (Node 20 compiles it only with a flag).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -44,7 +45,7 @@ for (const build of BUILDS) {
   });
 }
 
-abi('auto picks SIMD where WebAssembly.validate accepts the SIMD probe (Node 20 does)', () => {
+abi('auto picks SIMD where WebAssembly.validate accepts the SIMD probe and relaxed SIMD is off (Node 20 without its flag; test/relaxed.test.ts has the rest)', () => {
   assert.ok(simdSupported());
   assert.is(chooseBuild('auto'), 'simd');
   assert.is(chooseBuild('scalar'), 'scalar');
@@ -56,6 +57,16 @@ abi('the scalar build contains no SIMD instruction', async () => {
   assert.not.match(wat, /v128|i8x16|i16x8|i32x4|f32x4/);
   const simdWat = readFileSync(new URL('../build/kernels.simd.wat', import.meta.url), 'utf8');
   assert.match(simdWat, /i32x4\.dot_i16x8_s/);
+  assert.not.match(simdWat, /relaxed/, 'the SIMD build runs where relaxed SIMD does not');
+});
+
+abi('the relaxed build uses the i16x8 relaxed dot and never the i32x4 dot-add (wrong in Node 20 Liftoff)', async () => {
+  const { readFileSync } = await import('node:fs');
+  const wat = readFileSync(new URL('../build/kernels.relaxed.wat', import.meta.url), 'utf8');
+  assert.match(wat, /i16x8\.relaxed_dot_i8x16_i7x16_s/);
+  assert.not.match(wat, /i32x4\.relaxed_dot/);
+  // Node 20 without --experimental-wasm-relaxed-simd rejects it: the probe's 'auto' must not pick it here
+  assert.is(WebAssembly.validate(readFileSync(new URL('../build/kernels.relaxed.wasm', import.meta.url))), false);
 });
 
 abi('alloc grows memory and aligns; views see the grown buffer', async () => {

@@ -53,11 +53,15 @@ console.log(JSON.stringify({ runtime: getRuntimeKey(), ids, text, entry: import.
 const TYPED = `import { open, httpSource, IfpruneError, capabilities, type Model, type Token } from 'ifprune';
 const m: Model = await open('model.gguf', { ffn: 'auto', density: undefined } as { ffn: 'auto' });
 const remote: Model = await open(await httpSource('https://example.com/model.gguf'), { kernels: 'simd' });
+const fast: Model = await open('model.gguf', { kernels: 'relaxed' });
+const relaxed: boolean = capabilities.relaxedSimd;
 for await (const t of m.generate('hi', { maxTokens: 3, temperature: 0 })) { const token: Token = t; void token; }
 const simd: boolean = capabilities.simd;
 // @ts-expect-error: the types are real, not any: a Model is not a number
 const wrong: number = remote;
-void simd, wrong, new IfpruneError('bad_option', 'x');
+// @ts-expect-error: kernels names a build
+await open('model.gguf', { kernels: 'gpu' });
+void simd, wrong, fast, relaxed, new IfpruneError('bad_option', 'x');
 `;
 
 // ---
@@ -72,12 +76,14 @@ pack('the tarball holds the bundles, the wasm beside each, the types and the bin
   const files = new Set(info.files.map((f) => f.path));
   for (const f of [
     'bin/ifprune.js', 'package.json', 'dist/node/index.js', 'dist/node/cli.js', 'dist/node/ifprune.simd.wasm', 'dist/node/ifprune.scalar.wasm',
-    'dist/node/kernels.simd.wasm', 'dist/deno/index.js', 'dist/deno/ifprune.simd.wasm', 'dist/worker/index.js', 'dist/worker/ifprune.simd.wasm',
-    'dist/web/index.js', 'dist/web/ifprune.simd.wasm', 'dist/web/ifprune.scalar.wasm', 'dist/types/platform/node.d.ts', 'dist/types/platform/worker.d.ts',
+    'dist/node/ifprune.relaxed.wasm', 'dist/node/kernels.simd.wasm', 'dist/node/kernels.relaxed.wasm', 'dist/deno/index.js', 'dist/deno/ifprune.simd.wasm',
+    'dist/deno/ifprune.relaxed.wasm', 'dist/worker/index.js', 'dist/worker/ifprune.simd.wasm', 'dist/web/index.js', 'dist/web/ifprune.simd.wasm',
+    'dist/web/ifprune.scalar.wasm', 'dist/web/ifprune.relaxed.wasm', 'dist/types/platform/node.d.ts', 'dist/types/platform/worker.d.ts',
   ]) {
     assert.ok(files.has(f), `${f} in the tarball`);
   }
   assert.ok(![...files].some((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('models/')), 'no sources, tests or models');
+  assert.not.ok(files.has('dist/worker/ifprune.relaxed.wasm'), 'the Worker bundle ships the SIMD build only (src/platform/worker.ts)');
   assert.ok(info.size < 4 << 20, `tarball ${info.size} bytes`);
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies?: object };
   assert.equal(Object.keys(pkg.dependencies ?? {}), [], 'no runtime dependencies: they are bundled');

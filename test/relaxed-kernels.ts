@@ -1,7 +1,7 @@
 /**
  * The relaxed kernel build against the SIMD build, bit for bit: a plain program run by test/relaxed.test.ts
  * in a child `node --experimental-wasm-relaxed-simd` (Node 20 runs relaxed SIMD only with that flag), once
- * per V8 tier. Prints one JSON line per case: { name, n, mismatches, maxAbsDiff } and exits 0; a module that
+ * per V8 tier. First the two builds' export names, then the kernels. Prints one JSON line per case: { name, n, mismatches, maxAbsDiff } and exits 0; a module that
  * does not compile (no flag) exits 1 with the error.
  *
  * Inputs are random Q8_0 / Q4_0 blocks whose quant bytes are uniform over every byte (int8 -128..127, every
@@ -68,6 +68,15 @@ function report(name: string, a: Float32Array, b: Float32Array): void {
 
 function compare(name: string, kernel: KernelName, inputs: Uint8Array[], base: Float32Array, tail: number[]): void {
   report(name, run(relaxed, kernel, inputs, base, tail), run(simd, kernel, inputs, base, tail));
+}
+
+// the same ABI: export names of both builds (a case of its own: mismatches = names in one build only)
+{
+  const names = async (f: string) => WebAssembly.Module.exports(await WebAssembly.compile(readFileSync(new URL(`../build/${f}`, import.meta.url)))).map((e) => e.name);
+  const a = new Set(await names('kernels.relaxed.wasm'));
+  const b = new Set(await names('kernels.simd.wasm'));
+  const only = [...a].filter((n) => !b.has(n)).concat([...b].filter((n) => !a.has(n)));
+  console.log(JSON.stringify({ name: `exports (${a.size})`, n: a.size, mismatches: only.length, maxAbsDiff: 0 }));
 }
 
 const r = rng(11);

@@ -6,6 +6,7 @@
 //                                           sharing chunks; ifprune.*.wasm and kernels.*.wasm beside them
 //   dist/deno/index.js                      Deno (src/platform/deno.ts): `import source` of ifprune.*.wasm beside it
 //   dist/worker/index.js                    workerd (src/platform/worker.ts): `import runtime from './ifprune.simd.wasm'`
+//                                           (the SIMD build only: workerd cannot run the relaxed probe, worker.ts)
 //   dist/web/index.js                       browsers (src/platform/web.ts): fetches ifprune.*.wasm beside it
 //   dist/types/                             .d.ts of every entry point (tsc, tsconfig.build.json)
 //
@@ -25,8 +26,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 const force = process.argv.includes('--force');
 
-const RUNTIME_WASM = ['ifprune.simd.wasm', 'ifprune.scalar.wasm'];
-const KERNEL_WASM = ['kernels.simd.wasm', 'kernels.scalar.wasm'];
+const RUNTIME_WASM = ['ifprune.relaxed.wasm', 'ifprune.simd.wasm', 'ifprune.scalar.wasm'];
+const KERNEL_WASM = ['kernels.relaxed.wasm', 'kernels.simd.wasm', 'kernels.scalar.wasm'];
 
 /** One bundle per platform: esbuild options, and the wasm files that go beside it. */
 const TARGETS = {

@@ -16,6 +16,7 @@
 import { basename } from 'node:path';
 import { IfpruneError } from '../errors.ts';
 import { open, resolveModel } from '../platform/node.ts';
+import { KERNEL_BUILDS, chooseBuild, type KernelBuild } from '../engine/simd.ts';
 import { mulberry32 } from '../reference/sampler.ts';
 import { neuronsAt } from '../pruning/select.ts';
 import { PRED } from '../pruning/predictor-file.ts';
@@ -46,6 +47,7 @@ export const BENCH: CommandInfo = {
     { name: 'policy', kind: 'string', value: 'P', help: 'neurons for density < 1: learned, static or random (default: learned if the file has a predictor, else static, else random)' },
     { name: 'gap-bytes', kind: 'string', value: 'BYTES', help: 'read through gaps up to BYTES between needed neuron rows (open option gapBytes; default: the runtime\'s)' },
     { name: 'threads', short: 't', kind: 'string', value: 'N', help: 'threads; only 1 is implemented' },
+    { name: 'kernels', kind: 'string', value: 'BUILD', help: `kernel build: auto, ${KERNEL_BUILDS.join(', ')} (default auto: the fastest this Node runs; relaxed needs --experimental-wasm-relaxed-simd on Node 20)` },
     { name: 'cpu', kind: 'boolean', help: "table: TTFT, prefill and decode by this process's CPU time, not wall clock (JSON has both)" },
     { name: 'json', kind: 'boolean', help: 'print one JSON object per row instead of the table' },
     { name: 'help', short: 'h', kind: 'boolean', help: 'show this help' },
@@ -69,6 +71,8 @@ export interface BenchArgs {
   policy?: Exclude<BenchPolicy, 'dense' | 'prompt'>;
   gapBytes?: number;
   threads: number;
+  /** The kernel build every row runs on (chooseBuild of --kernels). */
+  kernels: KernelBuild;
   cpu: boolean;
   json: boolean;
 }
@@ -93,9 +97,19 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     policy: choiceOption(args, 'policy', ['learned', 'static', 'random'] as const, 'bench'),
     gapBytes: intOption(args, 'gap-bytes', { min: 0 }, 'bench'),
     threads,
+    kernels: kernelsOption(choiceOption(args, 'kernels', ['auto', ...KERNEL_BUILDS] as const, 'bench') ?? 'auto', shownName(args, 'kernels')),
     cpu: flagOption(args, 'cpu'),
     json: flagOption(args, 'json'),
   };
+}
+
+/** The build --kernels names (auto: the best this runtime runs); one this runtime cannot run is a usage error. */
+function kernelsOption(requested: KernelBuild | 'auto', shown: string): KernelBuild {
+  try {
+    return chooseBuild(requested);
+  } catch (e) {
+    throw new UsageError(`${shown} ${requested}: ${(e as Error).message}`, 'bench');
+  }
 }
 
 /** "1,0.5,0.25" → [1, 0.5, 0.25] in the order given, repeats dropped. */
@@ -206,9 +220,10 @@ export function randomNeurons(nLayers: number, nFF: number, density: number, see
   });
 }
 
-async function openFor(plan: RunPlan, a: Pick<BenchArgs, 'promptTokens' | 'tokens' | 'gapBytes'>): Promise<Model> {
+async function openFor(plan: RunPlan, a: BenchRunArgs): Promise<Model> {
   const r = await resolveModel(plan.model.path);
   return open(r.source, {
+    kernels: a.kernels,
     tokenizer: r.tokenizer,
     config: r.config,
     contextLength: Math.min(plan.model.seqLen, a.promptTokens + a.tokens + 1),
@@ -216,6 +231,9 @@ async function openFor(plan: RunPlan, a: Pick<BenchArgs, 'promptTokens' | 'token
     gapBytes: a.gapBytes,
   });
 }
+
+/** What a run needs of the command line (kernels: default auto). */
+export type BenchRunArgs = Pick<BenchArgs, 'promptTokens' | 'tokens' | 'gapBytes'> & Partial<Pick<BenchArgs, 'kernels'>>;
 
 /** This process's CPU time (user + system), ms: what a busy neighbour does not add to. */
 export const cpuMs = (): number => {
@@ -229,7 +247,7 @@ export const cpuMs = (): number => {
  * TTFT (tokenize, prefill, first sample). Wall clock from the runtime's stats, CPU time around the same
  * phases.
  */
-export async function runOnce(plan: RunPlan, prompt: string, maxTokens: number, rep: number, a: Pick<BenchArgs, 'promptTokens' | 'tokens' | 'gapBytes'>): Promise<BenchSample> {
+export async function runOnce(plan: RunPlan, prompt: string, maxTokens: number, rep: number, a: BenchRunArgs): Promise<BenchSample> {
   const model = await openFor(plan, a);
   try {
     const { layout, nLayers, nFF } = plan.model;
@@ -273,7 +291,8 @@ export async function runOnce(plan: RunPlan, prompt: string, maxTokens: number, 
       neuronRequests: pre.requests,
       ffnBytesTotal: s.ffnBytesTotal,
       bytesRead: s.bytesRead,
-      kernels: s.kernels,
+      // the build this host loaded (the runtime's own stats name only simd or scalar)
+      kernels: a.kernels ?? chooseBuild('auto'),
       cpuTtftMs: pre.cpuMs + generateCpuMs,
       cpuPrefillTokPerS: s.promptTokens / (generateCpuMs / 1000),
       cpuDecodeTokPerS: s.generatedTokens > 1 ? (s.generatedTokens - 1) / ((cEnd - cFirst) / 1000) : NaN,
@@ -284,7 +303,7 @@ export async function runOnce(plan: RunPlan, prompt: string, maxTokens: number, 
 }
 
 /** An untimed run (JIT warm-up, page cache); returns the row's prompt of a.promptTokens tokens. */
-export async function warmUp(plan: RunPlan, a: Pick<BenchArgs, 'promptTokens' | 'tokens' | 'gapBytes'>): Promise<string> {
+export async function warmUp(plan: RunPlan, a: BenchRunArgs): Promise<string> {
   const model = await openFor(plan, a);
   try {
     const warm = promptOfTokens(model, Math.min(WARMUP_TOKENS, a.promptTokens));

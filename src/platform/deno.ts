@@ -19,7 +19,7 @@ export { fileSource } from '../sources/file.ts';
 export { localSource as modelSource } from './local.ts';
 export type { ResolveOptions, ResolvedModel } from './resolve.ts';
 
-/** The runtime module: the SIMD build where the engine validates SIMD, else the scalar one. */
+/** The runtime module: the relaxed-SIMD build where the probe passes (Deno has relaxed SIMD on), else SIMD, else scalar. */
 export async function loadRuntime(requested: KernelBuild | 'auto' = 'auto'): Promise<WebAssembly.Module> {
   return RUNTIME_MODULES[chooseBuild(requested)];
 }

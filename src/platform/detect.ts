@@ -6,7 +6,7 @@
  * Order matters: Deno and Bun also define `process.versions.node` (Node compatibility), and a Worker
  * with nodejs_compat may too, so they are recognised before Node.
  */
-import { simdSupported } from '../engine/simd.ts';
+import { relaxedSimdSupported, simdSupported } from '../engine/simd.ts';
 
 export type RuntimeKey = 'deno' | 'bun' | 'workerd' | 'node' | 'browser' | 'other';
 
@@ -38,6 +38,9 @@ export interface Capabilities {
   runtime: RuntimeKey;
   /** WebAssembly SIMD128 validates (the simd runtime build can run; else the scalar one). */
   simd: boolean;
+  /** Relaxed SIMD validates and computes the relaxed kernels' dot right (the relaxed build runs; false on
+   * workerd, which cannot compile the probe, and on Node 20 without --experimental-wasm-relaxed-simd). */
+  relaxedSimd: boolean;
   /** WebAssembly.compile(bytes) is allowed (false on workerd: the module must be imported). */
   compileBytes: boolean;
   /** WebAssembly.compileStreaming exists (browsers, Deno, Node; not workerd). */
@@ -59,6 +62,7 @@ function detect(): Capabilities {
   return {
     runtime,
     simd: simdSupported(),
+    relaxedSimd: relaxedSimdSupported(),
     compileBytes: runtime !== 'workerd',
     compileStreaming: typeof WebAssembly === 'object' && typeof WebAssembly.compileStreaming === 'function' && runtime !== 'workerd',
     sharedMemory: typeof g.SharedArrayBuffer === 'function' && (runtime !== 'browser' || g.crossOriginIsolated === true),

@@ -58,12 +58,12 @@ function loadModule(name: string): Promise<WebAssembly.Module> {
 }
 
 /** The kernel module alone (build/kernels.*.wasm): kernel tests, benchmarks and the offline tools. */
-export function loadKernels(requested: KernelBuild | 'auto' = 'auto'): Promise<WebAssembly.Module> {
+export async function loadKernels(requested: KernelBuild | 'auto' = 'auto'): Promise<WebAssembly.Module> {
   return loadModule(`kernels.${chooseBuild(requested)}.wasm`);
 }
 
-/** The whole runtime (build/ifprune.*.wasm): what open() runs models on. */
-export function loadRuntime(requested: KernelBuild | 'auto' = 'auto'): Promise<WebAssembly.Module> {
+/** The whole runtime (build/ifprune.{relaxed,simd,scalar}.wasm, engine/simd.ts chooses): what open() runs models on. */
+export async function loadRuntime(requested: KernelBuild | 'auto' = 'auto'): Promise<WebAssembly.Module> {
   return loadModule(`ifprune.${chooseBuild(requested)}.wasm`);
 }
 

@@ -1,7 +1,7 @@
 /**
  * Browser and webview entry point (dist/web/index.js; the `browser` and `default` export conditions):
  * the same names as node.ts. The runtime module is fetched from beside the bundle
- * (`new URL('./ifprune.simd.wasm', import.meta.url)`) and compiled while it downloads
+ * (`new URL('./ifprune.relaxed.wasm', import.meta.url)` where relaxed SIMD runs) and compiled while it downloads
  * (compileStreaming; a server that does not send `Content-Type: application/wasm` falls back to
  * compiling the bytes). Models are URLs, resolved against the page (read with Range requests: a server
  * on another origin must allow the Range header and expose Content-Range), a File the user picked
@@ -22,7 +22,8 @@ export * from './common.ts';
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
 /**
- * The runtime module, compiled once per page. `base`: the folder holding ifprune.{simd,scalar}.wasm
+ * The runtime module, compiled once per page: relaxed SIMD where the probe passes (engine/simd.ts), else
+ * SIMD, else scalar. `base`: the folder holding ifprune.{relaxed,simd,scalar}.wasm
  * (default: beside this bundle; from the sources, the repository's build/).
  */
 export function loadRuntime(requested: KernelBuild | 'auto' = 'auto', base?: string | URL): Promise<WebAssembly.Module> {

@@ -5,7 +5,10 @@
  * `import runtime from './ifprune.simd.wasm'` and wrangler (CompiledWasm rule) or a workerd config
  * (`wasm = embed "ifprune.simd.wasm"`) supplies it as a WebAssembly.Module, once per isolate.
  *
- * Only the SIMD build ships: every Workers runtime has SIMD128. Models are ByteSources (an R2 object,
+ * Only the SIMD build ships: every Workers runtime has SIMD128. The relaxed-SIMD build does not: workerd
+ * runs relaxed SIMD, but refuses `new WebAssembly.Module(bytes)`, so the probe that checks the relaxed
+ * dot computes right (engine/simd.ts) cannot run there, and a second imported module would add its size
+ * to every deployment. Models are ByteSources (an R2 object,
  * memory) or absolute http(s) URLs read with Range requests through the global fetch.
  */
 import runtime from '../../build/ifprune.simd.wasm';
@@ -22,8 +25,8 @@ export { r2Source, type R2BucketLike, type R2Source, type R2SourceOptions, type 
 
 /** The imported runtime module (the SIMD build). */
 export async function loadRuntime(requested: KernelBuild | 'auto' = 'auto'): Promise<WebAssembly.Module> {
-  if (requested === 'scalar') {
-    throw new IfpruneError('bad_option', "kernels = 'scalar': the Worker entry point ships only the SIMD runtime build (every Workers runtime has SIMD); use 'auto' or 'simd'");
+  if (requested === 'scalar' || requested === 'relaxed') {
+    throw new IfpruneError('bad_option', `kernels = '${requested}': the Worker entry point ships only the SIMD runtime build (every Workers runtime has SIMD); use 'auto' or 'simd'`);
   }
   if (!capabilities.simd) throw new IfpruneError('no_wasm', 'this runtime does not validate WebAssembly SIMD128, which the Worker build of ifprune needs');
   return runtime;
