@@ -1,7 +1,9 @@
 /**
  * Deno (the npm `deno` package): examples/deno/main.ts run exactly as the docs say
  * (`deno run --allow-read=models --allow-net`), its Deno.serve server over the OpenAI handler, and the
- * shipped dist/deno bundle: greedy text equal to Node's for the bundled models, dense and at density 0.5.
+ * shipped dist/deno bundle: greedy text equal to Node's for the bundled models, dense and at density 0.5;
+ * Deno runs relaxed SIMD by default, so the bundle's 'auto' picks the relaxed build, which generates the
+ * SIMD build's ids on a Q4_0 model (docs/relaxed-simd.md).
  */
 import { test, suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CASES, DEMO, SAMPLED, completionBody, freePort, nodeText, type EdgeCase } from './edge-harness.ts';
+import { open as openNode } from '../src/platform/node.ts';
+import { makeRandomModel } from '../tools/random-model.ts';
 
 const DENO = resolve('node_modules/.bin/deno');
 const ENV = { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' };
@@ -96,6 +100,41 @@ bundle('the shipped bundle opens a path and generates Node\'s text, greedy and s
       assert.is(r.code, 0, r.stderr);
       assert.is(r.stdout, await nodeText(c), c.label);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+bundle('auto picks the relaxed build (the probe passes in Deno) and it generates the SIMD build\'s ids on a Q4_0 model', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ifprune-deno-'));
+  try {
+    const model = join(dir, 'random-q4_0.gguf');
+    writeFileSync(model, await makeRandomModel({ dim: 128, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 352, vocabSize: 512, type: 'q4_0', seed: 11 }));
+    const m = await openNode(model, { kernels: 'simd' });
+    const want: number[] = [];
+    for await (const t of m.generate('The relaxed dot', { maxTokens: 24, temperature: 0 })) want.push(t.id);
+    await m.close();
+    const script = join(dir, 'relaxed.ts');
+    writeFileSync(
+      script,
+      `import { open, loadRuntime, capabilities } from ${JSON.stringify(pathToFileURL(resolve('dist/deno/index.js')).href)};
+       const ids = {};
+       for (const kernels of ['auto', 'simd']) {
+         const m = await open(Deno.args[0], { kernels });
+         ids[kernels] = [];
+         for await (const t of m.generate('The relaxed dot', { maxTokens: 24, temperature: 0 })) ids[kernels].push(t.id);
+         await m.close();
+       }
+       const autoIsRelaxed = (await loadRuntime('auto')) === (await loadRuntime('relaxed'));
+       console.log(JSON.stringify({ relaxedSimd: capabilities.relaxedSimd, autoIsRelaxed, ids }));`,
+    );
+    const r = await deno(['run', `--allow-read=${dir}`, script, model]);
+    assert.is(r.code, 0, r.stderr);
+    const got = JSON.parse(r.stdout) as { relaxedSimd: boolean; autoIsRelaxed: boolean; ids: { auto: number[]; simd: number[] } };
+    assert.is(got.relaxedSimd, true);
+    assert.is(got.autoIsRelaxed, true);
+    assert.equal(got.ids.simd, want);
+    assert.equal(got.ids.auto, want);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

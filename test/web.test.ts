@@ -3,11 +3,12 @@
  * static + Range server (examples/web/serve.mjs): once at desktop size and once with mobile emulation
  * (touch, 390×844). Type a prompt, set the density, generate; the text must equal Node's. The model is
  * read by Range requests only (never downloaded whole), and a reload serves it from the Cache API.
- * Screenshots go to docs/screenshots/ with IFPRUNE_SCREENSHOTS=1.
+ * Screenshots go to docs/screenshots/ with IFPRUNE_SCREENSHOTS=1. Chromium runs relaxed SIMD by default:
+ * the bundle's 'auto' picks the relaxed build, which generates the SIMD build's ids on a Q4_0 model.
  */
 import { test, suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, mkdtempSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
@@ -16,6 +17,8 @@ import { CASES, DEMO, SAMPLED, nodeText, type EdgeCase } from './edge-harness.ts
 import { cachedSource, type CacheLike } from '../src/sources/cache.ts';
 import { memorySource } from '../src/sources/memory.ts';
 import { assertThrowsCode } from './helpers.ts';
+import { open as openNode } from '../src/platform/node.ts';
+import { makeRandomModel } from '../tools/random-model.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 // PLATFORMS.md / env notes; playwright adds --headless and a fresh temporary --user-data-dir itself.
@@ -56,17 +59,27 @@ const web = suite('web page');
 let browser: Browser;
 let server: Awaited<ReturnType<typeof startServer>>;
 const expected = new Map<EdgeCase, string>();
+/** A random-weight Q4_0 model (served at /q4/) and Node's greedy ids for it on the SIMD build. */
+const Q4_DIR = mkdtempSync(join(tmpdir(), 'ifprune-web-q4-'));
+const Q4_PROMPT = 'The relaxed dot';
+const q4Ids: number[] = [];
 
 web.before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
   for (const c of CASES) expected.set(c, await nodeText(c));
-  server = await startServer({ root: process.cwd(), mounts: {} });
+  const q4 = join(Q4_DIR, 'random-q4_0.gguf');
+  writeFileSync(q4, await makeRandomModel({ dim: 128, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 352, vocabSize: 512, type: 'q4_0', seed: 11 }));
+  const m = await openNode(q4, { kernels: 'simd' });
+  for await (const t of m.generate(Q4_PROMPT, { maxTokens: 24, temperature: 0 })) q4Ids.push(t.id);
+  await m.close();
+  server = await startServer({ root: process.cwd(), mounts: { '/q4/': Q4_DIR } });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
 });
 
 web.after(async () => {
   await browser?.close();
   await server?.close();
+  rmSync(Q4_DIR, { recursive: true, force: true });
 });
 
 for (const view of VIEWS) {
@@ -124,6 +137,30 @@ web('seeded sampling in the page (the shipped web bundle) gives Node\'s tokens',
       }, c);
       assert.is(text, await nodeText(c), c.label);
     }
+  } finally {
+    await page.close();
+  }
+});
+
+web('auto picks the relaxed build (the probe passes in Chromium) and it generates the SIMD build\'s ids on a Q4_0 model', async () => {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${server.url}examples/web/`);
+    const got = await page.evaluate(async (prompt) => {
+      const { open, httpSource, loadRuntime, capabilities } = await import('/dist/web/index.js' as string);
+      const ids: Record<string, number[]> = {};
+      for (const kernels of ['auto', 'simd']) {
+        const m = await open(await httpSource(new URL('/q4/random-q4_0.gguf', location.href)), { module: await loadRuntime(kernels) });
+        ids[kernels] = [];
+        for await (const t of m.generate(prompt, { maxTokens: 24, temperature: 0 })) ids[kernels]!.push(t.id);
+        await m.close();
+      }
+      return { relaxedSimd: capabilities.relaxedSimd as boolean, autoIsRelaxed: (await loadRuntime('auto')) === (await loadRuntime('relaxed')), ids };
+    }, Q4_PROMPT);
+    assert.is(got.relaxedSimd, true);
+    assert.is(got.autoIsRelaxed, true);
+    assert.equal(got.ids.simd, q4Ids);
+    assert.equal(got.ids.auto, q4Ids);
   } finally {
     await page.close();
   }
