@@ -19,6 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { Session } from 'node:inspector/promises';
 import { openRuntime } from '../src/runtime.ts';
 import { fileSource } from '../src/sources/file.ts';
+import { randomNeurons } from '../src/cli/bench.ts';
+import type { PolicyName } from '../src/types.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -54,6 +56,13 @@ function namedRuntime(): WebAssembly.Module {
 const module = namedRuntime();
 
 const model = await openRuntime(module, await fileSource(MODEL), { ffn: FFN });
+// Pruned runs: a random neuron set of the density, loaded once before profiling (as `ifprune bench` does
+// for a file without a predictor), so the profiles hold the forward pass alone; generate() keeps it.
+if (DENSITY < 1 || FFN === 'selective') {
+  const { nLayers, hiddenDim } = model.config;
+  const neurons = randomNeurons(nLayers, hiddenDim, DENSITY, 1);
+  await model.load({ policy: 'random' as PolicyName, density: DENSITY, neurons, promptIds: [], predictMs: 0, plan: { requests: 0, readBytes: 0, selectedBytes: 0 } });
+}
 // a prompt of exactly PROMPT_TOKENS tokens
 const words = 'the quick brown fox jumps over the lazy dog while a small model counts its neurons'.split(' ');
 let prompt = '';
@@ -72,7 +81,7 @@ await session.post('Profiler.setSamplingInterval', { interval: 100 });
 /** Self ms per function name over one generation of `tokens` new tokens. */
 async function profiled(tokens: number): Promise<{ self: Map<string, number>; generated: number }> {
   await session.post('Profiler.start');
-  const g = model.generate(prompt, { maxTokens: tokens, temperature: 0, density: DENSITY, stop: [] });
+  const g = model.generate(prompt, { maxTokens: tokens, temperature: 0, stop: [] });
   let generated = 0;
   for await (const _ of g) generated++;
   const { profile } = (await session.post('Profiler.stop')) as unknown as { profile: Profile };
