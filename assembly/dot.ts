@@ -402,11 +402,11 @@ const TILE_ACC_B: usize = memory.data(16, 16);
  * one f32x4 multiply per row. Returns row a's 4 token sums (lane t = token t) and leaves row b's for
  * tile_acc_b(). Consecutive blocks of a row lie blockStride bytes apart (a row's block size for a
  * matrix; 8 blocks in the masked FFN's grouped layout). The matmul (matvec.ts tile2x4_q) and the masked
- * FFN's gate/up (ffn.ts gate_up4) both run it.
+ * FFN's gate/up (ffn.ts gate_up4) both run it. Relaxed build, Q4_0: per block the 8 sums are relaxed_dot
+ * (the same totals in other lanes, so the same result).
  */
 // @ts-ignore: decorator
 @inline export function tile2x4_dot(pa: usize, pb: usize, px: usize, xStride: usize, nb: i32, q4: bool, blockStride: usize): v128 {
-  if (relaxed(q4)) return tile2x4_relaxed(pa, pb, px, xStride, nb, q4, blockStride);
   let px0 = px;
   let px1 = px0 + xStride;
   let px2 = px1 + xStride;
@@ -414,82 +414,114 @@ const TILE_ACC_B: usize = memory.data(16, 16);
   let accA = f32x4.splat(0);
   let accB = f32x4.splat(0);
   for (let blk = 0; blk < nb; blk++) {
-    let ca = v128.splat<i32>(0);
-    let cb = v128.splat<i32>(0);
-    if (q4) {
-      ca = q4_centered(pa, false);
-      cb = q4_centered(pb, false);
+    // ta, tb: rows a, b's block sums per token (lane t = token t)
+    let ta: v128, tb: v128;
+    if (relaxed(q4)) {
+      // each row's weight operands taken once, each token's activation operands once, then 8 relaxed_dot
+      const alo = w_bytes(pa, q4, false);
+      const ahi = w_bytes(pa, q4, true);
+      const blo = w_bytes(pb, q4, false);
+      const bhi = w_bytes(pb, q4, true);
+      let xlo = x_bytes(px0, false);
+      let xhi = x_bytes(px0, true);
+      let off = x_offset(q4, xlo, xhi);
+      const ra0 = relaxed_dot(alo, ahi, q4, xlo, xhi, off);
+      const rb0 = relaxed_dot(blo, bhi, q4, xlo, xhi, off);
+      xlo = x_bytes(px1, false);
+      xhi = x_bytes(px1, true);
+      off = x_offset(q4, xlo, xhi);
+      const ra1 = relaxed_dot(alo, ahi, q4, xlo, xhi, off);
+      const rb1 = relaxed_dot(blo, bhi, q4, xlo, xhi, off);
+      xlo = x_bytes(px2, false);
+      xhi = x_bytes(px2, true);
+      off = x_offset(q4, xlo, xhi);
+      const ra2 = relaxed_dot(alo, ahi, q4, xlo, xhi, off);
+      const rb2 = relaxed_dot(blo, bhi, q4, xlo, xhi, off);
+      xlo = x_bytes(px3, false);
+      xhi = x_bytes(px3, true);
+      off = x_offset(q4, xlo, xhi);
+      ta = sum4_i32x4(ra0, ra1, ra2, relaxed_dot(alo, ahi, q4, xlo, xhi, off));
+      tb = sum4_i32x4(rb0, rb1, rb2, relaxed_dot(blo, bhi, q4, xlo, xhi, off));
+    } else {
+      let ca = v128.splat<i32>(0);
+      let cb = v128.splat<i32>(0);
+      if (q4) {
+        ca = q4_centered(pa, false);
+        cb = q4_centered(pb, false);
+      }
+      // e = 0 (elements 0..7)
+      let wa = w_lanes_from(pa, 0, q4, ca);
+      let wb_ = w_lanes_from(pb, 0, q4, cb);
+      let xv = x_lanes(px0, 0);
+      let a0 = i32x4.dot_i16x8_s(wa, xv);
+      let b0 = i32x4.dot_i16x8_s(wb_, xv);
+      xv = x_lanes(px1, 0);
+      let a1 = i32x4.dot_i16x8_s(wa, xv);
+      let b1 = i32x4.dot_i16x8_s(wb_, xv);
+      xv = x_lanes(px2, 0);
+      let a2 = i32x4.dot_i16x8_s(wa, xv);
+      let b2 = i32x4.dot_i16x8_s(wb_, xv);
+      xv = x_lanes(px3, 0);
+      let a3 = i32x4.dot_i16x8_s(wa, xv);
+      let b3 = i32x4.dot_i16x8_s(wb_, xv);
+      // e = 1 (elements 8..15)
+      wa = w_lanes_from(pa, 1, q4, ca);
+      wb_ = w_lanes_from(pb, 1, q4, cb);
+      xv = x_lanes(px0, 1);
+      a0 = mac(a0, wa, xv);
+      b0 = mac(b0, wb_, xv);
+      xv = x_lanes(px1, 1);
+      a1 = mac(a1, wa, xv);
+      b1 = mac(b1, wb_, xv);
+      xv = x_lanes(px2, 1);
+      a2 = mac(a2, wa, xv);
+      b2 = mac(b2, wb_, xv);
+      xv = x_lanes(px3, 1);
+      a3 = mac(a3, wa, xv);
+      b3 = mac(b3, wb_, xv);
+      if (q4) {
+        ca = q4_centered(pa, true);
+        cb = q4_centered(pb, true);
+      }
+      // e = 2 (elements 16..23)
+      wa = w_lanes_from(pa, 2, q4, ca);
+      wb_ = w_lanes_from(pb, 2, q4, cb);
+      xv = x_lanes(px0, 2);
+      a0 = mac(a0, wa, xv);
+      b0 = mac(b0, wb_, xv);
+      xv = x_lanes(px1, 2);
+      a1 = mac(a1, wa, xv);
+      b1 = mac(b1, wb_, xv);
+      xv = x_lanes(px2, 2);
+      a2 = mac(a2, wa, xv);
+      b2 = mac(b2, wb_, xv);
+      xv = x_lanes(px3, 2);
+      a3 = mac(a3, wa, xv);
+      b3 = mac(b3, wb_, xv);
+      // e = 3 (elements 24..31)
+      wa = w_lanes_from(pa, 3, q4, ca);
+      wb_ = w_lanes_from(pb, 3, q4, cb);
+      xv = x_lanes(px0, 3);
+      a0 = mac(a0, wa, xv);
+      b0 = mac(b0, wb_, xv);
+      xv = x_lanes(px1, 3);
+      a1 = mac(a1, wa, xv);
+      b1 = mac(b1, wb_, xv);
+      xv = x_lanes(px2, 3);
+      a2 = mac(a2, wa, xv);
+      b2 = mac(b2, wb_, xv);
+      xv = x_lanes(px3, 3);
+      a3 = mac(a3, wa, xv);
+      b3 = mac(b3, wb_, xv);
+      ta = sum4_i32x4(a0, a1, a2, a3);
+      tb = sum4_i32x4(b0, b1, b2, b3);
     }
-    // e = 0 (elements 0..7)
-    let wa = w_lanes_from(pa, 0, q4, ca);
-    let wb_ = w_lanes_from(pb, 0, q4, cb);
-    let xv = x_lanes(px0, 0);
-    let a0 = i32x4.dot_i16x8_s(wa, xv);
-    let b0 = i32x4.dot_i16x8_s(wb_, xv);
-    xv = x_lanes(px1, 0);
-    let a1 = i32x4.dot_i16x8_s(wa, xv);
-    let b1 = i32x4.dot_i16x8_s(wb_, xv);
-    xv = x_lanes(px2, 0);
-    let a2 = i32x4.dot_i16x8_s(wa, xv);
-    let b2 = i32x4.dot_i16x8_s(wb_, xv);
-    xv = x_lanes(px3, 0);
-    let a3 = i32x4.dot_i16x8_s(wa, xv);
-    let b3 = i32x4.dot_i16x8_s(wb_, xv);
-    // e = 1 (elements 8..15)
-    wa = w_lanes_from(pa, 1, q4, ca);
-    wb_ = w_lanes_from(pb, 1, q4, cb);
-    xv = x_lanes(px0, 1);
-    a0 = mac(a0, wa, xv);
-    b0 = mac(b0, wb_, xv);
-    xv = x_lanes(px1, 1);
-    a1 = mac(a1, wa, xv);
-    b1 = mac(b1, wb_, xv);
-    xv = x_lanes(px2, 1);
-    a2 = mac(a2, wa, xv);
-    b2 = mac(b2, wb_, xv);
-    xv = x_lanes(px3, 1);
-    a3 = mac(a3, wa, xv);
-    b3 = mac(b3, wb_, xv);
-    if (q4) {
-      ca = q4_centered(pa, true);
-      cb = q4_centered(pb, true);
-    }
-    // e = 2 (elements 16..23)
-    wa = w_lanes_from(pa, 2, q4, ca);
-    wb_ = w_lanes_from(pb, 2, q4, cb);
-    xv = x_lanes(px0, 2);
-    a0 = mac(a0, wa, xv);
-    b0 = mac(b0, wb_, xv);
-    xv = x_lanes(px1, 2);
-    a1 = mac(a1, wa, xv);
-    b1 = mac(b1, wb_, xv);
-    xv = x_lanes(px2, 2);
-    a2 = mac(a2, wa, xv);
-    b2 = mac(b2, wb_, xv);
-    xv = x_lanes(px3, 2);
-    a3 = mac(a3, wa, xv);
-    b3 = mac(b3, wb_, xv);
-    // e = 3 (elements 24..31)
-    wa = w_lanes_from(pa, 3, q4, ca);
-    wb_ = w_lanes_from(pb, 3, q4, cb);
-    xv = x_lanes(px0, 3);
-    a0 = mac(a0, wa, xv);
-    b0 = mac(b0, wb_, xv);
-    xv = x_lanes(px1, 3);
-    a1 = mac(a1, wa, xv);
-    b1 = mac(b1, wb_, xv);
-    xv = x_lanes(px2, 3);
-    a2 = mac(a2, wa, xv);
-    b2 = mac(b2, wb_, xv);
-    xv = x_lanes(px3, 3);
-    a3 = mac(a3, wa, xv);
-    b3 = mac(b3, wb_, xv);
     // lane t = token t; scales d_w[row]·d_x[t]
     const dx = scales4(px0, px1, px2, px3);
     const da = f32x4.mul(dx, f32x4.splat(f16_to_f32(load<u16>(pa))));
     const db = f32x4.mul(dx, f32x4.splat(f16_to_f32(load<u16>(pb))));
-    accA = f32x4.add(accA, f32x4.mul(f32x4.convert_i32x4_s(sum4_i32x4(a0, a1, a2, a3)), da));
-    accB = f32x4.add(accB, f32x4.mul(f32x4.convert_i32x4_s(sum4_i32x4(b0, b1, b2, b3)), db));
+    accA = f32x4.add(accA, f32x4.mul(f32x4.convert_i32x4_s(ta), da));
+    accB = f32x4.add(accB, f32x4.mul(f32x4.convert_i32x4_s(tb), db));
     px0 += Q8_0_BLOCK_BYTES;
     px1 += Q8_0_BLOCK_BYTES;
     px2 += Q8_0_BLOCK_BYTES;
@@ -501,50 +533,3 @@ const TILE_ACC_B: usize = memory.data(16, 16);
   return accA;
 }
 
-/** tile2x4_dot's relaxed-build body for relaxed(q4) types: per block each row's weight operands are
- * taken once and each token's activation operands once, then 8 relaxed_dot (the same sums, other lanes). */
-// @ts-ignore: decorator
-@inline function tile2x4_relaxed(pa: usize, pb: usize, px: usize, xStride: usize, nb: i32, q4: bool, blockStride: usize): v128 {
-  let px0 = px;
-  let accA = f32x4.splat(0);
-  let accB = f32x4.splat(0);
-  for (let blk = 0; blk < nb; blk++) {
-    const alo = w_bytes(pa, q4, false);
-    const ahi = w_bytes(pa, q4, true);
-    const blo = w_bytes(pb, q4, false);
-    const bhi = w_bytes(pb, q4, true);
-    const px1 = px0 + xStride;
-    const px2 = px1 + xStride;
-    const px3 = px2 + xStride;
-    let xlo = x_bytes(px0, false);
-    let xhi = x_bytes(px0, true);
-    let off = x_offset(q4, xlo, xhi);
-    const a0 = relaxed_dot(alo, ahi, q4, xlo, xhi, off);
-    const b0 = relaxed_dot(blo, bhi, q4, xlo, xhi, off);
-    xlo = x_bytes(px1, false);
-    xhi = x_bytes(px1, true);
-    off = x_offset(q4, xlo, xhi);
-    const a1 = relaxed_dot(alo, ahi, q4, xlo, xhi, off);
-    const b1 = relaxed_dot(blo, bhi, q4, xlo, xhi, off);
-    xlo = x_bytes(px2, false);
-    xhi = x_bytes(px2, true);
-    off = x_offset(q4, xlo, xhi);
-    const a2 = relaxed_dot(alo, ahi, q4, xlo, xhi, off);
-    const b2 = relaxed_dot(blo, bhi, q4, xlo, xhi, off);
-    xlo = x_bytes(px3, false);
-    xhi = x_bytes(px3, true);
-    off = x_offset(q4, xlo, xhi);
-    const a3 = relaxed_dot(alo, ahi, q4, xlo, xhi, off);
-    const b3 = relaxed_dot(blo, bhi, q4, xlo, xhi, off);
-    const dx = scales4(px0, px1, px2, px3);
-    const da = f32x4.mul(dx, f32x4.splat(f16_to_f32(load<u16>(pa))));
-    const db = f32x4.mul(dx, f32x4.splat(f16_to_f32(load<u16>(pb))));
-    accA = f32x4.add(accA, f32x4.mul(f32x4.convert_i32x4_s(sum4_i32x4(a0, a1, a2, a3)), da));
-    accB = f32x4.add(accB, f32x4.mul(f32x4.convert_i32x4_s(sum4_i32x4(b0, b1, b2, b3)), db));
-    px0 += Q8_0_BLOCK_BYTES;
-    pa += blockStride;
-    pb += blockStride;
-  }
-  v128.store(TILE_ACC_B, accB);
-  return accA;
-}
