@@ -13,6 +13,7 @@
 // relaxed dot-add is not used: Node 20's Liftoff computes it twice over (../shared/PLATFORMS.md).
 // Q8_0 blocks stay on the SIMD path in every build (RELAXED_Q8 says why).
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
+import { scratch } from './scratch';
 
 // Loads take the block's field offsets as wasm immediate offsets (`v128.load8x8_s(p, 10)`), not as
 // `p + 10`: an i32.add in the address costs V8 an extra instruction per load (it cannot fold a
@@ -75,7 +76,7 @@ const RELAXED_Q8: bool = false;
 }
 
 /**
- * i16 lane j = a_2j·b_2j + a_2j+1·b_2j+1 for int8 a and b in [0, 127]: i16x8.relaxed_dot_i8x16_i7x16_s in the
+ * i16 lane j = a_2j·b_2j + a_2j+1·b_2j+1 for int8 a and b in [0, 127] (the i7 operand): i16x8.relaxed_dot_i8x16_i7x16_s in the
  * relaxed build. asc compiles a builtin of a disabled feature as an error even inside a branch that folds
  * away (only a direct ASC_FEATURE_* condition is folded before the check), so the other builds get the same
  * product in SIMD128 (even and odd bytes sign-extended to i16); no caller reaches it there (relaxed()).
@@ -243,7 +244,7 @@ const RELAXED_Q8: bool = false;
 
 /** d_w·d_x·Σ q_w·q_x of one block of 4 weight rows (at p0..p3) and one activation block (px), as f32x4. */
 // @ts-ignore: decorator
-@inline export function block_dot4(p0: usize, p1: usize, p2: usize, p3: usize, px: usize, q4: bool): v128 {
+@inline function block_dot4(p0: usize, p1: usize, p2: usize, p3: usize, px: usize, q4: bool): v128 {
   let t: v128;
   if (relaxed(q4)) {
     const xlo = x_bytes(px, false);
@@ -371,13 +372,16 @@ const RELAXED_Q8: bool = false;
   return sum;
 }
 
-/** Row b's sums of the last tile2x4_dot (its second return value): 16 bytes of static memory (a v128
- * global would not compile in the scalar build). */
-const TILE_ACC_B: usize = memory.data(16, 16);
+/** Row b's sums of the last tile2x4_dot (its second return value): 16 bytes of the instance's scratch
+ * (scratch.ts; a v128 global would not compile in the scalar build). */
+// @ts-ignore: decorator
+@inline function TILE_ACC_B(): usize {
+  return scratch() + 656;
+}
 
 // @ts-ignore: decorator
 @inline export function tile_acc_b(): v128 {
-  return v128.load(TILE_ACC_B);
+  return v128.load(TILE_ACC_B());
 }
 
 /** acc + Σ w·x of 8 int16 pairs (4 i32 partial sums). */
@@ -529,7 +533,7 @@ const TILE_ACC_B: usize = memory.data(16, 16);
     pa += blockStride;
     pb += blockStride;
   }
-  v128.store(TILE_ACC_B, accB);
+  v128.store(TILE_ACC_B(), accB);
   return accA;
 }
 
