@@ -76,8 +76,8 @@ const RELAXED_Q8: bool = false;
 }
 
 /**
- * i16 lane j = a_2j·b_2j + a_2j+1·b_2j+1 for int8 a and b in [0, 127] (the i7 operand): i16x8.relaxed_dot_i8x16_i7x16_s in the
- * relaxed build. asc compiles a builtin of a disabled feature as an error even inside a branch that folds
+ * i16 lane j = a_2j·b_2j + a_2j+1·b_2j+1 for int8 a and b in [0, 127] (the i7 operand):
+ * i16x8.relaxed_dot_i8x16_i7x16_s in the relaxed build. asc compiles a builtin of a disabled feature as an error even inside a branch that folds
  * away (only a direct ASC_FEATURE_* condition is folded before the check), so the other builds get the same
  * product in SIMD128 (even and odd bytes sign-extended to i16); no caller reaches it there (relaxed()).
  */
