@@ -13,7 +13,6 @@
 // relaxed dot-add is not used: Node 20's Liftoff computes it twice over (../shared/PLATFORMS.md).
 // Q8_0 blocks stay on the SIMD path in every build (RELAXED_Q8 says why).
 import { QK, Q8_0_BLOCK_BYTES, Q4_0_BLOCK_BYTES, f16_to_f32 } from './common';
-import { scratch } from './scratch';
 
 // Loads take the block's field offsets as wasm immediate offsets (`v128.load8x8_s(p, 10)`), not as
 // `p + 10`: an i32.add in the address costs V8 an extra instruction per load (it cannot fold a
@@ -372,16 +371,13 @@ const RELAXED_Q8: bool = false;
   return sum;
 }
 
-/** Row b's sums of the last tile2x4_dot (its second return value): 16 bytes of the instance's scratch
- * (scratch.ts; a v128 global would not compile in the scalar build). */
-// @ts-ignore: decorator
-@inline function TILE_ACC_B(): usize {
-  return scratch() + 656;
-}
+/** Row b's sums of the last tile2x4_dot (its second return value): 16 bytes of static memory (a v128
+ * global would not compile in the scalar build). */
+const TILE_ACC_B: usize = memory.data(16, 16);
 
 // @ts-ignore: decorator
 @inline export function tile_acc_b(): v128 {
-  return v128.load(TILE_ACC_B());
+  return v128.load(TILE_ACC_B);
 }
 
 /** acc + Σ w·x of 8 int16 pairs (4 i32 partial sums). */
@@ -533,7 +529,7 @@ const RELAXED_Q8: bool = false;
     pa += blockStride;
     pb += blockStride;
   }
-  v128.store(TILE_ACC_B(), accB);
+  v128.store(TILE_ACC_B, accB);
   return accA;
 }
 

@@ -52,12 +52,26 @@ export function matvec_f16(out: usize, w: usize, x: usize, rows: i32, cols: i32)
 
 /** W: (rows, cols/32) Q8_0 blocks; X: (T, cols/32) Q8_0 blocks. */
 export function matmul_q8_0_q8_0(out: usize, w: usize, x: usize, rows: i32, cols: i32, T: i32): void {
-  matmul_q(out, w, x, rows, cols, T, false);
+  matmul_q(out, w, x, rows, cols, T, false, <usize>rows << 2);
 }
 
 /** W: (rows, cols/32) Q4_0 blocks; X: (T, cols/32) Q8_0 blocks. */
 export function matmul_q4_0_q8_0(out: usize, w: usize, x: usize, rows: i32, cols: i32, T: i32): void {
-  matmul_q(out, w, x, rows, cols, T, true);
+  matmul_q(out, w, x, rows, cols, T, true, <usize>rows << 2);
+}
+
+/** Rows r0..r1 - 1 of matmul_q8_0_q8_0 over all `rows` (out (T, rows)): one thread's share of a matmul,
+ * the same values as the whole when r0 is a multiple of 4 (a row's arithmetic depends on its place in a
+ * group of 4 rows). */
+export function matmul_rows_q8_0_q8_0(out: usize, w: usize, x: usize, rows: i32, cols: i32, T: i32, r0: i32, r1: i32): void {
+  const rowBytes = <usize>(cols / QK) * Q8_0_BLOCK_BYTES;
+  matmul_q(out + (<usize>r0 << 2), w + <usize>r0 * rowBytes, x, r1 - r0, cols, T, false, <usize>rows << 2);
+}
+
+/** Rows r0..r1 - 1 of matmul_q4_0_q8_0 over all `rows` (out (T, rows)): as matmul_rows_q8_0_q8_0. */
+export function matmul_rows_q4_0_q8_0(out: usize, w: usize, x: usize, rows: i32, cols: i32, T: i32, r0: i32, r1: i32): void {
+  const rowBytes = <usize>(cols / QK) * Q4_0_BLOCK_BYTES;
+  matmul_q(out + (<usize>r0 << 2), w + <usize>r0 * rowBytes, x, r1 - r0, cols, T, true, <usize>rows << 2);
 }
 
 /** W: (rows, cols) f32; X: (T, cols) f32. */
@@ -71,11 +85,10 @@ export function matmul_f16(out: usize, w: usize, x: usize, rows: i32, cols: i32,
 }
 
 // @ts-ignore: decorator
-@inline function matmul_q(out: usize, w: usize, x: usize, rows: i32, cols: i32, T: i32, q4: bool): void {
+@inline function matmul_q(out: usize, w: usize, x: usize, rows: i32, cols: i32, T: i32, q4: bool, outStride: usize): void {
   const nb = cols / QK;
   const rowBytes: usize = <usize>nb * (q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES);
   const xRowBytes: usize = <usize>nb * Q8_0_BLOCK_BYTES;
-  const outStride: usize = <usize>rows << 2;
   let r = 0;
   if (ASC_FEATURE_SIMD) {
     // Groups of 4 rows: tiles of 4 tokens as two 2×4 register tiles, then each leftover token

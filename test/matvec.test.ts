@@ -3,6 +3,7 @@
  * block counts, row counts not a multiple of 4, T = 1 and T not a multiple of the 4-token tile.
  */
 import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
 import type { Kernels, KernelName } from '../src/engine/kernels.ts';
 import { QUANT, rowBytes, type QuantType } from '../src/formats/quant.ts';
 import * as refq from '../src/formats/quant-values.ts';
@@ -135,6 +136,30 @@ for (const build of BUILDS) {
       K.call(c.matmul, b, w, x, rows, cols, 1);
       assertClose(getF32(K, b, rows), getF32(K, a, rows), MAX_MATVEC_REL_ERR, 'T=1');
     });
+
+    if (c.type === QUANT.Q8_0 || c.type === QUANT.Q4_0) {
+      const rowsKernel = c.matmul.replace('matmul_', 'matmul_rows_') as KernelName;
+      s(`${rowsKernel}: shares of the rows split at multiples of 4 give exactly ${c.matmul}`, async () => {
+        // (a row's arithmetic depends on its place in a group of 4 rows: a split elsewhere regroups them)
+        let seed = 70;
+        for (const [rows, cols, T, cuts] of [[37, 64, 5, [0, 12, 20, 37]], [64, 96, 32, [0, 32, 64]], [9, 32, 3, [0, 4, 9]], [8, 160, 4, [0, 0, 8, 8]], [38, 32, 7, [0, 36, 38]]] as const) {
+          const r = rng(seed++);
+          const m = K.mark();
+          const w = put(K, makeWeights(c, r, rows, cols));
+          const x = put(K, makeActivations(c, r, T, cols));
+          const whole = zeros(K, T * rows, NaN);
+          const parts = zeros(K, T * rows, NaN);
+          K.call(c.matmul, whole, w, x, rows, cols, T);
+          for (let i = 0; i + 1 < cuts.length; i++) K.call(rowsKernel, parts, w, x, rows, cols, T, cuts[i]!, cuts[i + 1]!);
+          assert.equal(Array.from(getF32(K, parts, T * rows)), Array.from(getF32(K, whole, T * rows)), `rows=${rows} T=${T} cuts=${cuts}`);
+          K.release(m);
+        }
+        const m = K.mark();
+        const w = K.alloc(rowBytes(c.type, 32) * 8);
+        await assertThrowsCode(() => K.call(rowsKernel, K.alloc(256), w, K.alloc(64), 8, 32, 1, 4, 9), 'bad_option');
+        K.release(m);
+      });
+    }
 
     s(`${c.matvec} rejects a weight matrix that runs past the end of memory`, async () => {
       const size = K.memory.buffer.byteLength;

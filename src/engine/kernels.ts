@@ -76,6 +76,15 @@ function matmul(q: QuantType): KernelSpec {
   };
 }
 
+function matmulRows(q: QuantType): KernelSpec {
+  const m = matmul(q);
+  return {
+    args: [...m.args, 'r0', 'r1'],
+    shape: (a) => m.shape!(a) ?? (0 <= a.r0! && a.r0! <= a.r1! && a.r1! <= a.rows! ? null : `rows ${a.r0}..${a.r1} are not within 0..${a.rows}`),
+    regions: m.regions,
+  };
+}
+
 function regroup(): KernelSpec {
   return {
     args: ['dst', 'src', 'k', 'dim', 'blockBytes', 'toGrouped'],
@@ -122,6 +131,9 @@ export const KERNELS = {
   matmul_f16: matmul(QUANT.F16),
   matmul_q8_0_q8_0: matmul(QUANT.Q8_0),
   matmul_q4_0_q8_0: matmul(QUANT.Q4_0),
+  /** rows r0..r1 - 1 of the matmul (one thread's share; out keeps its stride of rows) */
+  matmul_rows_q8_0_q8_0: matmulRows(QUANT.Q8_0),
+  matmul_rows_q4_0_q8_0: matmulRows(QUANT.Q4_0),
   // --- masked SwiGLU FFN over packed neuron bundles (T = 1 for decode)
   ffn_swiglu_masked_f32: ffn(QUANT.F32),
   ffn_swiglu_masked_q8_0: ffn(QUANT.Q8_0),
