@@ -100,6 +100,14 @@ for (const [tn, q] of TYPES) {
     const x = blocks(r, QUANT.Q8_0, T, cols);
     compare(`${mm} rows=${rows} cols=${cols} T=${T}`, mm, [w, x], new Float32Array(T * rows), [rows, cols, T]);
   }
+  // one thread's share of a matmul (rows r0..r1 - 1, out keeping its stride)
+  {
+    const [rows, cols, T, r0, r1] = [11, 96, 5, 4, 11];
+    const w = blocks(r, q, rows, cols);
+    const x = blocks(r, QUANT.Q8_0, T, cols);
+    const rowsKernel = `matmul_rows_${tn}_q8_0` as KernelName;
+    compare(`${rowsKernel} rows=${rows} cols=${cols} T=${T} r=${r0}..${r1}`, rowsKernel, [w, x], new Float32Array(T * rows), [rows, cols, T, r0, r1]);
+  }
   // the masked FFN, plain and grouped: k below, at and past the groups of 16; T = 1, 3, 4, 6
   for (const [k, dim, T] of [[1, 32, 1], [4, 96, 3], [5, 64, 4], [16, 576, 1], [17, 96, 6], [37, 160, 4], [32, 576, 5]] as const) {
     const bundles = blocks(r, q, 3 * k, dim);

@@ -44,10 +44,10 @@ for (const [tier, flags] of TIERS) {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as CaseResult);
-    // the export names, then 2 types × (7 matvec + 7 matmul + 7 × 2 FFN) cases
-    assert.is(results.length, 57);
+    // the export names, then 2 types × (7 matvec + 7 matmul + 1 matmul_rows + 7 × 2 FFN) cases
+    assert.is(results.length, 59);
     assert.match(results[0]!.name, /^exports \(\d+\)$/);
-    for (const kernel of ['matvec_q4_0', 'matmul_q4_0', 'ffn_swiglu_masked_q4_0', 'ffn_swiglu_grouped_q4_0', 'matvec_q8_0', 'ffn_swiglu_grouped_q8_0']) {
+    for (const kernel of ['matvec_q4_0', 'matmul_q4_0', 'matmul_rows_q4_0', 'ffn_swiglu_masked_q4_0', 'ffn_swiglu_grouped_q4_0', 'matvec_q8_0', 'ffn_swiglu_grouped_q8_0']) {
       assert.ok(results.some((r) => r.name.startsWith(kernel)), kernel);
     }
     const bad = results.filter((r) => r.mismatches !== 0);
