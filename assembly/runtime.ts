@@ -17,12 +17,22 @@ import { JsonWriter } from './rt/json';
 import { validateSamplerOptions, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_TOP_K, DEFAULT_SEED } from './rt/sampler';
 import { StopMatcher } from './rt/stop';
 import { GGUF_STRING, GGUF_ARRAY } from './rt/gguf';
+import { setWorkers } from './rt/parallel';
 
 let session: Session | null = null;
 
 function ready(): Session | null {
   if (session === null) fail('bad_option', 'no model is open in this runtime instance');
   return session;
+}
+
+/** The threads build (build/ifprune.threads.wasm): 1 once the host runs a worker on this instance's
+ * shared memory and answers ifp_par_start / ifp_par_wait (rt/parallel.ts), 0 to run alone. Other builds
+ * accept 0 only. Returns 1, or 0 with bad_option. */
+export function rt_set_workers(n: i32): i32 {
+  if (setWorkers(n)) return 1;
+  fail('bad_option', ASC_FEATURE_THREADS ? 'workers = ' + n.toString() + ': this runtime uses 0 or 1 worker' : 'this runtime build has no threads: load build/ifprune.threads.wasm to use a worker');
+  return 0;
 }
 
 /** Starts opening a model of `fileSize` bytes. ffn: 0 dense, 1 selective, 2 auto. tokenizerSize > 0:

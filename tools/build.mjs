@@ -4,6 +4,8 @@
 //   ifprune.{relaxed,simd,scalar}.wasm   the whole sans-I/O runtime for JS hosts (assembly/runtime.ts)
 //                                    relaxed = SIMD plus relaxed SIMD (docs/relaxed-simd.md); asc optimizes with
 //                                    the binaryen it bundles (Debian's wasm-opt cannot parse relaxed SIMD)
+//   ifprune.threads.wasm, kernels.threads.wasm   the runtime on a shared memory and its worker's kernels
+//                                    (assembly/rt/parallel.ts; Node's open({ threads: 2 }))
 //   ifprune.wasi.wasm, ifprune.wasi.scalar.wasm   the WASI command (assembly/wasi/main.ts)
 //   rt-test-PART.wasm                one runtime part plus its test-only exports (assembly/rt/testing/PART.ts),
 //                                    which test/rt-PART.test.ts holds to the TypeScript oracles
@@ -19,6 +21,7 @@ const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
 const wasiShim = join('node_modules', '@assemblyscript', 'wasi-shim', 'asconfig.json');
 const RUNTIME = ['--runtime', 'incremental', '-O3', '--noAssert'];
 const RELAXED = ['--enable', 'simd', '--enable', 'relaxed-simd'];
+const THREADS = ['--enable', 'threads', '--importMemory', '--sharedMemory', '--maximumMemory', '65536'];
 
 /** name → output file and asc arguments. */
 const TARGETS = {
@@ -28,6 +31,10 @@ const TARGETS = {
   'ifprune.simd': { out: 'build/ifprune.simd.wasm', args: ['assembly/runtime.ts', ...RUNTIME, '--enable', 'simd', '-o', 'build/ifprune.simd.wasm'] },
   'ifprune.relaxed': { out: 'build/ifprune.relaxed.wasm', args: ['assembly/runtime.ts', ...RUNTIME, ...RELAXED, '-o', 'build/ifprune.relaxed.wasm'] },
   'ifprune.scalar': { out: 'build/ifprune.scalar.wasm', args: ['assembly/runtime.ts', ...RUNTIME, '-o', 'build/ifprune.scalar.wasm'] },
+  // threads: the runtime on an imported shared memory, its statics above 64 KiB, and the kernel module its
+  // worker instantiates on that memory, whose statics stay below (assembly/rt/parallel.ts)
+  'ifprune.threads': { out: 'build/ifprune.threads.wasm', args: ['assembly/runtime.ts', ...RUNTIME, '--enable', 'simd', ...THREADS, '--memoryBase', '65536', '-o', 'build/ifprune.threads.wasm'] },
+  'kernels.threads': { out: 'build/kernels.threads.wasm', args: ['--config', 'asconfig.json', '--target', 'simd', ...THREADS, '-o', 'build/kernels.threads.wasm', '-t', 'build/kernels.threads.wat'] },
   'ifprune.wasi': { out: 'build/ifprune.wasi.wasm', args: ['assembly/wasi/main.ts', '--config', wasiShim, ...RUNTIME, '--enable', 'simd', '-o', 'build/ifprune.wasi.wasm'] },
   'ifprune.wasi.scalar': { out: 'build/ifprune.wasi.scalar.wasm', args: ['assembly/wasi/main.ts', '--config', wasiShim, ...RUNTIME, '-o', 'build/ifprune.wasi.scalar.wasm'] },
 };

@@ -29,9 +29,10 @@ import { fail } from './error';
 import { TensorLoader, toF32 } from './tensors';
 import { GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, typeName, blockElems, rowBytes, bundleBlockBytes } from './quant';
 import { quantize_row_q8_0 } from '../quant';
-import { matvec_f32, matvec_f16, matvec_q8_0_q8_0, matvec_q4_0_q8_0, matmul_f32, matmul_f16, matmul_q8_0_q8_0, matmul_q4_0_q8_0 } from '../matvec';
+import { matvec_f32, matvec_f16, matvec_q8_0_q8_0, matvec_q4_0_q8_0, matmul_f32, matmul_f16, matmul_q8_0_q8_0, matmul_q4_0_q8_0, matmul_rows_q8_0_q8_0, matmul_rows_q4_0_q8_0 } from '../matvec';
 import { ffn_swiglu_masked_f32, ffn_swiglu_masked_q8_0, ffn_swiglu_masked_q4_0, ffn_swiglu_grouped_q8_0, ffn_swiglu_grouped_q4_0 } from '../ffn';
 import { bundle_copy } from '../grouped';
+import { parallel, parStart, parWait, PAR_MATMUL, PAR_FFN, PAR_FFN_GROUPED, PAR_MIN_ROWS } from './parallel';
 import { rmsnorm_f32, rope_f32, attention_f32, silu_f32, add_f32, mul_f32 } from '../ops';
 
 /** Tokens per prefill tile: bounds the scratch memory; the matmul kernels work in 4-token groups. */
@@ -276,6 +277,7 @@ export class Engine {
   private gu: usize = 0; // (TILE, 3·n_ff) the observer's bundle rows (allocated on first use)
   private plainRows: usize = 0; // (n_ff, 3·dim) the observer's plain copy of a grouped set (first use)
   private groupTmp: usize = 0; // (16, 3·dim) one group's plain rows while regrouping; one row for setNeuronMask
+  private parOut: usize = 0; // (TILE, dim) f32: the worker's share of a masked FFN (threads build, first use)
   // the input the next linear() calls read, and whether xq already holds its Q8_0 copy
   private input: usize = 0;
   private inputQuantized: bool = false;
@@ -437,7 +439,7 @@ export class Engine {
    * finished; forward then fails ('the model is closed'). For a session that reopens the model. */
   free(): void {
     const weights: Array<Weight | null> = [this.embd, this.cls !== this.embd ? this.cls : null, this.outNorm];
-    const bufs: Array<usize> = [this.x, this.xb, this.xq, this.q, this.attOut, this.att, this.h1, this.h3, this.logits, this.gu, this.plainRows, this.groupTmp];
+    const bufs: Array<usize> = [this.x, this.xb, this.xq, this.q, this.attOut, this.att, this.h1, this.h3, this.logits, this.gu, this.plainRows, this.groupTmp, this.parOut];
     for (let l = 0; l < this.layers.length; l++) {
       const L = this.layers[l];
       const lw: Array<Weight | null> = [L.attnNorm, L.wq, L.wk, L.wv, L.wo, L.bq, L.bk, L.bv, L.ffnNorm, L.w1, L.w3, L.w2, L.full];
@@ -595,7 +597,18 @@ export class Engine {
           xin = this.xq;
         }
         if (observe && sums != null) this.observeBundles(l, full, T, fromPos, sums);
-        ffnMasked(full.type, L.activeGrouped, this.x, L.activePtr, xin, L.activeK, dim, T);
+        const k = L.activeK;
+        if (parallel() && T > 1 && isQuantized(full.type) && k >= 2 * PAR_MIN_ROWS) {
+          // the worker sums bundles [g, k) into parOut while this thread runs [0, g): whole groups each
+          const g = (k >> 5) << 4;
+          if (this.parOut == 0) this.parOut = heap.alloc(<usize>TILE * <usize>dim * 4);
+          parStart(L.activeGrouped ? PAR_FFN_GROUPED : PAR_FFN, full.type, this.parOut, L.activePtr + <usize>g * <usize>this.bundleRowBytes, xin, k - g, dim, T, 0, 0);
+          ffnMasked(full.type, L.activeGrouped, this.x, L.activePtr, xin, g, dim, T);
+          parWait();
+          add_f32(this.x, this.parOut, T * dim);
+        } else {
+          ffnMasked(full.type, L.activeGrouped, this.x, L.activePtr, xin, k, dim, T);
+        }
       } else {
         // PyTorch: x += w2(F.silu(w1(x)) * w3(x))
         const w1 = L.w1, w3 = L.w3, w2 = L.w2;
@@ -803,7 +816,16 @@ export class Engine {
       }
       x = this.xq;
     }
-    matmul(w, out, x, T);
+    if (parallel() && T > 1 && isQuantized(w.type) && w.rows >= 2 * PAR_MIN_ROWS) {
+      // the worker computes rows [split, rows) while this thread computes [0, split): exactly one matmul
+      const split = (w.rows >> 1) & ~3;
+      parStart(PAR_MATMUL, w.type, out, w.ptr, x, w.rows, w.cols, T, split, w.rows);
+      if (w.type == GGML_Q8_0) matmul_rows_q8_0_q8_0(out, w.ptr, x, w.rows, w.cols, T, 0, split);
+      else matmul_rows_q4_0_q8_0(out, w.ptr, x, w.rows, w.cols, T, 0, split);
+      parWait();
+    } else {
+      matmul(w, out, x, T);
+    }
     if (bias != null) for (let t = 0; t < T; t++) add_f32(out + <usize>t * (<usize>w.rows << 2), bias.ptr, w.rows);
   }
 
