@@ -13,6 +13,7 @@ import { memorySource } from './sources/memory.ts';
 import { detectFormat } from './formats/model.ts';
 import { ggufView } from './formats/gguf-view.ts';
 import { openRuntime } from './runtime.ts';
+import type { ThreadSupport } from './threads.ts';
 import type { GenerateOptions, Model, OpenOptions, Token } from './types.ts';
 
 export { IfpruneError, isIfpruneError } from './errors.ts';
@@ -31,7 +32,7 @@ export type SourceLike = ByteSource | Uint8Array | ArrayBuffer;
  * the neuron rows), and this host reads them from the source. Formats the runtime does not parse
  * (safetensors) are presented to it as a GGUF view of the same bytes.
  */
-export async function open(source: SourceLike, opts: OpenOptions = {}): Promise<Model> {
+export async function open(source: SourceLike, opts: OpenOptions & { threadSupport?: ThreadSupport } = {}): Promise<Model> {
   if (!opts.module) {
     throw new IfpruneError('no_wasm', 'open() needs the compiled runtime module as { module } (build/ifprune.simd.wasm); platform entry points (ifprune on Node: src/platform/node.ts) pass it for you');
   }

@@ -6,6 +6,7 @@
  * it, and presents the public Model interface (src/types.ts). A new host is this loop in another
  * language: see docs/architecture.md, "Writing a host".
  */
+import { ThreadPool, checkThreads, type ThreadSupport } from './threads.ts';
 import { IfpruneError, type IfpruneErrorCode } from './errors.ts';
 import type { ByteSource } from './sources/types.ts';
 import { MAX_REQUEST_BYTES, readRanges, type RangeRead, type RangeSource } from './sources/ranges.ts';
@@ -50,7 +51,8 @@ class Runtime {
     this.ex = instance.exports as unknown as RuntimeExports;
   }
 
-  static async create(module: WebAssembly.Module): Promise<Runtime> {
+  /** pool: the threads build's shared memory and worker (src/threads.ts). */
+  static async create(module: WebAssembly.Module, pool?: ThreadPool): Promise<Runtime> {
     const names = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
     if (!names.has('rt_open')) {
       throw new IfpruneError('no_wasm', 'the module passed as { module } is not the ifprune runtime (it lacks rt_open): pass build/ifprune.relaxed.wasm, ifprune.simd.wasm or ifprune.scalar.wasm (the platform entry points load it for you)');
@@ -65,9 +67,11 @@ class Runtime {
         },
         trace: () => {},
         seed: () => Date.now(),
+        ...(pool ? { memory: pool.memory, ...pool.imports } : {}),
       },
     });
     rt = new Runtime(instance);
+    if (pool && !rt.ex.rt_set_workers(1)) throw rt.error();
     return rt;
   }
 
@@ -173,7 +177,7 @@ const FFN_MODES = { dense: 0, selective: 1, auto: 2 } as const;
  * Opens a model on the wasm runtime: `module` is the compiled runtime (build/ifprune.*.wasm), `source`
  * the model bytes, `tokenizer` a llama2.c tokenizer.bin for checkpoints without a vocabulary.
  */
-export async function openRuntime(module: WebAssembly.Module, source: ByteSource, opts: OpenOptions & { tokenizerSource?: ByteSource } = {}): Promise<Model> {
+export async function openRuntime(module: WebAssembly.Module, source: ByteSource, opts: OpenOptions & { tokenizerSource?: ByteSource; threadSupport?: ThreadSupport } = {}): Promise<Model> {
   const t0 = performance.now();
   if (opts.ffn !== undefined && !(opts.ffn in FFN_MODES)) throw new IfpruneError('bad_option', `ffn = ${String(opts.ffn)}: expected 'dense', 'selective' or 'auto'`);
   if (opts.memoryBudget !== undefined && !(Number.isSafeInteger(opts.memoryBudget) && opts.memoryBudget > 0)) {
@@ -185,14 +189,30 @@ export async function openRuntime(module: WebAssembly.Module, source: ByteSource
   if (opts.gapBytes !== undefined && !(Number.isInteger(opts.gapBytes) && opts.gapBytes >= 0)) {
     throw new IfpruneError('bad_option', `gapBytes = ${opts.gapBytes}: expected an integer ≥ 0`);
   }
-  const rt = await Runtime.create(module);
+  checkThreads(opts.threads, opts.threadSupport !== undefined);
+  if (opts.threads === 2 && !WebAssembly.Module.imports(module).some((i) => i.name === 'ifp_par_start')) {
+    throw new IfpruneError('bad_option', 'threads: 2 runs on the threads build of the runtime (build/ifprune.threads.wasm); leave the module option out, or pass that one');
+  }
+  const pool = opts.threads === 2 ? await ThreadPool.start(opts.threadSupport!) : undefined;
+  let rt: Runtime;
+  try {
+    rt = await Runtime.create(module, pool);
+  } catch (e) {
+    await pool?.close();
+    throw e;
+  }
   const files = [source, opts.tokenizerSource];
   const status = rt.withString(source.name, (p, n) =>
     rt.ex.rt_open(source.size, p, n, opts.contextLength ?? 0, FFN_MODES[opts.ffn ?? 'dense'], opts.memoryBudget ?? 0, opts.gapBytes ?? source.readThroughBytes ?? -1, opts.tokenizerSource?.size ?? 0),
   );
-  await rt.drive(status, files, opts.signal);
+  try {
+    await rt.drive(status, files, opts.signal);
+  } catch (e) {
+    await pool?.close();
+    throw e;
+  }
   const info = rt.json<ModelJson>(rt.ex.rt_model_json());
-  return new RuntimeModel(rt, files, info, performance.now() - t0);
+  return new RuntimeModel(rt, files, info, performance.now() - t0, pool);
 }
 
 class RuntimeModel implements Model {
@@ -208,6 +228,7 @@ class RuntimeModel implements Model {
     private readonly files: (ByteSource | undefined)[],
     private readonly info: ModelJson,
     loadMs: number,
+    private readonly pool?: ThreadPool,
   ) {
     this.config = info.config;
     this.tokenizer = new RuntimeTokenizer(rt, info.tokenizer);
@@ -352,6 +373,7 @@ class RuntimeModel implements Model {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.pool?.close();
     for (const f of this.files) await f?.close?.();
   }
 

@@ -33,6 +33,12 @@ export interface OpenOptions {
   gapBytes?: number;
   /** Context length to allocate the KV cache for (default: the model's, capped at 2048). */
   contextLength?: number;
+  /**
+   * 1 (default) or 2: a worker thread computes half of each prefill step's matrix products and masked FFN
+   * (the threads build of the runtime, on a shared memory; decode stays on one thread). Node only for now:
+   * elsewhere 2 is 'unsupported'.
+   */
+  threads?: number;
   signal?: AbortSignal;
 }
 

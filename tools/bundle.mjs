@@ -39,7 +39,7 @@ const TARGETS = {
       target: 'node20',
       splitting: true,
     },
-    wasm: [...RUNTIME_WASM, ...KERNEL_WASM],
+    wasm: [...RUNTIME_WASM, ...KERNEL_WASM, 'ifprune.threads.wasm', 'kernels.threads.wasm'],
   },
   deno: {
     options: { entryPoints: { index: 'src/platform/deno.ts' }, outdir: 'dist/deno', platform: 'neutral', target: 'esnext', conditions: ['deno', 'import'] },

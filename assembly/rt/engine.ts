@@ -598,13 +598,21 @@ export class Engine {
         }
         if (observe && sums != null) this.observeBundles(l, full, T, fromPos, sums);
         const k = L.activeK;
-        if (parallel() && T > 1 && isQuantized(full.type) && k >= 2 * PAR_MIN_ROWS) {
-          // the worker sums bundles [g, k) into parOut while this thread runs [0, g): whole groups each
+        if (T > 1 && isQuantized(full.type) && k >= 2 * PAR_MIN_ROWS) {
+          // Two shares, whole groups each: bundles [g, k) summed into parOut (by the worker, when there is
+          // one) while [0, g) go into x, then parOut is added. The same order with or without a worker, so
+          // threads: 2 gives the tokens of threads: 1.
           const g = (k >> 5) << 4;
+          const rest = L.activePtr + <usize>g * <usize>this.bundleRowBytes;
           if (this.parOut == 0) this.parOut = heap.alloc(<usize>TILE * <usize>dim * 4);
-          parStart(L.activeGrouped ? PAR_FFN_GROUPED : PAR_FFN, full.type, this.parOut, L.activePtr + <usize>g * <usize>this.bundleRowBytes, xin, k - g, dim, T, 0, 0);
+          if (parallel()) {
+            parStart(L.activeGrouped ? PAR_FFN_GROUPED : PAR_FFN, full.type, this.parOut, rest, xin, k - g, dim, T, 0, 0);
+          } else {
+            memory.fill(this.parOut, 0, <usize>T * <usize>dim * 4);
+            ffnMasked(full.type, L.activeGrouped, this.parOut, rest, xin, k - g, dim, T);
+          }
           ffnMasked(full.type, L.activeGrouped, this.x, L.activePtr, xin, g, dim, T);
-          parWait();
+          if (parallel()) parWait();
           add_f32(this.x, this.parOut, T * dim);
         } else {
           ffnMasked(full.type, L.activeGrouped, this.x, L.activePtr, xin, k, dim, T);

@@ -35,6 +35,9 @@ const READ_GAP_BYTES = 4096;
 
 /** Tokens per prefill tile: bounds the scratch memory; the matmul kernels work in 4-token groups. */
 export const TILE = 32;
+/** Prefill's masked FFN over at least this many quantized bundles runs as two shares (assembly/rt/engine.ts,
+ * 2 × PAR_MIN_ROWS of assembly/rt/parallel.ts). */
+const FFN_SPLIT_MIN = 128;
 /** Default KV-cache length when the caller does not choose one (the model's context if shorter). */
 export const DEFAULT_CONTEXT = DEFAULTS.contextLength;
 
@@ -314,7 +317,17 @@ export class Engine {
         const type = L.full.type;
         const xin = isQuantized(type) ? this.quantize(this.xb, dim, T) : this.xb;
         if (observe) this.observeBundles(l, L, T, observe);
-        K.callRaw(FFN[type.name]!, this.x, L.active!.ptr, xin, L.active!.k, dim, T);
+        const k = L.active!.k;
+        if (T > 1 && isQuantized(type) && k >= FFN_SPLIT_MIN) {
+          // as assembly/rt/engine.ts: two shares summed apart, then added (the order its worker thread needs)
+          const g = (k >> 5) << 4;
+          K.f32(this.h1, T * dim).fill(0);
+          K.callRaw(FFN[type.name]!, this.h1, L.active!.ptr + g * rowBytes(type, 3 * dim), xin, k - g, dim, T);
+          K.callRaw(FFN[type.name]!, this.x, L.active!.ptr, xin, g, dim, T);
+          R.add_f32(this.x, this.h1, T * dim);
+        } else {
+          K.callRaw(FFN[type.name]!, this.x, L.active!.ptr, xin, k, dim, T);
+        }
       } else {
         const hid = c.hiddenDim;
         this.linear([[L.w1!, this.h1, 0], [L.w3!, this.h3, 0]], this.xb, T);

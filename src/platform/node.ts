@@ -17,6 +17,7 @@ import { chooseBuild, type KernelBuild } from '../engine/simd.ts';
 import type { SourceLike } from '../index.ts';
 import type { GenerateOptions, Model, Token } from '../types.ts';
 import { LOCAL_IO } from './local.ts';
+import { WORKER_LOOP, type ThreadSupport } from '../threads.ts';
 import { generateNamed, openNamed, readCompanion, resolveModel as resolveWith, type EntryPoint, type NamedOpenOptions, type ResolveOptions, type ResolvedModel } from './resolve.ts';
 
 export * from './common.ts';
@@ -70,7 +71,28 @@ export async function loadRuntime(requested: KernelBuild | 'auto' = 'auto'): Pro
 // ---------------------------------------------------------------------------------------------------
 // Models by path or URL, with companion files (tokenizer.bin, config.json) found beside them.
 
-const NODE: EntryPoint = { io: LOCAL_IO, loadRuntime };
+/** Worker threads for open's threads: 2 (src/threads.ts): worker_threads running the loop as eval code. */
+async function threads(): Promise<ThreadSupport> {
+  const [runtime, kernels] = await Promise.all([loadModule('ifprune.threads.wasm'), loadModule('kernels.threads.wasm')]);
+  return {
+    runtime,
+    kernels,
+    async spawn(data) {
+      const { Worker } = await import('node:worker_threads');
+      const prelude = "const { workerData: data, parentPort } = require('node:worker_threads'); const ready = () => parentPort.postMessage('ready');\n";
+      const w = new Worker(prelude + WORKER_LOOP, { eval: true, workerData: data });
+      await new Promise((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+        w.once('exit', (code) => reject(new Error(`the worker exited with code ${code}`)));
+      });
+      w.unref(); // an unclosed model does not keep the process alive
+      return w;
+    },
+  };
+}
+
+const NODE: EntryPoint = { io: LOCAL_IO, loadRuntime, threads };
 
 /** Opens a model by path, file: or http(s) URL, or from any source. */
 export function open(model: string | URL | SourceLike, opts: NamedOpenOptions = {}): Promise<Model> {

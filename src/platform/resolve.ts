@@ -17,6 +17,7 @@ import { readAt } from '../sources/read.ts';
 import type { ByteSource } from '../sources/types.ts';
 import type { HttpSourceOptions } from '../sources/http.ts';
 import type { KernelBuild } from '../engine/simd.ts';
+import { checkThreads, type ThreadSupport } from '../threads.ts';
 import type { GenerateOptions, Model, OpenOptions, Token } from '../types.ts';
 
 /** How names become sources on one platform. */
@@ -124,17 +125,24 @@ export interface NamedOpenOptions extends Omit<OpenOptions, 'tokenizer' | 'modul
 export interface EntryPoint {
   io: PlatformIO;
   loadRuntime(requested?: KernelBuild | 'auto'): Promise<WebAssembly.Module>;
+  /** Worker threads (open's threads: 2), where the platform can start them (src/threads.ts). */
+  threads?(): Promise<ThreadSupport>;
 }
 
 /** The entry points' open(): a name is resolved through `io`, anything else goes to the core as is. */
 export async function openNamed(model: string | URL | SourceLike, opts: NamedOpenOptions, entry: EntryPoint): Promise<Model> {
-  const module = opts.module ?? (await entry.loadRuntime(opts.kernels ?? 'auto'));
+  // threads: 2 runs the threads build (SIMD) with a worker, where the platform has workers
+  const threadSupport = checkThreads(opts.threads, entry.threads !== undefined) > 1 ? await entry.threads!() : undefined;
+  if (threadSupport && opts.kernels !== undefined && opts.kernels !== 'auto' && opts.kernels !== 'simd') {
+    throw new IfpruneError('bad_option', `kernels = '${opts.kernels}' with threads: 2: the threads build runs the SIMD kernels; leave kernels out or pass threads: 1`);
+  }
+  const module = opts.module ?? (threadSupport ? threadSupport.runtime : await entry.loadRuntime(opts.kernels ?? 'auto'));
   if (typeof model !== 'string' && !(model instanceof URL)) {
     const tokenizer = typeof opts.tokenizer === 'string' ? await readCompanion(opts.tokenizer, 'tokenizer', entry.io, opts.signal) : opts.tokenizer;
-    return openCore(model, { ...opts, module, tokenizer });
+    return openCore(model, { ...opts, module, tokenizer, threadSupport });
   }
   const r = await resolveModel(String(model), opts, entry.io);
-  return openCore(r.source, { ...opts, module, tokenizer: r.tokenizer, config: r.config });
+  return openCore(r.source, { ...opts, module, tokenizer: r.tokenizer, config: r.config, threadSupport });
 }
 
 /** The entry points' one-call generate(): open, generate, close. */
