@@ -104,10 +104,18 @@ rows('a bundled file with a learned predictor (ifp-demo) uses it at density < 1;
   const t = await runCli(['bench', '-m', DEMO, '-d', '0.25,1', ...SMALL]);
   assert.is(t.code, 0, t.stderr);
   const lines = t.stdout.split('\n');
-  assert.match(lines[0]!, /^model\s+type\s+layout\s+policy\s+density\s+load ms\s+FFN read \(requests\)\s+TTFT ms\s+prefill tok\/s\s+decode tok\/s$/);
-  assert.match(lines[2]!, /^ifp-demo\.q8_0\.gguf\s+q8_0\s+bundled\s+learned\s+0\.25\s+[\d.]+ \([\d.]+\)\s+[\d.]+ [KM]iB \(\d+\)/);
-  assert.match(lines[3]!, /^ifp-demo\.q8_0\.gguf\s+q8_0\s+bundled\s+dense\s+1\.00\s/);
-  assert.match(t.stdout, /median \(best\) of 2 interleaved reps; (simd|scalar) kernels, 1 thread; prompt 12 tokens, 6 new tokens/);
+  assert.match(lines[0]!, /^model\s+type\s+layout\s+policy\s+density\s+threads\s+load ms\s+FFN read \(requests\)\s+TTFT ms\s+prefill tok\/s\s+decode tok\/s$/);
+  assert.match(lines[2]!, /^ifp-demo\.q8_0\.gguf\s+q8_0\s+bundled\s+learned\s+0\.25\s+1\s+[\d.]+ \([\d.]+\)\s+[\d.]+ [KM]iB \(\d+\)/);
+  assert.match(lines[3]!, /^ifp-demo\.q8_0\.gguf\s+q8_0\s+bundled\s+dense\s+1\.00\s+1\s/);
+  assert.match(t.stdout, /median \(best\) of 2 interleaved reps; (relaxed|simd|scalar) kernels; prompt 12 tokens, 6 new tokens/);
+});
+
+rows('--threads 1,2: a row per thread count, the 2-thread one on the SIMD threads build, the same tokens', async () => {
+  const j = jsonRows(await runCli(['bench', '-m', DEMO, '-d', '0.25,1', '--threads', '1,2', '--policy', 'random', '--json', '-p', '40', '-n', '6', '-r', '2']));
+  assert.equal(j.map((x) => [x.density, x.threads]), [[0.25, 1], [0.25, 2], [1, 1], [1, 2]]);
+  for (const x of j) assert.ok(x.prefillTokPerS > 0 && x.decodeTokPerS > 0, `${x.density} / ${x.threads}`);
+  assert.equal(j.filter((x) => x.threads === 2).map((x) => x.kernels), ['simd', 'simd']);
+  assert.equal(j.map((x) => x.generatedTokens), [6, 6, 6, 6]);
 });
 
 rows('--policy random on a file with a predictor; a larger --gap-bytes reads at least the selected rows in fewer requests', async () => {
@@ -123,8 +131,8 @@ const errors = suite('bench errors');
 
 errors('bad options are one line with exit 2', async () => {
   const cases: [string[], string[]][] = [
-    [['-m', STANDARD, '--threads', '2'], ['--threads 2', 'threads are not implemented']],
-    [['-m', STANDARD, '-t', '0'], ['-t must be at least 1']],
+    [['-m', STANDARD, '--threads', '3'], ['--threads takes thread counts 1 and 2', '"3"']],
+    [['-m', STANDARD, '-t', '1,x'], ['-t takes thread counts 1 and 2', '"x"']],
     [['-m', STANDARD, '--density', '0'], ['--density takes densities in (0, 1]', '"0"']],
     [['-m', STANDARD, '-d', '1,1.5'], ['"1.5"']],
     [['-m', STANDARD, '-d', 'half'], ['"half"']],
@@ -150,7 +158,7 @@ errors('--help and no arguments print the help (exit 0)', async () => {
     const r = await runCli(argv);
     assert.is(r.code, 0);
     assert.match(r.stdout, /^Usage: ifprune bench -m MODEL/);
-    assert.match(r.stdout, /--threads N\s+threads; only 1 is implemented/);
+    assert.match(r.stdout, /--threads N\[,N\]\s+threads: 1, 2, or 1,2 for rows of each/);
     assert.is(r.stderr, '');
   }
 });

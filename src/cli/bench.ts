@@ -46,7 +46,7 @@ export const BENCH: CommandInfo = {
     { name: 'reps', short: 'r', kind: 'string', value: 'N', help: `repetitions, interleaved across rows (default ${BENCH_DEFAULTS.reps})` },
     { name: 'policy', kind: 'string', value: 'P', help: 'neurons for density < 1: learned, static or random (default: learned if the file has a predictor, else static, else random)' },
     { name: 'gap-bytes', kind: 'string', value: 'BYTES', help: 'read through gaps up to BYTES between needed neuron rows (open option gapBytes; default: the runtime\'s)' },
-    { name: 'threads', short: 't', kind: 'string', value: 'N', help: 'threads; only 1 is implemented' },
+    { name: 'threads', short: 't', kind: 'string', value: 'N[,N]', help: 'threads: 1, 2, or 1,2 for rows of each (2: a worker thread computes half of prefill; it runs the SIMD build) (default 1)' },
     { name: 'kernels', kind: 'string', value: 'BUILD', help: `kernel build: auto, ${KERNEL_BUILDS.join(', ')} (default auto: the fastest this Node runs; relaxed needs --experimental-wasm-relaxed-simd on Node 20)` },
     { name: 'cpu', kind: 'boolean', help: "table: TTFT, prefill and decode by this process's CPU time, not wall clock (JSON has both)" },
     { name: 'json', kind: 'boolean', help: 'print one JSON object per row instead of the table' },
@@ -70,8 +70,9 @@ export interface BenchArgs {
   reps: number;
   policy?: Exclude<BenchPolicy, 'dense' | 'prompt'>;
   gapBytes?: number;
-  threads: number;
-  /** The kernel build every row runs on (chooseBuild of --kernels). */
+  /** Thread counts, a row each (1, 2). */
+  threads: number[];
+  /** The kernel build every row runs on (chooseBuild of --kernels); 2-thread rows run the SIMD threads build. */
   kernels: KernelBuild;
   cpu: boolean;
   json: boolean;
@@ -84,10 +85,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
   if (args.positionals.length) throw new UsageError(`bench takes no positional arguments; got "${escapeText(args.positionals[0]!)}" (models go after -m)`, 'bench');
   const models = listOption(args, 'model');
   if (models.length === 0 || models.some((m) => m === '')) throw new UsageError('bench needs a model: -m MODEL (repeat -m for more)', 'bench');
-  const threads = intOption(args, 'threads', { min: 1 }, 'bench') ?? 1;
-  if (threads !== 1) {
-    throw new UsageError(`${shownName(args, 'threads')} ${threads}: threads are not implemented yet (issue #11), ifprune runs on one thread; leave the option out or pass 1`, 'bench');
-  }
+  const threads = parseThreads(stringOption(args, 'threads'), shownName(args, 'threads'));
   return {
     models,
     densities: parseDensities(stringOption(args, 'density'), shownName(args, 'density')),
@@ -101,6 +99,18 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     cpu: flagOption(args, 'cpu'),
     json: flagOption(args, 'json'),
   };
+}
+
+/** --threads: 1, 2 or both ("1,2"), in order, each once. */
+function parseThreads(s: string | undefined, shown: string): number[] {
+  if (s === undefined) return [1];
+  const out: number[] = [];
+  for (const part of s.split(',')) {
+    const n = Number(part.trim());
+    if (!(n === 1 || n === 2) || part.trim() === '') throw new UsageError(`${shown} takes thread counts 1 and 2 (e.g. 1,2); got "${escapeText(part)}"`, 'bench');
+    if (!out.includes(n)) out.push(n);
+  }
+  return out;
 }
 
 /** The build --kernels names (auto: the best this runtime runs); one this runtime cannot run is a usage error. */
@@ -199,6 +209,8 @@ export interface BenchSample {
 export interface RunPlan {
   model: BenchModel;
   density: number;
+  /** 1, or 2: a worker thread (open's threads option). */
+  threads?: number;
   /** The policy this row runs: dense for density 1 or a standard file. */
   policy: BenchPolicy;
 }
@@ -222,8 +234,11 @@ export function randomNeurons(nLayers: number, nFF: number, density: number, see
 
 async function openFor(plan: RunPlan, a: BenchRunArgs): Promise<Model> {
   const r = await resolveModel(plan.model.path);
+  const threads = plan.threads ?? 1;
   return open(r.source, {
-    kernels: a.kernels,
+    // the threads build runs the SIMD kernels: --kernels applies to 1-thread rows
+    kernels: threads > 1 ? undefined : a.kernels,
+    threads,
     tokenizer: r.tokenizer,
     config: r.config,
     contextLength: Math.min(plan.model.seqLen, a.promptTokens + a.tokens + 1),
@@ -385,7 +400,7 @@ function toRow(plan: RunPlan, samples: BenchSample[], a: BenchArgs): BenchRow {
     layout: plan.model.layout,
     policy: plan.policy,
     density: plan.density,
-    threads: a.threads,
+    threads: plan.threads ?? 1,
     kernels: samples[0]!.kernels,
     reps: samples.length,
     promptTokens: med('promptTokens'),
@@ -420,13 +435,14 @@ function pair(m: number, best: number, digits: number): string {
 /** The table; `cpu`: TTFT, prefill and decode by CPU time (columns marked "CPU"). */
 export function formatTable(rows: BenchRow[], cpu = false): string {
   const c = cpu ? ' (CPU)' : '';
-  const head = ['model', 'type', 'layout', 'policy', 'density', 'load ms', 'FFN read (requests)', `TTFT ms${c}`, `prefill tok/s${c}`, `decode tok/s${c}`];
+  const head = ['model', 'type', 'layout', 'policy', 'density', 'threads', 'load ms', 'FFN read (requests)', `TTFT ms${c}`, `prefill tok/s${c}`, `decode tok/s${c}`];
   const body = rows.map((w) => ({ ...w, ...(cpu ? { ...w.cpu, best: { ...w.best, ...w.cpu.best } } : {}) })).map((r) => [
     r.model,
     r.type,
     r.layout,
     r.policy,
     r.density.toFixed(2),
+    String(r.threads),
     pair(r.loadMs, r.best.loadMs, 1),
     r.layout === 'bundled' ? `${formatBytes(r.neuronBytesRead)} (${r.neuronRequests})` : '-',
     pair(r.ttftMs, r.best.ttftMs, 1),
@@ -462,9 +478,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
     }
     for (const d of a.densities) {
       if (m.layout === 'standard' && d < 1) continue;
-      plans.push({ model: m, density: d, policy: d >= 1 || m.layout === 'standard' ? 'dense' : m.policy });
+      for (const threads of a.threads) plans.push({ model: m, density: d, threads, policy: d >= 1 || m.layout === 'standard' ? 'dense' : m.policy });
     }
-    if (m.layout === 'standard' && !a.densities.includes(1)) plans.push({ model: m, density: 1, policy: 'dense' });
+    if (m.layout === 'standard' && !a.densities.includes(1)) for (const threads of a.threads) plans.push({ model: m, density: 1, threads, policy: 'dense' });
   }
 
   // Warm-up (untimed) and one prompt per model, of exactly promptTokens tokens where the tokenizer allows.
@@ -479,7 +495,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const total = a.reps * plans.length;
   for (let rep = 0; rep < a.reps; rep++) {
     for (const [i, plan] of plans.entries()) {
-      progress.update('bench', rep * plans.length + i, total, `rep ${rep + 1}/${a.reps}: ${plan.model.name} density ${plan.density}`, {});
+      progress.update('bench', rep * plans.length + i, total, `rep ${rep + 1}/${a.reps}: ${plan.model.name} density ${plan.density}${a.threads.length > 1 ? `, ${plan.threads} thread(s)` : ''}`, {});
       samples[i]!.push(await runOnce(plan, prompts.get(plan.model)!, a.tokens, rep, a));
     }
   }
@@ -496,7 +512,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   } else {
     process.stdout.write(
       `${formatTable(rows, a.cpu)}\n\n` +
-        `median (best) of ${a.reps} interleaved rep${a.reps > 1 ? 's' : ''}${a.cpu ? ', TTFT and speeds by CPU time' : ''}; ${rows[0]!.kernels} kernels, ${a.threads} thread; prompt ${a.promptTokens} tokens, ` +
+        `median (best) of ${a.reps} interleaved rep${a.reps > 1 ? 's' : ''}${a.cpu ? ', TTFT and speeds by CPU time' : ''}; ${[...new Set(rows.map((r) => r.kernels))].join(' / ')} kernels; prompt ${a.promptTokens} tokens, ` +
         `${a.tokens} new tokens, greedy; TTFT includes choosing and reading the neurons` +
         (a.gapBytes !== undefined ? `; gap ${a.gapBytes} bytes` : '') +
         '\n',
