@@ -9,7 +9,8 @@ export interface OpenOptions {
   tokenizer?: ByteSource | Uint8Array;
   /** config.json of a safetensors checkpoint. */
   config?: object;
-  /** Kernel build: 'auto' (default) picks SIMD where the runtime validates it. */
+  /** Kernel build: 'auto' (default) picks the fastest the runtime runs correctly: relaxed SIMD, else SIMD,
+   * else scalar (docs/relaxed-simd.md). */
   kernels?: KernelBuild | 'auto';
   /** A compiled kernel module (Workers must import it); default: the platform adapter loads one. */
   module?: WebAssembly.Module;

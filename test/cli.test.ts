@@ -147,7 +147,7 @@ main('bad run options are usage errors naming the option', async () => {
   assertOneLineError(await run('-n', 'ten'), 2, ['-n must be a whole number', 'ten']);
   assertOneLineError(await run('--temperature', '-0.5'), 2, ['--temperature must be at least 0']);
   assertOneLineError(await run('--top-p', '0'), 2, ['--top-p must be in (0, 1]']);
-  assertOneLineError(await run('--kernels', 'gpu'), 2, ['--kernels must be one of auto, simd, scalar']);
+  assertOneLineError(await run('--kernels', 'gpu'), 2, ['--kernels must be one of auto, relaxed, simd, scalar']);
   assertOneLineError(await run('--stop'), 2, ['--stop needs a value']);
   assertOneLineError(await cli(['run', '-p', 'x']), 2, ['-m MODEL']);
   assertOneLineError(await cli(['run', '-m', STORIES_BIN]), 2, ['-p TEXT']);
@@ -287,6 +287,16 @@ run('the GGUF and the scalar kernels give the same greedy ids', async () => {
   const scalar = parseRunJson(await cli(['run', '-m', STORIES_BIN, '-p', c.prompt, '--temperature', '0', '-n', '10', '--kernels', 'scalar', '--json']));
   assert.equal(scalar.ids, want);
   assert.is(scalar.stats.kernels, 'scalar');
+});
+
+run('--threads 2 gives the ids of one thread (ifp-demo, a prompt long enough for a prefill step); --threads 3 is a usage error', async () => {
+  const prompt = 'def main(argv):\n    parser = argparse.ArgumentParser(description="count the lines of every file")\n';
+  const args = ['run', '-m', 'models/ifp-demo/ifp-demo.q8_0.gguf', '-p', prompt, '--temperature', '0', '-n', '16', '--json'];
+  const one = parseRunJson(await cli(args));
+  const two = parseRunJson(await cli([...args, '--threads', '2']));
+  assert.equal(two.ids, one.ids);
+  assert.is(two.stats.kernels, 'simd');
+  assertOneLineError(await cli(['run', '-m', STORIES_BIN, '-p', 'x', '--threads', '3']), 2, ['--threads must be in [1, 2]; got 3']);
 });
 
 run('text mode: the prompt and its continuation on stdout, two lines of stats on stderr', async () => {

@@ -55,8 +55,8 @@ export class OpenOptions {
   /** > 0: a llama2.c tokenizer.bin of this size is given as FILE_TOKENIZER. */
   tokenizerFileSize: u64 = 0;
   tokenizerName: string = 'tokenizer.bin';
-  /** 'simd' or 'scalar': the build the host loaded (reported in stats). */
-  kernels: string = ASC_FEATURE_SIMD ? 'simd' : 'scalar';
+  /** 'relaxed', 'simd' or 'scalar': the build the host loaded (reported in stats). */
+  kernels: string = ASC_FEATURE_RELAXED_SIMD ? 'relaxed' : ASC_FEATURE_SIMD ? 'simd' : 'scalar';
 }
 
 export class GenOptions {

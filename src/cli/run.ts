@@ -8,6 +8,7 @@
  */
 import { DEFAULTS } from '../defaults.ts';
 import { open, resolveModel } from '../platform/node.ts';
+import { KERNEL_BUILDS, type KernelBuild } from '../engine/simd.ts';
 import type { ByteSource } from '../sources/types.ts';
 import type { HttpSource } from '../sources/http.ts';
 import { isIfpruneError } from '../errors.ts';
@@ -36,7 +37,8 @@ export const RUN: CommandInfo = {
     { name: 'top-k', kind: 'string', value: 'K', help: 'keep only the K most likely tokens; 0 = off (default 0)' },
     { name: 'seed', short: 's', kind: 'string', value: 'S', help: 'sampler seed, a whole number >= 0 (default: fixed, so runs repeat)' },
     { name: 'stop', kind: 'string', value: 'STR', multiple: true, help: 'stop when the text contains STR (repeatable; STR is not printed)' },
-    { name: 'kernels', kind: 'string', value: 'BUILD', help: 'kernel build: auto, simd or scalar (default auto)' },
+    { name: 'kernels', kind: 'string', value: 'BUILD', help: `kernel build: auto, ${KERNEL_BUILDS.join(', ')} (default auto: the fastest this runtime runs)` },
+    { name: 'threads', short: 't', kind: 'string', value: 'N', help: 'threads: 1 or 2 (2: a worker thread computes half of each prefill step; SIMD kernels) (default 1)' },
     { name: 'context', short: 'c', kind: 'string', value: 'N', help: `context length to allocate (default: the model's, at most ${DEFAULTS.contextLength})` },
     { name: 'density', kind: 'string', value: 'D', help: 'prune the FFN for this prompt: keep a share D in (0, 1] of each layer\'s neurons' },
     { name: 'policy', kind: 'string', value: 'P', help: 'who picks the neurons: learned, static, prompt or dense (default: learned if the model has a predictor, else static, else prompt)' },
@@ -58,7 +60,8 @@ interface RunArgs {
   model: string;
   tokenizer?: string;
   prompt: string;
-  kernels?: 'auto' | 'simd' | 'scalar';
+  kernels?: 'auto' | KernelBuild;
+  threads?: number;
   contextLength?: number;
   generate: GenerateOptions;
   selective: boolean;
@@ -83,7 +86,8 @@ export function parseRunArgs(argv: string[]): RunArgs | 'help' {
     model,
     tokenizer: stringOption(args, 'tokenizer'),
     prompt,
-    kernels: choiceOption(args, 'kernels', ['auto', 'simd', 'scalar'] as const, 'run'),
+    kernels: choiceOption(args, 'kernels', ['auto', ...KERNEL_BUILDS] as const, 'run'),
+    threads: intOption(args, 'threads', { min: 1, max: 2 }, 'run'),
     contextLength: intOption(args, 'context', { min: 1 }, 'run'),
     generate: {
       maxTokens: intOption(args, 'max-tokens', { min: 1 }, 'run') ?? DEFAULTS.maxTokens,
@@ -144,6 +148,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         tokenizer: r.tokenizer,
         config: r.config,
         kernels: a.kernels,
+        threads: a.threads,
         contextLength: a.contextLength,
         signal: controller.signal,
         // Selective where the file allows it (ifprune bundled), dense otherwise: decided from the header open() reads anyway.

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { IfpruneError } from '../errors.ts';
 import { open } from '../platform/node.ts';
+import { KERNEL_BUILDS } from '../engine/simd.ts';
 import { createHandler } from '../server/handler.ts';
 import { serveNode } from '../server/node.ts';
 import { CHAT_TEMPLATE_KEY } from '../server/chat.ts';
@@ -34,7 +35,8 @@ export const SERVE: CommandInfo = {
     { name: 'model-id', kind: 'string', value: 'ID', help: 'the model name in responses and /v1/models (default: the file name without extension)' },
     { name: 'tokenizer', kind: 'string', value: 'FILE', help: 'llama2.c tokenizer.bin (default: tokenizer.bin or tok*.bin beside the model)' },
     { name: 'context', short: 'c', kind: 'string', value: 'N', help: "context length to allocate (default: the model's, at most 2048)" },
-    { name: 'kernels', kind: 'string', value: 'BUILD', help: 'kernel build: auto, simd or scalar (default auto)' },
+    { name: 'kernels', kind: 'string', value: 'BUILD', help: `kernel build: auto, ${KERNEL_BUILDS.join(', ')} (default auto: the fastest this runtime runs)` },
+    { name: 'threads', short: 't', kind: 'string', value: 'N', help: 'threads: 1 or 2 (2: a worker thread computes half of each prefill step; SIMD kernels) (default 1)' },
     { name: 'memory-budget', kind: 'string', value: 'BYTES', help: 'wasm memory the model may use in all; what the core leaves holds the neuron cache' },
     { name: 'max-body', kind: 'string', value: 'BYTES', help: 'largest request body accepted (default 1048576); larger is a 413' },
     { name: 'max-prompt-tokens', kind: 'string', value: 'N', help: 'most prompt tokens a request may send (chat: after the template); more is a 400 (default: the context decides)' },
@@ -84,7 +86,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
   const m = await open(model, {
     tokenizer: stringOption(args, 'tokenizer'),
-    kernels: choiceOption(args, 'kernels', ['auto', 'simd', 'scalar'] as const, 'serve'),
+    kernels: choiceOption(args, 'kernels', ['auto', ...KERNEL_BUILDS] as const, 'serve'),
+    threads: intOption(args, 'threads', { min: 1, max: 2 }, 'serve'),
     contextLength: intOption(args, 'context', { min: 1 }, 'serve'),
     memoryBudget: intOption(args, 'memory-budget', { min: 1 }, 'serve'),
     ...(selective ? { ffn: 'auto' as const } : {}),
