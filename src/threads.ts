@@ -84,6 +84,39 @@ for (;;) {
 }
 `;
 
+/**
+ * ThreadSupport.spawn for platforms with Web Workers (Deno, browsers): a module worker from a blob URL that
+ * takes its WorkerData in the first message (a compiled module, a shared memory and a SharedArrayBuffer
+ * all cross to a worker by structured clone).
+ */
+export async function spawnWebWorker(data: WorkerData): Promise<{ terminate(): unknown }> {
+  const g = globalThis as unknown as { Worker?: new (url: string, o: { type: 'module' }) => WebWorker };
+  if (!g.Worker) throw new Error('this platform has no Worker');
+  const source = `self.onmessage = (e) => {\nself.onmessage = null;\nconst data = e.data;\nconst ready = () => self.postMessage('ready');\n${WORKER_LOOP}\n};\n`;
+  const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+  const w = new g.Worker(url, { type: 'module' });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      w.onmessage = () => resolve();
+      w.onerror = (e) => reject(new Error(e.message ?? 'the worker failed to start'));
+      w.postMessage(data);
+    });
+  } catch (e) {
+    w.terminate();
+    throw e;
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+  return w;
+}
+
+interface WebWorker {
+  onmessage: ((e: unknown) => void) | null;
+  onerror: ((e: { message?: string }) => void) | null;
+  postMessage(data: unknown): void;
+  terminate(): void;
+}
+
 /** The runtime's side: the shared memory, the imports the threads build calls, and the worker. */
 export class ThreadPool {
   private seq = 0;

@@ -105,6 +105,32 @@ bundle('the shipped bundle opens a path and generates Node\'s text, greedy and s
   }
 });
 
+bundle('threads: 2 (a Worker on the shared memory) gives the ids of one thread in Node, and close() lets Deno exit', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ifprune-deno-'));
+  const prompt = 'def main(argv):\n    parser = argparse.ArgumentParser(description="count the lines of every file")\n';
+  try {
+    const script = join(dir, 'threads.ts');
+    writeFileSync(
+      script,
+      `import { open } from ${JSON.stringify(pathToFileURL(resolve('dist/deno/index.js')).href)};
+       const m = await open(Deno.args[0], { threads: 2 });
+       const ids = [];
+       for await (const t of m.generate(Deno.args[1], { temperature: 0, maxTokens: 16 })) ids.push(t.id);
+       console.log(JSON.stringify({ ids, kernels: m.stats().kernels }));
+       await m.close();`,
+    );
+    const r = await deno(['run', ...PERMS, script, DEMO, prompt]);
+    assert.is(r.code, 0, r.stderr);
+    const node = await openNode(DEMO);
+    const want: number[] = [];
+    for await (const t of node.generate(prompt, { temperature: 0, maxTokens: 16 })) want.push(t.id);
+    await node.close();
+    assert.equal(JSON.parse(r.stdout), { ids: want, kernels: 'simd' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 bundle('auto picks the relaxed build (the probe passes in Deno) and it generates the SIMD build\'s ids on a Q4_0 model', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ifprune-deno-'));
   try {

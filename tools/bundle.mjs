@@ -28,6 +28,8 @@ const force = process.argv.includes('--force');
 
 const RUNTIME_WASM = ['ifprune.relaxed.wasm', 'ifprune.simd.wasm', 'ifprune.scalar.wasm'];
 const KERNEL_WASM = ['kernels.relaxed.wasm', 'kernels.simd.wasm', 'kernels.scalar.wasm'];
+/** threads: 2 (src/threads.ts): the runtime on a shared memory and its worker's kernels. */
+const THREAD_WASM = ['ifprune.threads.wasm', 'kernels.threads.wasm'];
 
 /** One bundle per platform: esbuild options, and the wasm files that go beside it. */
 const TARGETS = {
@@ -39,11 +41,11 @@ const TARGETS = {
       target: 'node20',
       splitting: true,
     },
-    wasm: [...RUNTIME_WASM, ...KERNEL_WASM, 'ifprune.threads.wasm', 'kernels.threads.wasm'],
+    wasm: [...RUNTIME_WASM, ...KERNEL_WASM, ...THREAD_WASM],
   },
   deno: {
     options: { entryPoints: { index: 'src/platform/deno.ts' }, outdir: 'dist/deno', platform: 'neutral', target: 'esnext', conditions: ['deno', 'import'] },
-    wasm: RUNTIME_WASM,
+    wasm: [...RUNTIME_WASM, ...THREAD_WASM],
   },
   worker: {
     options: { entryPoints: { index: 'src/platform/worker.ts' }, outdir: 'dist/worker', platform: 'neutral', target: 'es2022', conditions: ['workerd', 'worker', 'browser', 'import'] },

@@ -7,5 +7,9 @@
 import source relaxed from '../../build/ifprune.relaxed.wasm';
 import source simd from '../../build/ifprune.simd.wasm';
 import source scalar from '../../build/ifprune.scalar.wasm';
+import source threads from '../../build/ifprune.threads.wasm';
+import source threadKernels from '../../build/kernels.threads.wasm';
 
 export const RUNTIME_MODULES = { relaxed, simd, scalar };
+/** threads: 2 (src/threads.ts): the runtime on a shared memory and its worker's kernels. */
+export const THREAD_MODULES = { runtime: threads, kernels: threadKernels };

@@ -10,7 +10,8 @@
 import { chooseBuild, type KernelBuild } from '../engine/simd.ts';
 import type { SourceLike } from '../index.ts';
 import type { GenerateOptions, Model, Token } from '../types.ts';
-import { RUNTIME_MODULES } from './deno-wasm.js';
+import { RUNTIME_MODULES, THREAD_MODULES } from './deno-wasm.js';
+import { spawnWebWorker } from '../threads.ts';
 import { LOCAL_IO } from './local.ts';
 import { generateNamed, openNamed, resolveModel as resolveWith, type EntryPoint, type NamedOpenOptions, type ResolveOptions, type ResolvedModel } from './resolve.ts';
 
@@ -24,7 +25,8 @@ export async function loadRuntime(requested: KernelBuild | 'auto' = 'auto'): Pro
   return RUNTIME_MODULES[chooseBuild(requested)];
 }
 
-const DENO: EntryPoint = { io: LOCAL_IO, loadRuntime };
+/** threads: 2: the threads build with a Worker (src/threads.ts). */
+const DENO: EntryPoint = { io: LOCAL_IO, loadRuntime, threads: async () => ({ ...THREAD_MODULES, spawn: spawnWebWorker }) };
 
 /** Opens a model by path, file: or http(s) URL, or from any source. */
 export function open(model: string | URL | SourceLike, opts: NamedOpenOptions = {}): Promise<Model> {
