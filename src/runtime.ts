@@ -100,7 +100,9 @@ class Runtime {
   str(p: number): string {
     p >>>= 0;
     const n = new DataView(this.memory).getUint32(p, true);
-    return dec.decode(new Uint8Array(this.memory, p + 4, n));
+    const bytes = new Uint8Array(this.memory, p + 4, n);
+    // browsers' TextDecoder refuses a view of shared memory (the threads build): decode a copy
+    return dec.decode(this.memory instanceof ArrayBuffer ? bytes : bytes.slice());
   }
 
   json<T>(p: number): T {

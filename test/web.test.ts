@@ -166,6 +166,43 @@ web('auto picks the relaxed build (the probe passes in Chromium) and it generate
   }
 });
 
+web('threads: 2 on a cross-origin isolated page (a Web Worker on the shared memory) gives the ids of one thread; without isolation it is unsupported', async () => {
+  const isolated = await startServer({ root: process.cwd(), isolated: true });
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${isolated.url}examples/web/`);
+    assert.is(await page.evaluate(() => crossOriginIsolated), true);
+    const got = await page.evaluate(async (model) => {
+      const { open } = await import('/dist/web/index.js' as string);
+      const prompt = 'def main(argv):\n    parser = argparse.ArgumentParser(description="count the lines of every file")\n';
+      const ids: Record<string, number[]> = {};
+      for (const threads of [1, 2]) {
+        const m = await open(new URL(model, location.href).href, { threads });
+        ids[threads] = [];
+        for await (const t of m.generate(prompt, { maxTokens: 16, temperature: 0 })) ids[threads]!.push(t.id);
+        await m.close();
+      }
+      return ids;
+    }, '/' + DEMO);
+    assert.ok(got[1]!.length === 16, `16 ids: ${got[1]}`);
+    assert.equal(got[2], got[1]);
+  } finally {
+    await page.close();
+    await isolated.close();
+  }
+  const plain = await browser.newPage();
+  try {
+    await plain.goto(`${server.url}examples/web/`);
+    const code = await plain.evaluate(async (model) => {
+      const { open } = await import('/dist/web/index.js' as string);
+      return open(new URL(model, location.href).href, { threads: 2 }).then(() => 'opened', (e: { code?: string }) => e.code);
+    }, '/' + DEMO);
+    assert.is(code, 'unsupported');
+  } finally {
+    await plain.close();
+  }
+});
+
 web('a model URL that does not exist shows the not_found error on the page', async () => {
   const page = await browser.newPage();
   try {

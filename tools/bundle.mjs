@@ -53,7 +53,7 @@ const TARGETS = {
   },
   web: {
     options: { entryPoints: { index: 'src/platform/web.ts' }, outdir: 'dist/web', platform: 'browser', target: 'es2022' },
-    wasm: RUNTIME_WASM,
+    wasm: [...RUNTIME_WASM, ...THREAD_WASM],
   },
 };
 

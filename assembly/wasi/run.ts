@@ -36,7 +36,8 @@ export const RUN = new CommandInfo(
     new OptionSpec('top-k', '', STRING, 'K', 'keep only the K most likely tokens; 0 = off (default 0)'),
     new OptionSpec('seed', 's', STRING, 'S', 'sampler seed, a whole number >= 0 (default: fixed, so runs repeat)'),
     new OptionSpec('stop', '', STRING, 'STR', 'stop when the text contains STR (repeatable; STR is not printed)', true),
-    new OptionSpec('kernels', '', STRING, 'BUILD', 'kernel build: auto, simd or scalar (default auto)'),
+    new OptionSpec('kernels', '', STRING, 'BUILD', 'kernel build: auto, relaxed, simd, scalar (default auto: the fastest this runtime runs)'),
+    new OptionSpec('threads', 't', STRING, 'N', 'threads: 1 or 2 (2: a worker thread computes half of each prefill step; SIMD kernels) (default 1)'),
     new OptionSpec('context', 'c', STRING, 'N', "context length to allocate (default: the model's, at most " + DEFAULT_CONTEXT.toString() + ')'),
     new OptionSpec('density', '', STRING, 'D', "prune the FFN for this prompt: keep a share D in (0, 1] of each layer's neurons"),
     new OptionSpec('policy', '', STRING, 'P', 'who picks the neurons: learned, static, prompt or dense (default: learned if the model has a predictor, else static, else prompt)'),
@@ -94,8 +95,17 @@ function parseRunArgs(argv: Array<string>): RunArgs | null {
   }
   if (args.has('tokenizer')) a.tokenizer = args.str('tokenizer');
   // In the Node CLI's order, so the first mistake reported is the same one.
-  const kernels = choiceOption(args, 'kernels', ['auto', 'simd', 'scalar'], 'run');
+  const kernels = choiceOption(args, 'kernels', ['auto', 'relaxed', 'simd', 'scalar'], 'run');
+  if (kernels == 'relaxed') {
+    usage('--kernels relaxed: the WASI command has no relaxed-SIMD build yet; use auto, simd or scalar', 'run');
+    return null;
+  }
   if (kernels.length > 0) a.kernels = kernels;
+  // the same options as the Node CLI; a WASI command has no worker threads
+  if (intOption(args, 'threads', new Bounds(1, 2), 'run') == 2) {
+    usage('--threads 2: the WASI command runs on one thread (threads: the Node, Deno and browser entry points)', 'run');
+    return null;
+  }
   const context = intOption(args, 'context', new Bounds(1), 'run');
   const g = a.gen;
   const maxTokens = intOption(args, 'max-tokens', new Bounds(1), 'run');

@@ -2,12 +2,14 @@
 /**
  * A static file server with HTTP Range support, for trying the web example locally:
  *
- *   npm run build && node examples/web/serve.mjs [--port 8080]
+ *   npm run build && node examples/web/serve.mjs [--port 8080] [--isolated]
  *   open http://127.0.0.1:8080/examples/web/
  *
  * It serves the repository root (so the page finds dist/ and models/), answers HEAD, sends ETag and
  * Accept-Ranges, and answers `Range: bytes=a-b` with 206. No COOP/COEP headers: the page needs no
- * cross-origin isolation. test/web.test.ts starts it with startServer().
+ * cross-origin isolation; `--isolated` (startServer({ isolated: true })) sends them, for open's
+ * threads: 2, whose shared memory needs a cross-origin isolated page. test/web.test.ts starts it with
+ * startServer().
  */
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
@@ -29,7 +31,7 @@ const TYPES = {
  * Serves `root` on 127.0.0.1:`port` (0: any free port). `mounts` maps a URL prefix to another folder.
  * Returns { url, close, log } where log lists `METHOD path range` of every request.
  */
-export function startServer({ root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), port = 0, mounts = {} } = {}) {
+export function startServer({ root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), port = 0, mounts = {}, isolated = false } = {}) {
   const log = [];
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
@@ -57,6 +59,7 @@ export function startServer({ root = resolve(dirname(fileURLToPath(import.meta.u
     if (req.method !== 'GET' && req.method !== 'HEAD') return end(res, 405, 'method not allowed');
     const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
     const headers = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'accept-ranges': 'bytes', etag, 'cache-control': 'no-cache' };
+    if (isolated) Object.assign(headers, { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
     let start = 0;
     let endByte = st.size - 1;
     let status = 200;
@@ -92,6 +95,6 @@ function end(res, status, text, headers = {}) {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const i = process.argv.indexOf('--port');
-  const { url } = await startServer({ port: i >= 0 ? Number(process.argv[i + 1]) : 8080 });
+  const { url } = await startServer({ port: i >= 0 ? Number(process.argv[i + 1]) : 8080, isolated: process.argv.includes('--isolated') });
   console.log(`serving the repository at ${url}; the page: ${url}examples/web/`);
 }

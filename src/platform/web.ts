@@ -5,7 +5,8 @@
  * (compileStreaming; a server that does not send `Content-Type: application/wasm` falls back to
  * compiling the bytes). Models are URLs, resolved against the page (read with Range requests: a server
  * on another origin must allow the Range header and expose Content-Range), a File the user picked
- * (fileSource), or any ByteSource. No threads, SharedArrayBuffer or COOP/COEP are needed.
+ * (fileSource), or any ByteSource. No threads, SharedArrayBuffer or COOP/COEP are needed; threads: 2 (a
+ * Web Worker on a shared memory, src/threads.ts) needs a cross-origin isolated page (COOP + COEP headers).
  */
 import { IfpruneError } from '../errors.ts';
 import { chooseBuild, type KernelBuild } from '../engine/simd.ts';
@@ -15,6 +16,7 @@ import { httpSource } from '../sources/http.ts';
 import type { ByteSource } from '../sources/types.ts';
 import type { GenerateOptions, Model, Token } from '../types.ts';
 import { capabilities } from './detect.ts';
+import { spawnWebWorker, type ThreadSupport } from '../threads.ts';
 import { MODEL_HTTP, generateNamed, openNamed, type EntryPoint, type NamedOpenOptions, type PlatformIO } from './resolve.ts';
 
 export * from './common.ts';
@@ -27,7 +29,11 @@ const compiled = new Map<string, Promise<WebAssembly.Module>>();
  * (default: beside this bundle; from the sources, the repository's build/).
  */
 export function loadRuntime(requested: KernelBuild | 'auto' = 'auto', base?: string | URL): Promise<WebAssembly.Module> {
-  const name = `ifprune.${chooseBuild(requested)}.wasm`;
+  return loadWasm(`ifprune.${chooseBuild(requested)}.wasm`, base);
+}
+
+/** A module shipped beside this bundle (or in `base`, or the repository's build/), compiled once per page. */
+function loadWasm(name: string, base?: string | URL): Promise<WebAssembly.Module> {
   const urls = base ? [new URL(name, base)] : [new URL(`./${name}`, import.meta.url), new URL(`../../build/${name}`, import.meta.url)];
   const key = urls[0]!.href;
   let m = compiled.get(key);
@@ -96,7 +102,16 @@ const WEB_IO: PlatformIO = {
   beside: (model, file) => new URL(file, resolveUrl(model)).href,
 };
 
-const WEB: EntryPoint = { io: WEB_IO, loadRuntime: (requested) => loadRuntime(requested) };
+/** threads: 2: the threads build with a Web Worker, on a cross-origin isolated page. */
+async function threads(): Promise<ThreadSupport> {
+  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== true) {
+    throw new IfpruneError('unsupported', 'threads: 2 needs a cross-origin isolated page for its shared memory: serve the page with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp, or open with threads: 1');
+  }
+  const [runtime, kernels] = await Promise.all([loadWasm('ifprune.threads.wasm'), loadWasm('kernels.threads.wasm')]);
+  return { runtime, kernels, spawn: spawnWebWorker };
+}
+
+const WEB: EntryPoint = { io: WEB_IO, loadRuntime: (requested) => loadRuntime(requested), threads };
 
 /** Opens a model from a URL (relative to the page), a ByteSource, bytes or an ArrayBuffer. */
 export function open(model: string | URL | SourceLike, opts: NamedOpenOptions = {}): Promise<Model> {
