@@ -36,8 +36,8 @@ export interface OpenOptions {
   contextLength?: number;
   /**
    * 1 (default) or 2: a worker thread computes half of each prefill step's matrix products and masked FFN
-   * (the threads build of the runtime, on a shared memory; decode stays on one thread). Node only for now:
-   * elsewhere 2 is 'unsupported'.
+   * (the threads build of the runtime, on a shared memory; decode stays on one thread); the tokens are
+   * those of one thread. Node, Deno and cross-origin isolated browser pages; elsewhere 2 is 'unsupported'.
    */
   threads?: number;
   signal?: AbortSignal;
