@@ -149,6 +149,7 @@ export class ThreadPool {
   }
 
   private start(args: number[]): void {
+    if (this.closed) throw new IfpruneError('bad_option', 'the model was closed during a generation: its worker thread is gone');
     const { ctl } = this;
     for (let i = 0; i < 10; i++) ctl[ARGS + i] = args[i]! | 0;
     this.seq = (this.seq + 1) | 0;
