@@ -215,6 +215,23 @@ class Predictor(nn.Module):
                 t.copy_(torch.from_numpy(np.fromfile(f'{prefix}.{k}.f32', dtype=np.float32)).view(t.shape))
         return p
 
+    def widened(self, hidden, seed=1):
+        """The same function with `hidden` units: the old units copied, the new ones with random input
+        weights (the old rows' scale) and zero output weights, so training starts where this one is."""
+        s = self.shape
+        old = s['hidden']
+        assert hidden >= old, f'a predictor of {old} hidden units cannot be narrowed to {hidden}'
+        p = Predictor(s['vocab'], s['nLayers'], s['nff'], s['tokenDim'], hidden, s['window'])
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            p.E.copy_(self.E)
+            p.W1[:old] = self.W1
+            p.W1[old:] = torch.randn(hidden - old, self.W1.shape[1], generator=g) * self.W1.std()
+            p.b1[:old] = self.b1
+            p.W2[:, :old] = self.W2
+            p.b2.copy_(self.b2)
+        return p
+
     def pool_weights(self, prompt_lens, P):
         """(B, P) weights of the whole-prompt mean and the last-window mean; position 0 is BOS (excluded)."""
         W = self.shape['window']

@@ -54,6 +54,7 @@ def parse():
                     help='loss = ALPHA·KL(teacher ‖ student) + (1 − ALPHA)·CE over the scored positions; the teacher is '
                          "--model-bin (ifp-demo's original weights) run dense, no gradient, on the same input; 0 = CE only")
     ap.add_argument('--pred-lr', type=float, default=1e-3)
+    ap.add_argument('--pred-hidden', type=int, default=0, help="widen the predictor to this many hidden units (a fresh run from 'ifp-demo'; 0: the file's, 256)")
     ap.add_argument('--min-lr-frac', type=float, default=0.1)
     ap.add_argument('--warmup', type=int, default=30)
     ap.add_argument('--t-start', type=float, default=1.0, help='SoftTopK temperature at step 0 (geometric to --t-end)')
@@ -148,6 +149,8 @@ def build(a, init):
         model = read_llama2c(a.model_bin)
         permute_neurons(model, init['perm'])  # bundle-row order of the calibrated file
         pred = Predictor.from_files(os.path.join(a.data, 'init'), init['pred'])
+        if a.pred_hidden:
+            pred = pred.widened(a.pred_hidden, a.seed)
     else:
         ck = torch.load(a.init, weights_only=False)
         model = Llama(Config(**ck['config']))
