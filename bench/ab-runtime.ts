@@ -13,9 +13,9 @@ import { openRuntime } from '../src/runtime.ts';
 import { fileSource } from '../src/sources/file.ts';
 import { randomNeurons, cpuMs, median } from '../src/cli/bench.ts';
 import type { PolicyName } from '../src/types.ts';
+import { argValue } from './harness.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def?: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : def);
+const opt = argValue;
 const oldWasm = opt('--old');
 if (!oldWasm) {
   console.error('usage: node --import tsx bench/ab-runtime.ts --old OLD.wasm [--new NEW.wasm] [--reps N] [--standard FILE] [--bundled FILE] [--densities D,...]');

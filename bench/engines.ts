@@ -18,9 +18,10 @@ import { openModel } from '../src/formats/model.ts';
 import { Kernels } from '../src/engine/kernels.ts';
 import { Engine, TILE } from '../src/engine/engine.ts';
 import { writeRandomModel, SHAPES } from '../tools/random-model.ts';
+import { argValue } from './harness.ts';
 
 const args = process.argv.slice(2);
-const opt = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : d);
+const opt = argValue;
 const ROUNDS = Number(opt('--rounds', '3'));
 const keep = args.includes('--keep');
 const dir = keep ? opt('--keep', '') : mkdtempSync(join(tmpdir(), 'ifprune-bench-'));

@@ -15,11 +15,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kernels } from '../src/engine/kernels.ts';
 import { QUANT, rowBytes, type QuantType } from '../src/formats/quant.ts';
-import { randomWeights, activations, cycling, timeInterleaved } from './harness.ts';
+import { randomWeights, activations, cycling, timeInterleaved, argValue } from './harness.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
-const opt = (name: string, def: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : def);
+const opt = argValue;
 const ROUNDS = Number(opt('--rounds', '8'));
 const TYPES = opt('--types', 'q8_0,q4_0').split(',').map((t) => ({ q8_0: QUANT.Q8_0, q4_0: QUANT.Q4_0 })[t as 'q8_0' | 'q4_0'] ?? (() => { throw new Error(`--types: ${t} is not q8_0 or q4_0`); })());
 const OUT = opt('--out', join(root, 'bench', 'results', 'ffn-grouped.json'));

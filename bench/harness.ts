@@ -13,6 +13,15 @@ import { fileURLToPath } from 'node:url';
 import type { Kernels } from '../src/engine/kernels.ts';
 import { QUANT, rowBytes, type QuantType } from '../src/formats/quant.ts';
 
+/** The value after `name` (e.g. '--reps') on this process's command line, or `def` when it is absent. */
+export function argValue(name: string): string | undefined;
+export function argValue(name: string, def: string): string;
+export function argValue(name: string, def?: string): string | undefined {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1]! : def;
+}
+
 export function fillRandom(K: Kernels, p: number, bytes: number, seed: number): void {
   // cheap xorshift bytes; quantized blocks get sane fp16 scales below
   const u = K.u8(p, bytes);

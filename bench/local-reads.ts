@@ -22,9 +22,10 @@ import { open } from '../src/platform/node.ts';
 import { writeRandomModel, SHAPES } from '../tools/random-model.ts';
 import { cpuMs, median, randomNeurons } from '../src/cli/bench.ts';
 import type { PolicyName } from '../src/types.ts';
+import { argValue } from './harness.ts';
 
 const args = process.argv.slice(2);
-const opt = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : d);
+const opt = argValue;
 const REPS = Number(opt('--reps', '3'));
 const DENSITIES = opt('--density', '0.25,0.5').split(',').map(Number);
 const keep = args.includes('--keep');

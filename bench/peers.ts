@@ -34,9 +34,10 @@ import { chromium } from 'playwright-core';
 import { writeRandomModel, SHAPES, type RandomModelOptions } from '../tools/random-model.ts';
 import { describeModel, median, runOnce, warmUp, type BenchSample, type RunPlan } from '../src/cli/bench.ts';
 import { openForPruning } from '../src/cli/pruning.ts';
+import { argValue } from './harness.ts';
 
 const args = process.argv.slice(2);
-const opt = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : d);
+const opt = argValue;
 const REPS = Number(opt('--reps', '3'));
 const PROMPT_TOKENS = Number(opt('--prompt-tokens', '128'));
 const TOKENS = Number(opt('--tokens', '64'));

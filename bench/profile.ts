@@ -21,10 +21,10 @@ import { openRuntime } from '../src/runtime.ts';
 import { fileSource } from '../src/sources/file.ts';
 import { randomNeurons } from '../src/cli/bench.ts';
 import type { PolicyName } from '../src/types.ts';
+import { argValue } from './harness.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const opt = (name: string, def?: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : def);
+const opt = argValue;
 const MODEL = opt('-m') ?? opt('--model');
 if (!MODEL) {
   console.error('usage: node --import tsx bench/profile.ts -m MODEL.gguf [--density D] [--prompt-tokens 128] [--tokens 64] [--reps 3] [--ffn dense|selective] [--out FILE]');

@@ -10,8 +10,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { open, loadRuntime } from '../src/platform/node.ts';
+import { open, loadRuntime, nodeThreads } from '../src/platform/node.ts';
 import { open as openCore } from '../src/index.ts';
 import { fileSource } from '../src/sources/file.ts';
 import { WORKER_LOOP, type ThreadSupport, type WorkerData } from '../src/threads.ts';
@@ -85,16 +84,11 @@ const work = suite('the worker');
 
 /** Node's thread support with a worker running `loop` instead of WORKER_LOOP; records terminate(). */
 async function supportWith(loop: string, log: string[]): Promise<ThreadSupport> {
-  const { readFile } = await import('node:fs/promises');
-  const { wasmPath } = await import('../src/platform/node.ts');
-  const [runtime, kernels] = await Promise.all(['ifprune.threads.wasm', 'kernels.threads.wasm'].map(async (n) => WebAssembly.compile(await readFile(wasmPath(n)))));
+  const node = await nodeThreads(loop);
   return {
-    runtime: runtime!,
-    kernels: kernels!,
+    ...node,
     async spawn(data: WorkerData) {
-      const prelude = "const { workerData: data, parentPort } = require('node:worker_threads'); const ready = () => parentPort.postMessage('ready');\n";
-      const w = new Worker(prelude + loop, { eval: true, workerData: data });
-      await new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject)));
+      const w = await node.spawn(data);
       return {
         terminate: () => {
           log.push('terminate');

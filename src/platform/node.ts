@@ -71,8 +71,11 @@ export async function loadRuntime(requested: KernelBuild | 'auto' = 'auto'): Pro
 // ---------------------------------------------------------------------------------------------------
 // Models by path or URL, with companion files (tokenizer.bin, config.json) found beside them.
 
-/** Worker threads for open's threads: 2 (src/threads.ts): worker_threads running the loop as eval code. */
-async function threads(): Promise<ThreadSupport> {
+/**
+ * Worker threads for open's threads: 2 (src/threads.ts): worker_threads running `loop` (WORKER_LOOP; a
+ * test passes another) as eval code.
+ */
+export async function nodeThreads(loop: string = WORKER_LOOP): Promise<ThreadSupport> {
   const [runtime, kernels] = await Promise.all([loadModule('ifprune.threads.wasm'), loadModule('kernels.threads.wasm')]);
   return {
     runtime,
@@ -80,7 +83,7 @@ async function threads(): Promise<ThreadSupport> {
     async spawn(data) {
       const { Worker } = await import('node:worker_threads');
       const prelude = "const { workerData: data, parentPort } = require('node:worker_threads'); const ready = () => parentPort.postMessage('ready');\n";
-      const w = new Worker(prelude + WORKER_LOOP, { eval: true, workerData: data });
+      const w = new Worker(prelude + loop, { eval: true, workerData: data });
       await new Promise((resolve, reject) => {
         w.once('message', resolve);
         w.once('error', reject);
@@ -92,7 +95,7 @@ async function threads(): Promise<ThreadSupport> {
   };
 }
 
-const NODE: EntryPoint = { io: LOCAL_IO, loadRuntime, threads };
+const NODE: EntryPoint = { io: LOCAL_IO, loadRuntime, threads: () => nodeThreads() };
 
 /** Opens a model by path, file: or http(s) URL, or from any source. */
 export function open(model: string | URL | SourceLike, opts: NamedOpenOptions = {}): Promise<Model> {
