@@ -277,6 +277,7 @@ export class Engine {
   private gu: usize = 0; // (TILE, 3·n_ff) the observer's bundle rows (allocated on first use)
   private plainRows: usize = 0; // (n_ff, 3·dim) the observer's plain copy of a grouped set (first use)
   private groupTmp: usize = 0; // (16, 3·dim) one group's plain rows while regrouping; one row for setNeuronMask
+  private regrouped: bool = false; // groupFullTensors has run (the file's tensors never change after it)
   private parOut: usize = 0; // (TILE, dim) f32: the worker's share of a masked FFN (threads build, first use)
   // the input the next linear() calls read, and whether xq already holds its Q8_0 copy
   private input: usize = 0;
@@ -532,7 +533,7 @@ export class Engine {
         return fail('bad_option', 'layer ' + l.toString() + "'s FFN neurons are not loaded: the model was opened for selective loading; load neurons for an instruction first (model.instruct + model.load, or generate with a density)");
       }
     }
-    this.groupFullTensors();
+    if (!this.regrouped) this.groupFullTensors();
     for (let t0 = 0; t0 < n; t0 += TILE) {
       if (!this.forwardTile(ids + (<usize>t0 << 2), min(TILE, n - t0), all == 0 ? 0 : all + <usize>t0 * (<usize>c.vocabSize << 2), observe, fromPos, sums)) return false;
     }
@@ -753,10 +754,11 @@ export class Engine {
    * layout.
    */
   private groupFullTensors(): void {
+    this.regrouped = true;
     for (let l = 0; l < this.layers.length; l++) {
       const L = this.layers[l];
       const full = L.full;
-      if (full == null || full.ptr == 0 || L.fullGrouped) continue;
+      if (full == null || full.ptr == 0) continue;
       const wb = bundleBlockBytes(full.type);
       if (wb == 0) continue; // F32 sets stay plain
       L.fullGrouped = true;
