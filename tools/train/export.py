@@ -26,8 +26,7 @@ def load(ckpt):
     model.load_state_dict(ck['model'])
     pred = None
     if ck.get('pred') is not None:
-        s = ck['pred_shape']
-        pred = Predictor(s['vocab'], s['nLayers'], s['nff'], s['tokenDim'], s['hidden'], s['window'])
+        pred = Predictor.from_shape(ck['pred_shape'])
         pred.load_state_dict(ck['pred'])
     return model.eval(), pred, ck
 

@@ -197,18 +197,42 @@ def shrink_ffn(model, keep):
 # predictor (learned.ts 'deepsets-mlp')
 
 class Predictor(nn.Module):
-    def __init__(self, vocab, n_layers, nff, token_dim=128, hidden=256, window=16):
+    """kind 'deepsets-mlp' (the runtime's): pooled token vectors → MLP. The order-aware kinds (measured in
+    docs/training.md) add a layer over the prompt's token vectors before the pools:
+      'conv-mlp'  c_t = relu(bc + Σ_{j<K} C_j e_{t-j}) (causal, zero before the prompt), and
+                  z = [mean e; window mean e; mean c; window mean c]
+      'attn-mlp'  r_t = e_t + Wo·attention(e)_t (one causal layer, `heads` heads, RoPE), z = [mean r; window mean r]
+    Both start as the deepsets predictor they are made from (with_order): the new W1 columns / Wo are zero."""
+
+    def __init__(self, vocab, n_layers, nff, token_dim=128, hidden=256, window=16, kind='deepsets-mlp', conv=4, heads=4):
         super().__init__()
-        self.shape = dict(vocab=vocab, nLayers=n_layers, nff=nff, tokenDim=token_dim, hidden=hidden, window=window)
+        assert kind in ('deepsets-mlp', 'conv-mlp', 'attn-mlp'), f'unknown predictor kind {kind}'
+        self.shape = dict(vocab=vocab, nLayers=n_layers, nff=nff, tokenDim=token_dim, hidden=hidden, window=window, kind=kind)
+        H = token_dim
+        zdim = 4 * H if kind == 'conv-mlp' else 2 * H
+        if kind == 'conv-mlp':
+            self.shape['conv'] = conv
+            self.C = nn.Parameter(torch.zeros(conv, H, H))
+            self.bc = nn.Parameter(torch.zeros(H))
+        if kind == 'attn-mlp':
+            assert H % heads == 0 and (H // heads) % 2 == 0
+            self.shape['heads'] = heads
+            for k in ('Wq', 'Wk', 'Wv', 'Wo'):
+                setattr(self, k, nn.Parameter(torch.zeros(H, H)))
         self.E = nn.Parameter(torch.zeros(vocab, token_dim))
-        self.W1 = nn.Parameter(torch.zeros(hidden, 2 * token_dim))
+        self.W1 = nn.Parameter(torch.zeros(hidden, zdim))
         self.b1 = nn.Parameter(torch.zeros(hidden))
         self.W2 = nn.Parameter(torch.zeros(n_layers * nff, hidden))
         self.b2 = nn.Parameter(torch.zeros(n_layers * nff))
 
     @staticmethod
+    def from_shape(s):
+        extra = {k: s[k] for k in ('conv', 'heads') if k in s}
+        return Predictor(s['vocab'], s['nLayers'], s['nff'], s['tokenDim'], s['hidden'], s['window'], s.get('kind', 'deepsets-mlp'), **extra)
+
+    @staticmethod
     def from_files(prefix, shape):
-        p = Predictor(shape['vocab'], shape['nLayers'], shape['nff'], shape['tokenDim'], shape['hidden'], shape['window'])
+        p = Predictor.from_shape(shape)
         with torch.no_grad():
             for k in ['E', 'W1', 'b1', 'W2', 'b2']:
                 t = getattr(p, k)
@@ -221,15 +245,37 @@ class Predictor(nn.Module):
         s = self.shape
         old = s['hidden']
         assert hidden >= old, f'a predictor of {old} hidden units cannot be narrowed to {hidden}'
-        p = Predictor(s['vocab'], s['nLayers'], s['nff'], s['tokenDim'], hidden, s['window'])
+        p = Predictor.from_shape({**s, 'hidden': hidden})
         g = torch.Generator().manual_seed(seed)
         with torch.no_grad():
-            p.E.copy_(self.E)
+            for k, v in self.named_parameters():
+                if k not in ('W1', 'b1', 'W2'):
+                    getattr(p, k).copy_(v)
             p.W1[:old] = self.W1
             p.W1[old:] = torch.randn(hidden - old, self.W1.shape[1], generator=g) * self.W1.std()
             p.b1[:old] = self.b1
             p.W2[:, :old] = self.W2
-            p.b2.copy_(self.b2)
+        return p
+
+    def with_order(self, kind, seed=1, conv=4, heads=4):
+        """This deepsets predictor as an order-aware `kind` computing the same function at first: the
+        new layer's weights random (scale 1/√(fan-in)), its way into the MLP zero."""
+        assert self.shape.get('kind', 'deepsets-mlp') == 'deepsets-mlp'
+        s = self.shape
+        p = Predictor(s['vocab'], s['nLayers'], s['nff'], s['tokenDim'], s['hidden'], s['window'], kind, conv, heads)
+        g = torch.Generator().manual_seed(seed)
+        H = s['tokenDim']
+        with torch.no_grad():
+            for k in ('E', 'b1', 'W2', 'b2'):
+                getattr(p, k).copy_(getattr(self, k))
+            p.W1.zero_()
+            p.W1[:, :2 * H] = self.W1
+            scale = self.E.std().clamp(min=1e-6)  # token vectors' scale: the new layer's input
+            if kind == 'conv-mlp':
+                p.C.copy_(torch.randn(conv, H, H, generator=g) / math.sqrt(conv * H) / scale)
+            if kind == 'attn-mlp':
+                for k in ('Wq', 'Wk', 'Wv'):
+                    getattr(p, k).copy_(torch.randn(H, H, generator=g) / math.sqrt(H))
         return p
 
     def pool_weights(self, prompt_lens, P):
@@ -244,13 +290,44 @@ class Predictor(nn.Module):
         w_all = inside.float() / ntok
         end = inside & (pos >= last_from)
         w_end = end.float() / end.sum(1, keepdim=True).clamp(min=1)
-        return w_all, w_end
+        return w_all, w_end, inside, first
 
     def forward(self, prompt_ids, prompt_lens):
         """prompt_ids (B, P) padded, BOS first; prompt_lens (B) → scores (B, L, n_ff)."""
         e = self.E[prompt_ids]  # (B, P, H)
-        w_all, w_end = self.pool_weights(prompt_lens, prompt_ids.shape[1])
-        z = torch.cat([(w_all[..., None] * e).sum(1), (w_end[..., None] * e).sum(1)], -1)  # (B, 2H)
+        w_all, w_end, inside, first = self.pool_weights(prompt_lens, prompt_ids.shape[1])
+        pool = lambda v: torch.cat([(w_all[..., None] * v).sum(1), (w_end[..., None] * v).sum(1)], -1)  # noqa: E731
+        kind = self.shape.get('kind', 'deepsets-mlp')
+        if kind == 'conv-mlp':
+            K = self.shape['conv']
+            x = (e * inside[..., None]).transpose(1, 2)  # (B, H, P), zero outside the prompt
+            w = self.C.flip(0).permute(1, 2, 0)  # (H_out, H_in, K): tap K-1 is C_0 (the current token)
+            c = F.relu(F.conv1d(F.pad(x, (K - 1, 0)), w) + self.bc[None, :, None]).transpose(1, 2)
+            z = torch.cat([pool(e), pool(c)], -1)
+        elif kind == 'attn-mlp':
+            B, P, H = e.shape
+            nh = self.shape['heads']
+            hs = H // nh
+            x = e * inside[..., None]
+            cos, sin = rope_tables(hs, P)
+            # positions count from the first prompt token
+            idx = (torch.arange(P)[None, :] - first).clamp(min=0)
+            c, s_ = cos[idx], sin[idx]  # (B, P, hs/2)
+
+            def rope(t):
+                tr, ti = t.reshape(B, P, nh, hs // 2, 2).unbind(-1)
+                cc, ss = c[:, :, None, :], s_[:, :, None, :]
+                return torch.stack([tr * cc - ti * ss, tr * ss + ti * cc], -1).reshape(B, P, nh, hs)
+            q = rope(x @ self.Wq.T).transpose(1, 2)
+            k = rope(x @ self.Wk.T).transpose(1, 2)
+            v = (x @ self.Wv.T).view(B, P, nh, hs).transpose(1, 2)
+            allowed = torch.tril(torch.ones(P, P, dtype=torch.bool))[None] & inside[:, None, :]  # (B, P, P)
+            allowed = allowed | torch.eye(P, dtype=torch.bool)[None]  # rows outside the prompt see themselves (x = 0)
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed[:, None])
+            o = o.transpose(1, 2).reshape(B, P, H)
+            z = pool(e + o @ self.Wo.T)
+        else:
+            z = pool(e)
         u = F.relu(z @ self.W1.T + self.b1)
         s = u @ self.W2.T + self.b2
         return s.view(-1, self.shape['nLayers'], self.shape['nff'])

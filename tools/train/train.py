@@ -55,6 +55,8 @@ def parse():
                          "--model-bin (ifp-demo's original weights) run dense, no gradient, on the same input; 0 = CE only")
     ap.add_argument('--pred-lr', type=float, default=1e-3)
     ap.add_argument('--pred-hidden', type=int, default=0, help="widen the predictor to this many hidden units (a fresh run from 'ifp-demo'; 0: the file's, 256)")
+    ap.add_argument('--pred-kind', default='deepsets-mlp', choices=['deepsets-mlp', 'conv-mlp', 'attn-mlp'],
+                    help="the predictor's network (a fresh run from 'ifp-demo'; the order-aware kinds start as its deepsets predictor)")
     ap.add_argument('--min-lr-frac', type=float, default=0.1)
     ap.add_argument('--warmup', type=int, default=30)
     ap.add_argument('--t-start', type=float, default=1.0, help='SoftTopK temperature at step 0 (geometric to --t-end)')
@@ -151,13 +153,15 @@ def build(a, init):
         pred = Predictor.from_files(os.path.join(a.data, 'init'), init['pred'])
         if a.pred_hidden:
             pred = pred.widened(a.pred_hidden, a.seed)
+        if a.pred_kind != 'deepsets-mlp':
+            pred = pred.with_order(a.pred_kind, a.seed)
     else:
         ck = torch.load(a.init, weights_only=False)
         model = Llama(Config(**ck['config']))
         model.load_state_dict(ck['model'])
         pred = None
         if ck.get('pred') is not None:
-            pred = Predictor(**{k: ck['pred_shape'][s] for k, s in [('vocab', 'vocab'), ('n_layers', 'nLayers'), ('nff', 'nff'), ('token_dim', 'tokenDim'), ('hidden', 'hidden'), ('window', 'window')]})
+            pred = Predictor.from_shape(ck['pred_shape'])
             pred.load_state_dict(ck['pred'])
     static = torch.tensor(init['static'])  # (L, n_ff) in bundle rows
     if a.dense_ff:

@@ -1,0 +1,100 @@
+"""Scores checkpoints in PyTorch with `ifprune eval`'s default protocol (docs/training.md): response NLL
+of prompt → response pairs, the FFN masked at every position (the prompt too) by the predictor's hard
+top-k at each density, relative to a reference model's dense perplexity on the same pairs. A fast twin
+of `ifprune eval --policy dense,learned` for comparing training runs before exporting them (f32 weights;
+the exported Q8_0 file differs by its rounding).
+
+  node --import tsx tools/train/tokenize.ts -o /tmp/ifp-score/eval.jsonl ../shared/eval/{python,...}.jsonl
+  python3 tools/train/score.py --pairs /tmp/ifp-score/eval.jsonl [--exclude ../shared/eval/in-train.json] \
+      NAME=/tmp/ifp-train/RUN/final.pt ...
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ifp import Config, Llama, Predictor, make_masks, neurons_at, read_llama2c, round_predictor_to_storage  # noqa: E402
+from train import DOMAINS, pad, response_loss_mask  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+def load(path):
+    ck = torch.load(path, weights_only=False)
+    model = Llama(Config(**ck['config']))
+    model.load_state_dict(ck['model'])
+    pred = None
+    if ck.get('pred') is not None:
+        pred = Predictor.from_shape(ck['pred_shape'])
+        pred.load_state_dict(ck['pred'])
+        round_predictor_to_storage(pred)
+    return model.eval(), pred, ck.get('shared')
+
+
+@torch.no_grad()
+def nlls(model, pred, shared, exs, densities, batch=40):
+    """{'dense': nats per response token, 'learned@d': ...} over exs (token-weighted, as ifprune eval)."""
+    tot = {}
+    for i in range(0, len(exs), batch):
+        chunk = exs[i:i + batch]
+        ids, plens, lens = pad([np.array(x['full'], dtype=np.int64) for x in chunk], [len(x['prompt']) for x in chunk])
+        lm = response_loss_mask(plens, lens, ids.shape[1])
+        tgt = ids[:, 1:]
+
+        def add(name, masks):
+            lg = model(ids[:, :-1], masks)
+            ce = F.cross_entropy(lg.reshape(-1, lg.shape[-1]), tgt.reshape(-1), reduction='none').view(tgt.shape)
+            s, n = tot.get(name, (0.0, 0.0))
+            tot[name] = (s + (ce * lm).sum().item(), n + lm.sum().item())
+        add('dense', None)
+        if pred is not None:
+            P = int(plens.max())
+            sc = pred(ids[:, :P] * (torch.arange(P)[None] < plens[:, None]), plens)
+            for d in densities:
+                k = torch.full((len(chunk),), neurons_at(d, model.cfg.hidden))
+                add(f'learned@{d}', make_masks(sc, k, 1.0, shared, straight_through=False))
+    return {k: s / n for k, (s, n) in tot.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--pairs', required=True, help='output of tokenize.ts')
+    ap.add_argument('--ref', default='../shared/models/ifp-demo/model.bin', help='reference model (llama2.c), run dense')
+    ap.add_argument('--exclude', help='in-train.json: {domain: [id, ...]} left out')
+    ap.add_argument('--densities', default='0.25,0.5')
+    ap.add_argument('--json', help='also write the results here')
+    ap.add_argument('runs', nargs='+', help='NAME=checkpoint.pt')
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    dens = [float(x) for x in a.densities.split(',')]
+    drop = set()
+    if a.exclude:
+        for ids in json.load(open(a.exclude)).values():
+            drop.update(ids)
+    by = {d: [] for d in DOMAINS}
+    for line in open(a.pairs):
+        ex = json.loads(line)
+        if ex['id'] not in drop:
+            by[ex['domain']].append(ex)
+    ref = read_llama2c(a.ref).eval()
+    res = {'ref': {d: nlls(ref, None, None, by[d], dens)['dense'] for d in DOMAINS}}
+    print('domain        ' + ' '.join(f'{d:>11}' for d in DOMAINS))
+    print('ref dense ppl ' + ' '.join(f'{math.exp(res["ref"][d]):11.2f}' for d in DOMAINS), flush=True)
+    for spec in a.runs:
+        name, path = spec.split('=', 1)
+        model, pred, shared = load(path)
+        r = {d: nlls(model, pred, shared, by[d], dens) for d in DOMAINS}
+        res[name] = r
+        for key in r[DOMAINS[0]]:
+            print(f'{name} {key}'.ljust(14) + ' ' + ' '.join(f'{math.exp(r[d][key] - res["ref"][d]):10.3f}x' for d in DOMAINS), flush=True)
+    if a.json:
+        json.dump(res, open(a.json, 'w'))
+
+
+if __name__ == '__main__':
+    main()
