@@ -602,6 +602,13 @@ const IFPRUNE_CASES: [string, string, (m: Record<string, GGUFValue>, t: Record<s
   }],
 ];
 
+/** ifp-demo's predictor turned into the codebook kind without a codebook (edits of DEMO's metadata). */
+const CODEBOOK_CASES: [string, (m: Record<string, GGUFValue>, t: Record<string, GGUFType>) => void][] = [
+  ['codebook kind without codebook_size', (m) => (m['ifprune.pred.kind'] = 'deepsets-mlp-codebook')],
+  ['codebook kind with codebook_size 0', (m, t) => ((m['ifprune.pred.kind'] = 'deepsets-mlp-codebook'), (m['ifprune.pred.codebook_size'] = 0), (t['ifprune.pred.codebook_size'] = { type: T.UINT32 }))],
+  ['codebook kind without the codebook tensor', (m, t) => ((m['ifprune.pred.kind'] = 'deepsets-mlp-codebook'), (m['ifprune.pred.codebook_size'] = 4), (t['ifprune.pred.codebook_size'] = { type: T.UINT32 }))],
+];
+
 bad('ifprune metadata: damaged version, layout, chunk hashes, permutations, calibration → the TS code', async () => {
   const base = IFPRUNE[0]![1]; // bundled q8_0, dim 64: a bundle row is 3 × 68 bytes
   for (const [label, code, edit] of IFPRUNE_CASES) {
@@ -617,6 +624,12 @@ bad('ifprune metadata: damaged version, layout, chunk hashes, permutations, cali
     assert.is(ts.code ?? 'ok', typeof value === 'string' ? 'ok' : 'corrupt', `${key} = ${value}: TS code`);
     if (typeof value === 'string') assert.is(asParse(bytes, key).code, 'corrupt', 'a window that is not a number: corrupt here (the TS reads NaN)');
     else assertSame(asParse(bytes, key), ts, `${key} = ${value}`);
+  }
+  for (const [label, edit] of CODEBOOK_CASES) {
+    const bytes = await withMetadata(DEMO, edit);
+    const ts = await tsParse(bytes, label);
+    assert.is(ts.code, 'corrupt', `${label}: TS code (${ts.message})`);
+    assertSame(asParse(bytes, label), ts, label);
   }
 });
 

@@ -1,7 +1,8 @@
 /**
  * The export of tools/train (docs/training.md) runs exactly the network PyTorch trained: on the tiny
- * exported model committed for the purpose (tools/train/fixtures/tiny-joint.gguf, written with its
- * expected values by tools/train/make_fixture.py), the learned predictor's scores and neuron sets, the
+ * exported models committed for the purpose (tools/train/fixtures/tiny-joint.gguf, and
+ * tiny-joint-codebook.gguf: the same with a score codebook; written with their expected values by
+ * tools/train/make_fixture.py), the learned predictor's scores and neuron sets, the
  * masked forward pass (every position masked, as generation runs it and as `ifprune eval` now scores it)
  * and greedy generation on the wasm runtime equal what PyTorch computed. Needs only Node.
  */
@@ -11,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { openForPruning, loadDenseEngine, tokenizerFor } from '../src/cli/pruning.ts';
 import { readCalibration } from '../src/pruning/predictor-file.ts';
+import type { MlpPredictor } from '../src/pruning/learned.ts';
 import { neuronsAt, selectLayers } from '../src/pruning/select.ts';
 import { prunedNll } from '../src/pruning/eval.ts';
 import { open } from '../src/platform/node.ts';
@@ -21,8 +23,7 @@ const MAX_SCORE_ABS_ERR = 1e-4;
 const MAX_NLL_ABS_ERR = 2e-3;
 const MAX_LOGIT_ABS_ERR = 2e-3;
 
-const MODEL = fileURLToPath(new URL('../tools/train/fixtures/tiny-joint.gguf', import.meta.url));
-const EXPECTED = JSON.parse(readFileSync(new URL('../tools/train/fixtures/tiny-joint.expected.json', import.meta.url), 'utf8')) as {
+type Expected = {
   densities: number[];
   shared: number[][];
   cases: {
@@ -31,23 +32,40 @@ const EXPECTED = JSON.parse(readFileSync(new URL('../tools/train/fixtures/tiny-j
     promptIds: number[];
     ids: number[];
     scores: number[];
+    /** The codebook entry chosen (tiny-joint-codebook). */
+    entry?: number;
     densities: Record<string, { neurons: number[][]; nll: number[]; lastTop: [number, number][]; greedy: number[] }>;
   }[];
 };
 
-const m = await openForPruning(MODEL, 'test');
-const cal = await readCalibration(m.spec, m.info);
-const tok = await tokenizerFor(m, MODEL, undefined);
+async function loadFixture(NAME: string) {
+  const MODEL = fileURLToPath(new URL(`../tools/train/fixtures/${NAME}.gguf`, import.meta.url));
+  const EXPECTED = JSON.parse(readFileSync(new URL(`../tools/train/fixtures/${NAME}.expected.json`, import.meta.url), 'utf8')) as Expected;
+  const m = await openForPruning(MODEL, 'test');
+  return { NAME, MODEL, EXPECTED, m, cal: await readCalibration(m.spec, m.info), tok: await tokenizerFor(m, MODEL, undefined) };
+}
+
+// loaded first, so that every suite is defined (and run) in one turn: one uvu summary
+for (const f of await Promise.all(['tiny-joint', 'tiny-joint-codebook'].map(loadFixture))) checkFixture(f);
+
+function checkFixture({ NAME, MODEL, EXPECTED, m, cal, tok }: Awaited<ReturnType<typeof loadFixture>>): void {
 const nff = m.spec.config.hiddenDim;
 const key = (d: number) => String(d).replace(/^(\d)$/, '$1.0');
 
 // ---
-const predict = suite('learned predictor (readCalibration → MlpPredictor.predict)');
+const predict = suite(`${NAME}: learned predictor (readCalibration → MlpPredictor.predict)`);
 
 predict('the file carries the trained predictor and its always-on neurons', () => {
   assert.ok(cal.learned, 'ifprune.pred.*');
   assert.equal(cal.shared?.map((s) => Array.from(s)), EXPECTED.shared);
   assert.equal(Array.from(m.spec.metadata['ifprune.train.densities'] as Float32Array), EXPECTED.densities);
+});
+
+predict('the codebook kind, when the fixture has one; the cases choose different entries', () => {
+  const C = EXPECTED.cases[0]!.entry === undefined ? 0 : m.spec.metadata['ifprune.pred.codebook_size'];
+  assert.is(m.spec.metadata['ifprune.pred.kind'], C ? 'deepsets-mlp-codebook' : 'deepsets-mlp');
+  assert.is((cal.learned as MlpPredictor).shape.codebook ?? 0, C);
+  if (C) assert.ok(new Set(EXPECTED.cases.map((c) => c.entry)).size >= 2, 'the fixture should exercise more than one entry');
 });
 
 predict('prompt ids are the ones PyTorch saw; scores equal PyTorch', () => {
@@ -72,7 +90,7 @@ predict('top-k after the always-on neurons: the neuron sets PyTorch masked with'
 predict.run();
 
 // ---
-const forward = suite('masked forward (prunedNll from position 0: the eval protocol)');
+const forward = suite(`${NAME}: masked forward (prunedNll from position 0: the eval protocol)`);
 
 forward('every next-token NLL of prompt + response, and the last logits, equal PyTorch', async () => {
   const engine = await loadDenseEngine(m);
@@ -95,7 +113,7 @@ forward('every next-token NLL of prompt + response, and the last logits, equal P
 forward.run();
 
 // ---
-const runtime = suite('wasm runtime (open → instruct / generate with policy learned)');
+const runtime = suite(`${NAME}: wasm runtime (open → instruct / generate with policy learned)`);
 
 runtime('instruct selects the same neurons; greedy generation gives the same tokens', async () => {
   const model = await open(MODEL, { ffn: 'selective' });
@@ -118,3 +136,4 @@ runtime('instruct selects the same neurons; greedy generation gives the same tok
 });
 
 runtime.run();
+}

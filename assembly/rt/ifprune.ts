@@ -18,6 +18,7 @@
 //   ifprune.shared.<layer>                ARRAY[UINT32]   always-on neuron rows of the layer
 //   ifprune.pred.kind, .token_dim, .hidden, .window       the learned predictor ("deepsets-mlp"), whose
 //   ifprune.pred.{E, W1, b1, W2, b2}      tensors         matrices are F32, F16 or Q8_0 tensors
+//   ifprune.pred.codebook_size, .codebook                 "deepsets-mlp-codebook": and its score codebook
 //
 // Bundled layout: blk.N.ffn_bundle, GGUF dims [3·dim, n_ff], row j = [gate_j | up_j | down[:, j]], each
 // third whole blocks of the type; a bundle's chunks are one row each. Messages start "ifprune
@@ -36,6 +37,7 @@ export const IFPRUNE_VERSION = '0.1.0';
 export const IFPRUNE_FORMAT_MAJOR: i32 = 1;
 export const HASH_ALGORITHM = 'xxh64';
 export const PRED_KIND = 'deepsets-mlp';
+export const PRED_KIND_CODEBOOK = 'deepsets-mlp-codebook';
 
 /** Weight types a file can be converted to (ifprune.type) → GGML type id; -1 for none. */
 function ifpruneTypeId(name: string): i32 {
@@ -373,16 +375,26 @@ function readCalibrationInfo(spec: ModelSpec, k: Keys, info: IfpruneInfo): bool 
 
   if (!k.has('ifprune.pred.kind')) return true;
   const kind = k.get('ifprune.pred.kind');
-  if (kind.type != GGUF_STRING || kind.str != PRED_KIND) {
-    return fail('unsupported', 'predictor kind ' + scalarString(kind) + ' is not one this ifprune reads (' + PRED_KIND + ')');
+  if (kind.type != GGUF_STRING || (kind.str != PRED_KIND && kind.str != PRED_KIND_CODEBOOK)) {
+    return fail('unsupported', 'predictor kind ' + scalarString(kind) + ' is not one this ifprune reads (' + PRED_KIND + ', ' + PRED_KIND_CODEBOOK + ')');
   }
   const H = k.int('ifprune.pred.token_dim');
   const U = k.int('ifprune.pred.hidden');
   const window = k.int('ifprune.pred.window');
   if (H < 0 || U < 0 || window < 0) return false;
+  let C: f64 = 0;
+  if (kind.str == PRED_KIND_CODEBOOK) {
+    C = k.int('ifprune.pred.codebook_size');
+    if (C < 0) return false;
+    if (C < 1 || C > <f64>i32.MAX_VALUE) return k.corrupt('ifprune.pred.codebook_size should be a positive count; found ' + numString(C));
+  }
   const n = <f64>c.nLayers * nff;
   const names = ['ifprune.pred.E', 'ifprune.pred.W1', 'ifprune.pred.b1', 'ifprune.pred.W2', 'ifprune.pred.b2'];
   const sizes = [<f64>c.vocabSize * H, U * 2 * H, U, n * U, n];
+  if (C > 0) {
+    names.push('ifprune.pred.codebook');
+    sizes.push(C * n);
+  }
   for (let i = 0; i < names.length; i++) if (!checkPredictorTensor(spec, names[i], sizes[i])) return false;
   for (let i = 0; i < names.length; i++) if (!spec.tensors.has(names[i])) return fail('corrupt', 'predictor tensor ' + names[i] + ' is missing');
   if (H > <f64>i32.MAX_VALUE || U > <f64>i32.MAX_VALUE || window > <f64>i32.MAX_VALUE) return k.corrupt('predictor sizes do not fit an i32');
@@ -391,6 +403,7 @@ function readCalibrationInfo(spec: ModelSpec, k: Keys, info: IfpruneInfo): bool 
   p.tokenDim = <i32>H;
   p.hidden = <i32>U;
   p.window = <i32>window;
+  p.codebook = <i32>C;
   info.predictor = p;
   return true;
 }

@@ -5,14 +5,17 @@
 //   ifprune.pred.E              [H, vocab]         learned predictor: token vectors
 //   ifprune.pred.W1 / .b1       [2H, U] / [U]      head layer 1
 //   ifprune.pred.W2 / .b2       [U, L·n_ff] / [L·n_ff]   head layer 2 (neuron scores)
+//   ifprune.pred.codebook       [L·n_ff, C]        kind deepsets-mlp-codebook: C score vectors
 //
 // Each may be stored F32, F16 or Q8_0 and becomes f32 when read (TensorLoader). The learned predictor
 // ("deepsets-mlp") reads only the prompt's token ids:
 //   z = [mean_t E[id_t] ; mean over the last W tokens of E[id_t]]   (2H)   BOS excluded
 //   u = relu(W1 z + b1)                                              (U)
 //   s = W2 u + b2                                                    (L·n_ff) neuron scores
-// The two products run in the matvec_f32 kernel, the pooling in f64 stored to f32, as the TS predictor
-// does after useKernels(): scores are bit-identical to it.
+// With a codebook, s is then replaced by the entry c minimising |c|² − 2 z·c, z = s standardised per layer
+// (mean 0, standard deviation with n − 1, at least 1e-6). The products run in the matvec_f32 kernel, the
+// pooling and standardising in f64 stored to f32, |c|² in f64, as the TS predictor does after
+// useKernels(): scores are bit-identical to it.
 import { ModelSpec, IfpruneInfo, TensorInfo } from './spec';
 import { fail } from './error';
 import { TensorLoader } from './tensors';
@@ -21,6 +24,8 @@ import { fitsInMemory } from './plan';
 import { matvec_f32 } from '../matvec';
 
 export const PRED_KIND = 'deepsets-mlp';
+export const PRED_KIND_CODEBOOK = 'deepsets-mlp-codebook';
+export const PRED_CODEBOOK = 'ifprune.pred.codebook';
 export const PRED_STATIC = 'ifprune.static';
 export const PRED_E = 'ifprune.pred.E';
 export const PRED_W1 = 'ifprune.pred.W1';
@@ -62,6 +67,13 @@ export class Predictor {
   /** (L·n_ff) f32 */ b2: usize = 0;
   /** (max(2H, U)) f32: z, then u */ x: usize = 0;
   /** (max(U, L·n_ff)) f32: W1 z, then W2 u */ out: usize = 0;
+  /** Codebook entries C (0: none), (C, L·n_ff) f32 entries, (C) f64 |c|² (set at the first predict),
+   * (L·n_ff) f32 standardised scores, (C) f32 products. */
+  codebookSize: i32 = 0;
+  codebook: usize = 0;
+  codebookNorms: usize = 0;
+  z: usize = 0;
+  dots: usize = 0;
 
   constructor(public vocab: i32, public nLayers: i32, public nff: i32, public tokenDim: i32, public hidden: i32, public window: u32) {}
 
@@ -74,8 +86,8 @@ export class Predictor {
     if (info === null) return null;
     const pi = info.predictor;
     if (pi === null) return null;
-    if (pi.kind != PRED_KIND) {
-      fail('unsupported', fileName + ': predictor kind ' + pi.kind + ' is not one this ifprune reads (' + PRED_KIND + ')');
+    if (pi.kind != PRED_KIND && pi.kind != PRED_KIND_CODEBOOK) {
+      fail('unsupported', fileName + ': predictor kind ' + pi.kind + ' is not one this ifprune reads (' + PRED_KIND + ', ' + PRED_KIND_CODEBOOK + ')');
       return null;
     }
     const c = spec.config;
@@ -92,6 +104,14 @@ export class Predictor {
     if ((p.b1 = planF32(spec, loader, fileName, PRED_B1, U)) == 0) return null;
     if ((p.W2 = planF32(spec, loader, fileName, PRED_W2, n * U)) == 0) return null;
     if ((p.b2 = planF32(spec, loader, fileName, PRED_B2, n)) == 0) return null;
+    const C = <i64>pi.codebook;
+    if (C > 0) {
+      if ((p.codebook = planF32(spec, loader, fileName, PRED_CODEBOOK, C * n)) == 0) return null;
+      p.codebookSize = <i32>C;
+      p.codebookNorms = heap.alloc(<usize>C * 8);
+      p.z = heap.alloc(<usize>n * 4);
+      p.dots = heap.alloc(<usize>C * 4);
+    }
     // sizes are bounded by the tensors just planned
     p.x = heap.alloc(<usize>max<i64>(2 * H, U) * 4);
     p.out = heap.alloc(<usize>max<i64>(U, n) * 4);
@@ -145,8 +165,54 @@ export class Predictor {
     const s = new Float32Array(n);
     for (let o = 0; o < n; o++) s[o] = load<f32>(this.out + (<usize>o << 2)) + load<f32>(this.b2 + (<usize>o << 2));
     if (!finiteScores(s, this.nff, 'learned predictor', 'its tensors (ifprune.pred.*) are damaged: calibrate the model again')) return new Array<Float32Array>(0);
+    if (this.codebookSize > 0) this.snap(s);
     return layerViews(s, this.nLayers, this.nff);
   }
+
+  /** s ← the codebook entry nearest to s standardised per layer (header; TS MlpPredictor.predict). */
+  private snap(s: Float32Array): void {
+    const n = this.nLayers * this.nff;
+    const C = this.codebookSize;
+    const nff = this.nff;
+    if (!this.normsDone) {
+      for (let c = 0; c < C; c++) {
+        let a: f64 = 0;
+        const row = this.codebook + <usize>c * <usize>n * 4;
+        for (let i = 0; i < n; i++) {
+          const v = <f64>load<f32>(row + (<usize>i << 2));
+          a += v * v;
+        }
+        store<f64>(this.codebookNorms + (<usize>c << 3), a);
+      }
+      this.normsDone = true;
+    }
+    for (let l = 0; l < this.nLayers; l++) {
+      const o = l * nff;
+      let mean: f64 = 0;
+      for (let j = 0; j < nff; j++) mean += <f64>s[o + j];
+      mean /= <f64>nff;
+      let v: f64 = 0;
+      for (let j = 0; j < nff; j++) {
+        const d = <f64>s[o + j] - mean;
+        v += d * d;
+      }
+      const sd = max<f64>(Math.sqrt(v / <f64>(nff - 1)), 1e-6);
+      for (let j = 0; j < nff; j++) store<f32>(this.z + (<usize>(o + j) << 2), <f32>((<f64>s[o + j] - mean) / sd));
+    }
+    matvec_f32(this.dots, this.codebook, this.z, C, n);
+    let best = 0;
+    let bestD = Infinity;
+    for (let c = 0; c < C; c++) {
+      const d = load<f64>(this.codebookNorms + (<usize>c << 3)) - 2 * <f64>load<f32>(this.dots + (<usize>c << 2));
+      if (d < bestD) {
+        best = c;
+        bestD = d;
+      }
+    }
+    memory.copy(s.dataStart, this.codebook + <usize>best * <usize>n * 4, <usize>n * 4);
+  }
+
+  private normsDone: bool = false;
 }
 
 /** The static ranking (ifprune.static): instruction-independent per-layer scores. */

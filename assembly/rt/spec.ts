@@ -159,6 +159,8 @@ export class PredictorInfo {
   tokenDim: i32 = 0;
   hidden: i32 = 0;
   window: i32 = 0;
+  /** Entries of the score codebook (kind deepsets-mlp-codebook); 0: none. */
+  codebook: i32 = 0;
 }
 
 export class IfpruneInfo {

@@ -37,6 +37,8 @@ export interface MlpShape {
   hidden: number;
   /** Tokens in the "end of prompt" pool. */
   window: number;
+  /** Entries C of the score codebook (absent or 0: none; see MlpPredictor.predict). */
+  codebook?: number;
 }
 
 export interface TrainExample {
@@ -62,6 +64,7 @@ export interface MlpParams {
   b1: Float32Array; // (U)
   W2: Float32Array; // (L·nff, U)
   b2: Float32Array; // (L·nff)
+  codebook?: Float32Array; // (C, L·nff) when shape.codebook
 }
 
 const BOS_SKIP = 1;
@@ -71,12 +74,17 @@ export class MlpPredictor implements LearnedPredictor {
     readonly shape: MlpShape,
     readonly p: MlpParams,
   ) {
-    const { vocab, tokenDim: H, hidden: U, nLayers, nff } = shape;
-    const want = { E: vocab * H, W1: U * 2 * H, b1: U, W2: nLayers * nff * U, b2: nLayers * nff };
+    const { vocab, tokenDim: H, hidden: U, nLayers, nff, codebook: C = 0 } = shape;
+    const want = { E: vocab * H, W1: U * 2 * H, b1: U, W2: nLayers * nff * U, b2: nLayers * nff, codebook: C * nLayers * nff };
     for (const [k, n] of Object.entries(want)) {
-      if (p[k as keyof MlpParams].length !== n) throw new IfpruneError('corrupt', `learned predictor tensor ${k} has ${p[k as keyof MlpParams].length} values, expected ${n}`);
+      const got = p[k as keyof MlpParams]?.length ?? 0;
+      if (got !== n) throw new IfpruneError('corrupt', `learned predictor tensor ${k} has ${got} values, expected ${n}`);
     }
+    this.codebookNorms = codebookNorms(p.codebook, C, nLayers * nff);
   }
+
+  /** |c|² per codebook entry, f64. */
+  private readonly codebookNorms: Float64Array;
 
   /** A fresh predictor: E = token embeddings (vocab, dim) · a random (dim, H) projection, scaled. */
   static init(shape: MlpShape, tokenEmbeddings: Float32Array, dim: number, seed = 1): MlpPredictor {
@@ -127,19 +135,19 @@ export class MlpPredictor implements LearnedPredictor {
     this.affine(s, 'W2', this.p.b2, u, nLayers * nff, U);
   }
 
-  /** out (rows) = W x + b, W (rows, cols) one of the two head matrices. */
-  private affine(out: Float32Array, W: 'W1' | 'W2', b: Float32Array, x: Float32Array, rows: number, cols: number): void {
+  /** out (rows) = W x + b, W (rows, cols) one of the two head matrices or the codebook (b null: none). */
+  private affine(out: Float32Array, W: 'W1' | 'W2' | 'codebook', b: Float32Array | null, x: Float32Array, rows: number, cols: number): void {
     const w = this.wasm;
     if (w) {
       w.K.f32(w.x, cols).set(x);
       w.K.fn.matvec_f32(w.out, w[W], w.x, rows, cols);
       out.set(w.K.f32(w.out, rows));
-      for (let o = 0; o < rows; o++) out[o] += b[o]!;
+      if (b) for (let o = 0; o < rows; o++) out[o] += b[o]!;
       return;
     }
-    const m = this.p[W];
+    const m = this.p[W]!;
     for (let o = 0; o < rows; o++) {
-      let a = b[o]!;
+      let a = b ? b[o]! : 0;
       const row = o * cols;
       for (let i = 0; i < cols; i++) a += m[row + i]! * x[i]!;
       out[o] = a;
@@ -147,14 +155,32 @@ export class MlpPredictor implements LearnedPredictor {
   }
 
 
+  /**
+   * Per-layer scores. With a codebook, the network's scores s are then replaced by the codebook entry c
+   * nearest to them: z = s standardised per layer (mean 0, standard deviation with n − 1, at least 1e-6;
+   * f64 stored to f32), c minimising |c|² − 2 z·c (the product as the head's, |c|² in f64; the first of
+   * equals). tools/train/ifp.py `snap` is the same computation.
+   */
   predict(promptIds: number[]): Float32Array[] {
-    const { hidden: U, nLayers, nff, tokenDim: H } = this.shape;
-    const s = new Float32Array(nLayers * nff);
+    const { hidden: U, nLayers, nff, tokenDim: H, codebook: C = 0 } = this.shape;
+    const n = nLayers * nff;
+    let s = new Float32Array(n);
     this.forward(promptIds, new Float32Array(2 * H), new Float32Array(U), s);
+    if (C > 0) {
+      const dots = new Float32Array(C);
+      this.affine(dots, 'codebook', null, standardisePerLayer(s, nLayers, nff), C, n);
+      let best = 0;
+      let bestD = Infinity;
+      for (let c = 0; c < C; c++) {
+        const d = this.codebookNorms[c]! - 2 * dots[c]!;
+        if (d < bestD) [best, bestD] = [c, d];
+      }
+      s = this.p.codebook!.slice(best * n, (best + 1) * n);
+    }
     return Array.from({ length: nLayers }, (_, l) => s.subarray(l * nff, (l + 1) * nff));
   }
 
-  private wasm: { K: Kernels; W1: number; W2: number; x: number; out: number } | null = null;
+  private wasm: { K: Kernels; W1: number; W2: number; codebook: number; x: number; out: number } | null = null;
 
   /**
    * Runs the two matrix products of predict() in the wasm kernels (matvec_f32) from now on: the
@@ -163,13 +189,21 @@ export class MlpPredictor implements LearnedPredictor {
    * wasm copies of W1 and W2 are not updated by train().
    */
   useKernels(K: Kernels): this {
-    const { hidden: U, nLayers, nff, tokenDim: H } = this.shape;
+    const { hidden: U, nLayers, nff, tokenDim: H, codebook: C = 0 } = this.shape;
     const put = (a: Float32Array) => {
       const p = K.alloc(a.byteLength);
       K.f32(p, a.length).set(a);
       return p;
     };
-    this.wasm = { K, W1: put(this.p.W1), W2: put(this.p.W2), x: K.alloc(Math.max(2 * H, U) * 4), out: K.alloc(Math.max(U, nLayers * nff) * 4) };
+    const n = nLayers * nff;
+    this.wasm = {
+      K,
+      W1: put(this.p.W1),
+      W2: put(this.p.W2),
+      codebook: C > 0 ? put(this.p.codebook!) : 0,
+      x: K.alloc(Math.max(2 * H, U, C > 0 ? n : 0) * 4),
+      out: K.alloc(Math.max(U, n, C) * 4),
+    };
     return this;
   }
 
@@ -178,13 +212,14 @@ export class MlpPredictor implements LearnedPredictor {
   /** Fits the predictor to examples (in place). Returns the final epoch's mean loss. */
   train(examples: TrainExample[], opts: TrainOptions = {}): number {
     const { hidden: U, nLayers, nff, tokenDim: H } = this.shape;
+    if (this.shape.codebook) throw new IfpruneError('bad_option', 'a predictor with a codebook is fitted by tools/train (export.py --codebook), not by train()');
     const epochs = opts.epochs ?? 8;
     const batch = opts.batch ?? 32;
     const lr = opts.lr ?? 2e-3;
     const n = nLayers * nff;
     const targets = examples.map((ex) => standardisedLog(ex.target));
     const params = Object.entries(this.p) as [keyof MlpParams, Float32Array][];
-    const grads = Object.fromEntries(params.map(([k, v]) => [k, new Float32Array(v.length)])) as unknown as MlpParams;
+    const grads = Object.fromEntries(params.map(([k, v]) => [k, new Float32Array(v.length)])) as unknown as Required<MlpParams>;
     const adam = params.map(([, v]) => ({ m: new Float32Array(v.length), v: new Float32Array(v.length) }));
     const z = new Float32Array(2 * H);
     const u = new Float32Array(U);
@@ -277,6 +312,37 @@ export class MlpPredictor implements LearnedPredictor {
     }
     return lastLoss;
   }
+}
+
+/** s (L·n_ff) standardised per layer: mean 0, standard deviation (n − 1) 1 (at least 1e-6), in f64
+ * stored to f32; assembly/rt/predictor.ts computes the same. */
+export function standardisePerLayer(s: Float32Array, nLayers: number, nff: number): Float32Array {
+  const z = new Float32Array(s.length);
+  for (let l = 0; l < nLayers; l++) {
+    const o = l * nff;
+    let mean = 0;
+    for (let j = 0; j < nff; j++) mean += s[o + j]!;
+    mean /= nff;
+    let v = 0;
+    for (let j = 0; j < nff; j++) {
+      const d = s[o + j]! - mean;
+      v += d * d;
+    }
+    const sd = Math.max(Math.sqrt(v / (nff - 1)), 1e-6);
+    for (let j = 0; j < nff; j++) z[o + j] = (s[o + j]! - mean) / sd;
+  }
+  return z;
+}
+
+/** |c|² of each of the C entries (n values each), f64 in index order. */
+function codebookNorms(cb: Float32Array | undefined, C: number, n: number): Float64Array {
+  const out = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    let a = 0;
+    for (let i = 0; i < n; i++) a += cb![c * n + i]! * cb![c * n + i]!;
+    out[c] = a;
+  }
+  return out;
 }
 
 /** log(importance) standardised per layer (zero mean, unit variance over the layer's neurons), flat. */

@@ -9,8 +9,11 @@
  *                               when U is not a whole number of 32-weight blocks
  * The big matrices are stored compactly (the predictor is read at open, before any FFN neuron) and
  * become f32 when read; F32 is read too.
+ *   ifprune.pred.codebook       F16 [L·n_ff, C]        kind deepsets-mlp-codebook only: C score vectors; the scores
+ *                               become the one nearest the network's (MlpPredictor.predict)
  *   ifprune.shared.N            UINT32 array           always-on neuron rows of layer N (may be empty)
- *   ifprune.pred.kind           "deepsets-mlp"; ifprune.pred.{token_dim, hidden, window, examples} UINT32;
+ *   ifprune.pred.kind           "deepsets-mlp" or "deepsets-mlp-codebook"; ifprune.pred.{token_dim, hidden,
+ *                               window, examples} UINT32; ifprune.pred.codebook_size UINT32 (the codebook kind);
  *   ifprune.pred.heldout_recall FLOAT32 (recall of the oracle top-25% on held-out calibration examples)
  * Neuron indices are bundle rows of this file (after any reordering). The tensors sit between the core
  * and the FFN bundles, so the core plus predictor is one contiguous range; each has chunk hashes.
@@ -36,6 +39,8 @@ export const PRED = {
   b1: 'ifprune.pred.b1',
   W2: 'ifprune.pred.W2',
   b2: 'ifprune.pred.b2',
+  codebook: 'ifprune.pred.codebook',
+  codebookSize: 'ifprune.pred.codebook_size',
   kind: 'ifprune.pred.kind',
   tokenDim: 'ifprune.pred.token_dim',
   hidden: 'ifprune.pred.hidden',
@@ -45,6 +50,9 @@ export const PRED = {
   shared: (l: number) => `ifprune.shared.${l}`,
 } as const;
 export const PRED_KIND = 'deepsets-mlp';
+/** deepsets-mlp whose scores snap to a codebook (a reader that does not know it refuses the file rather
+ * than run the network without it). */
+export const PRED_KIND_CODEBOOK = 'deepsets-mlp-codebook';
 
 /** Types the predictor tensors may be stored in. */
 const STORED_TYPES: QuantType[] = [QUANT.F32, QUANT.F16, QUANT.Q8_0];
@@ -92,9 +100,14 @@ export async function readCalibration(spec: ModelSpec, info: IfpruneInfo | null,
     });
   }
   if (meta[PRED.kind] !== undefined) {
-    if (meta[PRED.kind] !== PRED_KIND) throw new IfpruneError('unsupported', `${spec.source.name}: predictor kind ${String(meta[PRED.kind])} is not one this ifprune reads (${PRED_KIND})`);
+    const kind = meta[PRED.kind];
+    if (kind !== PRED_KIND && kind !== PRED_KIND_CODEBOOK) {
+      throw new IfpruneError('unsupported', `${spec.source.name}: predictor kind ${String(kind)} is not one this ifprune reads (${PRED_KIND}, ${PRED_KIND_CODEBOOK})`);
+    }
     const num = (k: string) => Number(meta[k] as number | bigint);
-    const shape = { vocab: c.vocabSize, nLayers: c.nLayers, nff: c.hiddenDim, tokenDim: num(PRED.tokenDim), hidden: num(PRED.hidden), window: num(PRED.window) };
+    const C = kind === PRED_KIND_CODEBOOK ? num(PRED.codebookSize) : 0;
+    if (kind === PRED_KIND_CODEBOOK && !(Number.isInteger(C) && C >= 1)) throw new IfpruneError('corrupt', `${spec.source.name}: ${PRED.codebookSize} should be a positive count; found ${String(meta[PRED.codebookSize])}`);
+    const shape = { vocab: c.vocabSize, nLayers: c.nLayers, nff: c.hiddenDim, tokenDim: num(PRED.tokenDim), hidden: num(PRED.hidden), window: num(PRED.window), ...(C ? { codebook: C } : {}) };
     const H = shape.tokenDim;
     const U = shape.hidden;
     const n = c.nLayers * c.hiddenDim;
@@ -104,6 +117,7 @@ export async function readCalibration(spec: ModelSpec, info: IfpruneInfo | null,
       b1: await f32(PRED.b1, U),
       W2: await f32(PRED.W2, n * U),
       b2: await f32(PRED.b2, n),
+      ...(C ? { codebook: await f32(PRED.codebook, C * n) } : {}),
     };
     for (const [k, v] of Object.entries(p)) if (!v) throw new IfpruneError('corrupt', `${spec.source.name}: predictor tensor ifprune.pred.${k} is missing`);
     out.learned = new MlpPredictor(shape, p as MlpParams);
@@ -146,7 +160,12 @@ export async function writeCalibratedModel(src: ByteSource, file: GGUFFile, cal:
     addF32(PRED.b1, [U], m.p.b1);
     add(PRED.W2, [U, L * nff], m.p.W2, QUANT.Q8_0);
     addF32(PRED.b2, [L * nff], m.p.b2);
-    kvs.push({ key: PRED.kind, type: T.STRING, value: PRED_KIND });
+    const C = m.shape.codebook ?? 0;
+    if (C > 0) {
+      add(PRED.codebook, [L * nff, C], m.p.codebook!, QUANT.F16);
+      kvs.push({ key: PRED.codebookSize, type: T.UINT32, value: C });
+    }
+    kvs.push({ key: PRED.kind, type: T.STRING, value: C > 0 ? PRED_KIND_CODEBOOK : PRED_KIND });
     kvs.push({ key: PRED.tokenDim, type: T.UINT32, value: H });
     kvs.push({ key: PRED.hidden, type: T.UINT32, value: U });
     kvs.push({ key: PRED.window, type: T.UINT32, value: window });

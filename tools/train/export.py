@@ -4,6 +4,7 @@
 
 writes OUT/model.bin (llama2.c v0, f32, FFN rows in bundle order), and for a joint model the predictor
 OUT/pred.<E|W1|b1|W2|b2>.f32 already rounded to the precision the ifprune file stores (E, W1 F16; W2 Q8_0),
+with --codebook C also OUT/pred.codebook.f32 (C × L·n_ff, F16-rounded),
 so PyTorch and the runtime run the same numbers, plus OUT/meta.json: the predictor shape, the training
 densities, the always-on neurons, and the static ranking (mean |h| over the calibration pairs, each
 domain weighted equally, as `ifprune calibrate` computes it) for the static policy.
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ifp import Config, Llama, Predictor, round_predictor_to_storage, write_llama2c  # noqa: E402
+from ifp import Config, Llama, Predictor, fit_codebook, round_f16, round_predictor_to_storage, write_llama2c  # noqa: E402
 
 
 def load(ckpt):
@@ -29,6 +30,22 @@ def load(ckpt):
         pred = Predictor.from_shape(ck['pred_shape'])
         pred.load_state_dict(ck['pred'])
     return model.eval(), pred, ck
+
+
+@torch.no_grad()
+def add_codebook(pred, data, C, batch=100):
+    """Fits pred's codebook (C entries) to its scores on the training calibration prompts (train.py's
+    split: i % 10 != 9 per domain, all domains together), rounded to its stored precision (F16)."""
+    from train import load_pairs, pad
+    train, _ = load_pairs(data)
+    prompts = [x['prompt'] for v in train.values() for x in v]
+    scores = []
+    for i in range(0, len(prompts), batch):
+        ids, plens, _ = pad([np.array(p, dtype=np.int64) for p in prompts[i:i + batch]], [len(p) for p in prompts[i:i + batch]])
+        scores.append(pred(ids, plens))
+    pred.codebook = round_f16(fit_codebook(torch.cat(scores), C))
+    pred.shape['codebook'] = C
+    return pred
 
 
 @torch.no_grad()
@@ -60,6 +77,9 @@ def main():
     ap.add_argument('--ckpt', required=True)
     ap.add_argument('--data', required=True)
     ap.add_argument('--out', required=True)
+    ap.add_argument('--codebook', type=int, default=0, metavar='C',
+                    help="snap the predictor's scores to the nearest of C score vectors fitted (k-means) to its scores on the "
+                         'training calibration prompts (docs/training.md, "Codebook"); 0: none')
     a = ap.parse_args()
     torch.set_num_threads(1)
     os.makedirs(a.out, exist_ok=True)
@@ -68,6 +88,9 @@ def main():
     meta = {'config': model.cfg.to_dict(), 'args': ck.get('args'), 'steps': ck.get('step')}
     if pred is not None:
         round_predictor_to_storage(pred)
+        if a.codebook:
+            add_codebook(pred, a.data, a.codebook)
+            pred.codebook.float().numpy().astype(np.float32).tofile(os.path.join(a.out, 'pred.codebook.f32'))
         for k in ['E', 'W1', 'b1', 'W2', 'b2']:
             getattr(pred, k).detach().float().numpy().astype(np.float32).tofile(os.path.join(a.out, f'pred.{k}.f32'))
         meta['pred'] = pred.shape

@@ -6,7 +6,8 @@
  *
  * 1. `ifprune convert DIR/model.bin --type TYPE` (bundled; no reordering: the rows are already in the
  *    order training used, ifp-demo's co-selection order);
- * 2. the predictor (pred.*.f32: exactly the trained network, already at the stored precision), the static
+ * 2. the predictor (pred.*.f32: exactly the trained network, already at the stored precision; with
+ *    pred.codebook.f32 the deepsets-mlp-codebook kind), the static
  *    ranking and the always-on neurons written by writeCalibratedModel — the same tensors
  *    `ifprune calibrate` writes, so `--policy learned` runs the trained network — plus training keys:
  *      ifprune.train.method     STRING          'joint (IFPruning: SoftTopK, straight-through hard top-k)'
@@ -55,6 +56,7 @@ const f32 = async (k: string) => {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 };
 const params = { E: await f32('E'), W1: await f32('W1'), b1: await f32('b1'), W2: await f32('W2'), b2: await f32('b2') } as MlpParams;
+if (meta.pred.codebook) params.codebook = await f32('codebook'); // export.py --codebook C
 const cal: Calibration = {
   learned: new MlpPredictor(meta.pred, params),
   static: meta.static!.map((s) => Float32Array.from(s)),

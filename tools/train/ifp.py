@@ -219,6 +219,7 @@ class Predictor(nn.Module):
             self.shape['heads'] = heads
             for k in ('Wq', 'Wk', 'Wv', 'Wo'):
                 setattr(self, k, nn.Parameter(torch.zeros(H, H)))
+        self.codebook = None  # (C, L, n_ff) or None: see snap()
         self.E = nn.Parameter(torch.zeros(vocab, token_dim))
         self.W1 = nn.Parameter(torch.zeros(hidden, zdim))
         self.b1 = nn.Parameter(torch.zeros(hidden))
@@ -278,6 +279,11 @@ class Predictor(nn.Module):
                     getattr(p, k).copy_(torch.randn(H, H, generator=g) / math.sqrt(H))
         return p
 
+    def infer(self, prompt_ids, prompt_lens):
+        """The scores inference selects by: forward(), then snapped to the codebook when there is one."""
+        s = self(prompt_ids, prompt_lens)
+        return s if self.codebook is None else snap(s, self.codebook)
+
     def pool_weights(self, prompt_lens, P):
         """(B, P) weights of the whole-prompt mean and the last-window mean; position 0 is BOS (excluded)."""
         W = self.shape['window']
@@ -331,6 +337,41 @@ class Predictor(nn.Module):
         u = F.relu(z @ self.W1.T + self.b1)
         s = u @ self.W2.T + self.b2
         return s.view(-1, self.shape['nLayers'], self.shape['nff'])
+
+
+# ---------------------------------------------------------------------------------------------------
+# codebook: a fixed set of C score vectors; inference uses the one nearest the predictor's scores
+
+def standardise(s):
+    """(..., L, n) scores → per layer zero mean and unit standard deviation (n − 1 in the denominator,
+    at least 1e-6): the space the codebook lives in."""
+    m = s.mean(-1, keepdim=True)
+    sd = ((s - m).pow(2).sum(-1, keepdim=True) / (s.shape[-1] - 1)).sqrt().clamp(min=1e-6)
+    return (s - m) / sd
+
+
+def snap(s, codebook):
+    """(B, L, n) scores → (B, L, n): for each example the codebook entry c minimising |z − c|² over all
+    layers, z = standardise(s); computed as |c|² − 2 z·c, the first of equals."""
+    z = standardise(s).flatten(1)
+    cb = codebook.flatten(1)
+    d = (cb * cb).sum(1)[None] - 2 * z @ cb.T
+    return codebook[d.argmin(1)]
+
+
+def fit_codebook(scores, C, iters=25, seed=0):
+    """k-means (C centres, `iters` Lloyd steps, seeded with C random examples) of standardise(scores),
+    scores (N, L, n) → (C, L, n). An empty cluster keeps its centre."""
+    z = standardise(scores).flatten(1)
+    g = torch.Generator().manual_seed(seed)
+    cent = z[torch.randperm(len(z), generator=g)[:C]].clone()
+    for _ in range(iters):
+        a = torch.cdist(z, cent).argmin(1)
+        for c in range(C):
+            m = a == c
+            if m.any():
+                cent[c] = z[m].mean(0)
+    return cent.view(C, *scores.shape[1:])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -404,6 +445,8 @@ def round_q8_0(x):
 
 def round_predictor_to_storage(p):
     with torch.no_grad():
+        if p.codebook is not None:
+            p.codebook = round_f16(p.codebook)
         p.E.copy_(round_f16(p.E))
         p.W1.copy_(round_f16(p.W1))
         if p.W2.shape[1] % 32 == 0:

@@ -2,6 +2,9 @@
 
   python3 tools/train/make_fixture.py        (then commit tools/train/fixtures/)
 
+  python3 tools/train/make_fixture.py --codebook 4   (tiny-joint-codebook.*: the same model and
+                                                     predictor with a 4-entry score codebook)
+
 A random 2-layer Llama (dim 32, n_ff 64, vocab 2048 with ifp-demo's tokenizer) and a random deepsets-mlp
 predictor (H 16, U 32, window 4) with 2 always-on neurons per layer go through the real export path
 (model.bin + pred.*.f32 + meta.json → tools/train/export.ts → an F32 bundled ifprune file: F16 bundles
@@ -24,7 +27,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from ifp import Config, Llama, Predictor, make_masks, neurons_at, round_predictor_to_storage, write_llama2c  # noqa: E402
+from ifp import Config, Llama, Predictor, fit_codebook, make_masks, neurons_at, round_f16, round_predictor_to_storage, write_llama2c  # noqa: E402
 
 TOKENIZER = os.path.join(ROOT, 'test/fixtures/ifp-demo-tokenizer.bin')
 OUT = os.path.join(HERE, 'fixtures')
@@ -43,6 +46,8 @@ def encode(texts):
 
 
 def main():
+    codebook = int(sys.argv[sys.argv.index('--codebook') + 1]) if '--codebook' in sys.argv else 0
+    name = 'tiny-joint-codebook' if codebook else 'tiny-joint'
     torch.manual_seed(7)
     cfg = Config(dim=32, hidden=64, n_layers=2, n_heads=2, n_kv_heads=1, vocab=2048, seq_len=64)
     model = Llama(cfg).eval()
@@ -60,6 +65,15 @@ def main():
         pred.W2.normal_(0, (1 / 32) ** 0.5)
         pred.b2.normal_(0, 0.1)
     round_predictor_to_storage(pred)
+    if codebook:
+        # fitted to the scores of random prompts (3..20 tokens), so that the cases below pick different entries
+        g = torch.Generator().manual_seed(11)
+        lens = torch.randint(3, 21, (64,), generator=g)
+        ids = torch.randint(3, cfg.vocab, (64, 21), generator=g) * (torch.arange(21)[None] < lens[:, None])
+        ids[:, 0] = 1
+        with torch.no_grad():
+            pred.codebook = round_f16(fit_codebook(pred(ids, lens), codebook))
+        pred.shape['codebook'] = codebook
     shared = torch.zeros(cfg.n_layers, cfg.hidden, dtype=torch.bool)
     for l, ids in enumerate(SHARED):
         shared[l, ids] = True
@@ -67,21 +81,23 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         write_llama2c(model, os.path.join(tmp, 'model.bin'))
-        for k in ['E', 'W1', 'b1', 'W2', 'b2']:
+        for k in ['E', 'W1', 'b1', 'W2', 'b2'] + (['codebook'] if codebook else []):
             getattr(pred, k).detach().numpy().astype(np.float32).tofile(os.path.join(tmp, f'pred.{k}.f32'))
         static = torch.rand(cfg.n_layers, cfg.hidden)
         with open(os.path.join(tmp, 'meta.json'), 'w') as f:
             json.dump({'config': cfg.to_dict(), 'pred': pred.shape, 'densities': DENSITIES, 'shared': SHARED, 'static': static.tolist(), 'steps': 0}, f)
         subprocess.run(['node', '--import', 'tsx', 'tools/train/export.ts', '--dir', tmp, '--type', 'f32', '--tokenizer', TOKENIZER,
-                        '--name', 'tiny-joint', '-o', os.path.join(OUT, 'tiny-joint.gguf')], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+                        '--name', name, '-o', os.path.join(OUT, f'{name}.gguf')], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
     ids = encode([p for p, _ in PAIRS] + [p + r for p, r in PAIRS])
     cases = []
     with torch.no_grad():
         for i, (prompt, response) in enumerate(PAIRS):
             pids, full = ids[i], ids[len(PAIRS) + i]
-            s = pred(torch.tensor([pids]), torch.tensor([len(pids)]))  # (1, L, n_ff)
+            s = pred.infer(torch.tensor([pids]), torch.tensor([len(pids)]))  # (1, L, n_ff)
             case = {'prompt': prompt, 'response': response, 'promptIds': pids, 'ids': full, 'scores': s[0].flatten().tolist(), 'densities': {}}
+            if codebook:
+                case['entry'] = int((pred.codebook == s[0]).all(-1).all(-1).nonzero()[0])
             for d in DENSITIES:
                 k = torch.tensor([neurons_at(d, cfg.hidden)])
                 m = make_masks(s, k, 1.0, shared, straight_through=False)
@@ -100,9 +116,9 @@ def main():
                     'greedy': greedy,
                 }
             cases.append(case)
-    with open(os.path.join(OUT, 'tiny-joint.expected.json'), 'w') as f:
+    with open(os.path.join(OUT, f'{name}.expected.json'), 'w') as f:
         json.dump({'note': 'written by tools/train/make_fixture.py (PyTorch fp32)', 'densities': DENSITIES, 'shared': SHARED, 'cases': cases}, f)
-    print(f'wrote {OUT}/tiny-joint.gguf and tiny-joint.expected.json')
+    print(f'wrote {OUT}/{name}.gguf and {name}.expected.json' + (f'; codebook entries {[c["entry"] for c in cases]}' if codebook else ''))
 
 
 if __name__ == '__main__':

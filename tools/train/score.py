@@ -37,8 +37,22 @@ def load(path):
 
 
 @torch.no_grad()
-def nlls(model, pred, shared, exs, densities, batch=40):
-    """{'dense': nats per response token, 'learned@d': ...} over exs (token-weighted, as ifprune eval)."""
+def domain_scores(pred, exs, batch=40):
+    """(L, n_ff): the predictor's scores averaged over exs' prompts (one fixed neuron set per domain)."""
+    acc = 0
+    for i in range(0, len(exs), batch):
+        chunk = exs[i:i + batch]
+        ids, plens, _ = pad([np.array(x['prompt'], dtype=np.int64) for x in chunk], [len(x['prompt']) for x in chunk])
+        acc = acc + pred(ids, plens).sum(0)
+    return acc / len(exs)
+
+
+@torch.no_grad()
+def nlls(model, pred, shared, exs, densities, batch=40, fixed=None, oracle=False):
+    """{'dense': nats per response token, 'learned@d': ...} over exs (token-weighted, as ifprune eval).
+    fixed (L, n_ff): also 'domain@d', every example masked by the top-k of these scores; oracle: also
+    'oracle@d', each example's top-k of mean |h| over its scored positions in the dense pass (ifprune
+    eval's oracle: it reads the response)."""
     tot = {}
     for i in range(0, len(exs), batch):
         chunk = exs[i:i + batch]
@@ -46,15 +60,26 @@ def nlls(model, pred, shared, exs, densities, batch=40):
         lm = response_loss_mask(plens, lens, ids.shape[1])
         tgt = ids[:, 1:]
 
-        def add(name, masks):
-            lg = model(ids[:, :-1], masks)
+        def add(name, masks, observe=None):
+            lg = model(ids[:, :-1], masks, observe)
             ce = F.cross_entropy(lg.reshape(-1, lg.shape[-1]), tgt.reshape(-1), reduction='none').view(tgt.shape)
             s, n = tot.get(name, (0.0, 0.0))
             tot[name] = (s + (ce * lm).sum().item(), n + lm.sum().item())
-        add('dense', None)
+        imp = []
+        obs = None
+        if oracle:
+            w = lm / lm.sum(1, keepdim=True)
+            obs = lambda l, h: imp.append((h.abs() * w[..., None]).sum(1))  # noqa: E731  (B, n_ff) per layer
+        add('dense', None, obs)
+        for d in densities:
+            k = torch.full((len(chunk),), neurons_at(d, model.cfg.hidden))
+            if oracle:
+                add(f'oracle@{d}', make_masks(torch.stack(imp, 1), k, 1.0, None, straight_through=False))
+            if fixed is not None:
+                add(f'domain@{d}', make_masks(fixed[None].expand(len(chunk), -1, -1), k, 1.0, shared, straight_through=False))
         if pred is not None:
             P = int(plens.max())
-            sc = pred(ids[:, :P] * (torch.arange(P)[None] < plens[:, None]), plens)
+            sc = pred.infer(ids[:, :P] * (torch.arange(P)[None] < plens[:, None]), plens)
             for d in densities:
                 k = torch.full((len(chunk),), neurons_at(d, model.cfg.hidden))
                 add(f'learned@{d}', make_masks(sc, k, 1.0, shared, straight_through=False))
@@ -68,6 +93,12 @@ def main():
     ap.add_argument('--exclude', help='in-train.json: {domain: [id, ...]} left out')
     ap.add_argument('--densities', default='0.25,0.5')
     ap.add_argument('--json', help='also write the results here')
+    ap.add_argument('--domain-from', metavar='CALIB.jsonl', help="also 'domain@d': per domain one neuron set, the top-k of the predictor's "
+                    "scores averaged over that domain's prompts in this file (train.py's calib.jsonl: training data)")
+    ap.add_argument('--codebook', type=int, default=0, metavar='C', help="snap the predictor's scores to a codebook of C entries "
+                    'fitted as export.py --codebook C does (needs --data)')
+    ap.add_argument('--data', help='the training data folder (prepare.ts), for --codebook')
+    ap.add_argument('--oracle', action='store_true', help="also 'oracle@d' (reads the response: an upper reference)")
     ap.add_argument('runs', nargs='+', help='NAME=checkpoint.pt')
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -88,7 +119,17 @@ def main():
     for spec in a.runs:
         name, path = spec.split('=', 1)
         model, pred, shared = load(path)
-        r = {d: nlls(model, pred, shared, by[d], dens) for d in DOMAINS}
+        if a.codebook and pred is not None:
+            from export import add_codebook
+            add_codebook(pred, a.data, a.codebook)
+        fixed = {d: None for d in DOMAINS}
+        if a.domain_from and pred is not None:
+            cal = {d: [] for d in DOMAINS}
+            for line in open(a.domain_from):
+                ex = json.loads(line)
+                cal[ex['domain']].append(ex)
+            fixed = {d: domain_scores(pred, cal[d]) for d in DOMAINS}
+        r = {d: nlls(model, pred, shared, by[d], dens, fixed=fixed[d], oracle=a.oracle) for d in DOMAINS}
         res[name] = r
         for key in r[DOMAINS[0]]:
             print(f'{name} {key}'.ljust(14) + ' ' + ' '.join(f'{math.exp(r[d][key] - res["ref"][d]):10.3f}x' for d in DOMAINS), flush=True)
