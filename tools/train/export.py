@@ -18,18 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ifp import Config, Llama, Predictor, fit_codebook, round_f16, round_predictor_to_storage, write_llama2c  # noqa: E402
-
-
-def load(ckpt):
-    ck = torch.load(ckpt, weights_only=False)
-    model = Llama(Config(**ck['config']))
-    model.load_state_dict(ck['model'])
-    pred = None
-    if ck.get('pred') is not None:
-        pred = Predictor.from_shape(ck['pred_shape'])
-        pred.load_state_dict(ck['pred'])
-    return model.eval(), pred, ck
+from ifp import fit_codebook, load_checkpoint, round_f16, round_predictor_to_storage, write_llama2c  # noqa: E402
 
 
 @torch.no_grad()
@@ -43,8 +32,7 @@ def add_codebook(pred, data, C, batch=100):
     for i in range(0, len(prompts), batch):
         ids, plens, _ = pad([np.array(p, dtype=np.int64) for p in prompts[i:i + batch]], [len(p) for p in prompts[i:i + batch]])
         scores.append(pred(ids, plens))
-    pred.codebook = round_f16(fit_codebook(torch.cat(scores), C))
-    pred.shape['codebook'] = C
+    pred.set_codebook(round_f16(fit_codebook(torch.cat(scores), C)))
     return pred
 
 
@@ -79,18 +67,21 @@ def main():
     ap.add_argument('--out', required=True)
     ap.add_argument('--codebook', type=int, default=0, metavar='C',
                     help="snap the predictor's scores to the nearest of C score vectors fitted (k-means) to its scores on the "
-                         'training calibration prompts (docs/training.md, "Codebook"); 0: none')
+                         'training calibration prompts (docs/training.md, "The score codebook"); 0: none, or the codebook the '
+                         'checkpoint was trained with (train.py --codebook)')
     a = ap.parse_args()
     torch.set_num_threads(1)
     os.makedirs(a.out, exist_ok=True)
-    model, pred, ck = load(a.ckpt)
+    model, pred, ck = load_checkpoint(a.ckpt)
+    model.eval()
     write_llama2c(model, os.path.join(a.out, 'model.bin'))
     meta = {'config': model.cfg.to_dict(), 'args': ck.get('args'), 'steps': ck.get('step')}
     if pred is not None:
-        round_predictor_to_storage(pred)
+        round_predictor_to_storage(pred)  # a trained codebook (train.py --codebook) is kept unless --codebook refits it
         if a.codebook:
             add_codebook(pred, a.data, a.codebook)
-            pred.codebook.float().numpy().astype(np.float32).tofile(os.path.join(a.out, 'pred.codebook.f32'))
+        if pred.codebook is not None:
+            pred.codebook.detach().float().numpy().astype(np.float32).tofile(os.path.join(a.out, 'pred.codebook.f32'))
         for k in ['E', 'W1', 'b1', 'W2', 'b2']:
             getattr(pred, k).detach().float().numpy().astype(np.float32).tofile(os.path.join(a.out, f'pred.{k}.f32'))
         meta['pred'] = pred.shape

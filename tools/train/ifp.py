@@ -204,7 +204,7 @@ class Predictor(nn.Module):
       'attn-mlp'  r_t = e_t + Wo·attention(e)_t (one causal layer, `heads` heads, RoPE), z = [mean r; window mean r]
     Both start as the deepsets predictor they are made from (with_order): the new W1 columns / Wo are zero."""
 
-    def __init__(self, vocab, n_layers, nff, token_dim=128, hidden=256, window=16, kind='deepsets-mlp', conv=4, heads=4):
+    def __init__(self, vocab, n_layers, nff, token_dim=128, hidden=256, window=16, kind='deepsets-mlp', conv=4, heads=4, codebook=0):
         super().__init__()
         assert kind in ('deepsets-mlp', 'conv-mlp', 'attn-mlp'), f'unknown predictor kind {kind}'
         self.shape = dict(vocab=vocab, nLayers=n_layers, nff=nff, tokenDim=token_dim, hidden=hidden, window=window, kind=kind)
@@ -219,16 +219,23 @@ class Predictor(nn.Module):
             self.shape['heads'] = heads
             for k in ('Wq', 'Wk', 'Wv', 'Wo'):
                 setattr(self, k, nn.Parameter(torch.zeros(H, H)))
-        self.codebook = None  # (C, L, n_ff) or None: see snap()
+        self.codebook = None  # (C, L, n_ff) or None: see snap() and set_codebook()
+        if codebook:
+            self.set_codebook(torch.zeros(codebook, n_layers, nff))
         self.E = nn.Parameter(torch.zeros(vocab, token_dim))
         self.W1 = nn.Parameter(torch.zeros(hidden, zdim))
         self.b1 = nn.Parameter(torch.zeros(hidden))
         self.W2 = nn.Parameter(torch.zeros(n_layers * nff, hidden))
         self.b2 = nn.Parameter(torch.zeros(n_layers * nff))
 
+    def set_codebook(self, cb):
+        """cb (C, L, n_ff) becomes the codebook, a parameter (trainable: train.py --codebook)."""
+        self.codebook = nn.Parameter(cb.detach().clone().float())
+        self.shape['codebook'] = cb.shape[0]
+
     @staticmethod
     def from_shape(s):
-        extra = {k: s[k] for k in ('conv', 'heads') if k in s}
+        extra = {k: s[k] for k in ('conv', 'heads', 'codebook') if k in s}
         return Predictor(s['vocab'], s['nLayers'], s['nff'], s['tokenDim'], s['hidden'], s['window'], s.get('kind', 'deepsets-mlp'), **extra)
 
     @staticmethod
@@ -446,13 +453,25 @@ def round_q8_0(x):
 def round_predictor_to_storage(p):
     with torch.no_grad():
         if p.codebook is not None:
-            p.codebook = round_f16(p.codebook)
+            p.codebook.copy_(round_f16(p.codebook))
         p.E.copy_(round_f16(p.E))
         p.W1.copy_(round_f16(p.W1))
         if p.W2.shape[1] % 32 == 0:
             p.W2.copy_(round_q8_0(p.W2))
         else:
             p.W2.copy_(round_f16(p.W2))
+
+
+def load_checkpoint(path):
+    """(model, predictor or None, checkpoint dict) of a train.py checkpoint (ckpt.pt or final.pt)."""
+    ck = torch.load(path, weights_only=False)
+    model = Llama(Config(**ck['config']))
+    model.load_state_dict(ck['model'])
+    pred = None
+    if ck.get('pred') is not None:
+        pred = Predictor.from_shape(ck['pred_shape'])
+        pred.load_state_dict(ck['pred'])
+    return model, pred, ck
 
 
 def load_json(path):

@@ -72,8 +72,7 @@ def main():
         ids = torch.randint(3, cfg.vocab, (64, 21), generator=g) * (torch.arange(21)[None] < lens[:, None])
         ids[:, 0] = 1
         with torch.no_grad():
-            pred.codebook = round_f16(fit_codebook(pred(ids, lens), codebook))
-        pred.shape['codebook'] = codebook
+            pred.set_codebook(round_f16(fit_codebook(pred(ids, lens), codebook)))
     shared = torch.zeros(cfg.n_layers, cfg.hidden, dtype=torch.bool)
     for l, ids in enumerate(SHARED):
         shared[l, ids] = True

@@ -18,20 +18,16 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ifp import Config, Llama, Predictor, make_masks, neurons_at, read_llama2c, round_predictor_to_storage  # noqa: E402
+from ifp import load_checkpoint, make_masks, neurons_at, read_llama2c, round_predictor_to_storage  # noqa: E402
 from train import DOMAINS, pad, response_loss_mask  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 
 def load(path):
-    ck = torch.load(path, weights_only=False)
-    model = Llama(Config(**ck['config']))
-    model.load_state_dict(ck['model'])
-    pred = None
-    if ck.get('pred') is not None:
-        pred = Predictor.from_shape(ck['pred_shape'])
-        pred.load_state_dict(ck['pred'])
+    """(model, predictor at its stored precision or None, always-on mask or None)."""
+    model, pred, ck = load_checkpoint(path)
+    if pred is not None:
         round_predictor_to_storage(pred)
     return model.eval(), pred, ck.get('shared')
 

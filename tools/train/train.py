@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ifp import BOS, Predictor, Config, Llama, load_json, make_masks, neurons_at, permute_neurons, read_llama2c, shrink_ffn  # noqa: E402
+from ifp import BOS, Predictor, load_checkpoint, load_json, make_masks, neurons_at, permute_neurons, read_llama2c, shrink_ffn  # noqa: E402
 
 DOMAINS = ['python', 'javascript', 'english', 'german', 'arithmetic', 'manpages']
 
@@ -57,6 +57,10 @@ def parse():
     ap.add_argument('--pred-hidden', type=int, default=0, help="widen the predictor to this many hidden units (a fresh run from 'ifp-demo'; 0: the file's, 256)")
     ap.add_argument('--pred-kind', default='deepsets-mlp', choices=['deepsets-mlp', 'conv-mlp', 'attn-mlp'],
                     help="the predictor's network (a fresh run from 'ifp-demo'; the order-aware kinds start as its deepsets predictor)")
+    ap.add_argument('--codebook', type=int, default=0, metavar='C',
+                    help="train with a score codebook of C entries (export.py --codebook), fitted to the starting predictor: the "
+                         'masks come from the entry nearest the predictor\'s scores; the entries train with the LLM, the network '
+                         'that picks them does not (no gradient through the choice)')
     ap.add_argument('--min-lr-frac', type=float, default=0.1)
     ap.add_argument('--warmup', type=int, default=30)
     ap.add_argument('--t-start', type=float, default=1.0, help='SoftTopK temperature at step 0 (geometric to --t-end)')
@@ -156,13 +160,10 @@ def build(a, init):
         if a.pred_kind != 'deepsets-mlp':
             pred = pred.with_order(a.pred_kind, a.seed)
     else:
-        ck = torch.load(a.init, weights_only=False)
-        model = Llama(Config(**ck['config']))
-        model.load_state_dict(ck['model'])
-        pred = None
-        if ck.get('pred') is not None:
-            pred = Predictor.from_shape(ck['pred_shape'])
-            pred.load_state_dict(ck['pred'])
+        model, pred, _ = load_checkpoint(a.init)
+    if a.codebook and pred is not None:
+        from export import add_codebook
+        add_codebook(pred, a.data, a.codebook)  # fitted to this predictor; then trained with the LLM
     static = torch.tensor(init['static'])  # (L, n_ff) in bundle rows
     if a.dense_ff:
         if model.cfg.hidden != a.dense_ff:
@@ -229,7 +230,7 @@ def evaluate(model, pred, shared, held, a):
         if pred is not None:
             P = int(plens.max())
             pid = ids[:, :P] * (torch.arange(P)[None] < plens[:, None])
-            s = pred(pid, plens)
+            s = pred.infer(pid, plens)
             for de in dens:
                 k = torch.full((len(exs),), neurons_at(de, model.cfg.hidden))
                 row[f'learned@{de}'] = nll(make_masks(s, k, 1.0, shared, straight_through=False))
@@ -289,7 +290,7 @@ def main():
             if pred is not None:
                 P = int(plens.max())
                 pid = ids[:, :P] * (torch.arange(P)[None] < plens[:, None])
-                s = pred(pid, plens).float()
+                s = pred.infer(pid, plens).float()
                 k = torch.tensor([neurons_at(x, nff) for x in densities_for(B, dens).tolist()])
                 masks = make_masks(s, k, t, shared)
             lg = model(ids[:, :-1], masks)
