@@ -38,6 +38,8 @@ const type = arg('--type', 'q8_0');
 const tokenizer = arg('--tokenizer', '../shared/models/ifp-demo/tokenizer.bin');
 const name = arg('--name', 'ifp-demo-joint');
 const stage1Steps = Number(arg('--stage1-steps', '0')); // for a stage-2 checkpoint: the steps of its stage 1
+// for a stage-1 checkpoint that continued another (train.py --init X.pt): the steps before it, added to its own
+const priorSteps = Number(arg('--prior-steps', '0'));
 
 const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as {
   pred?: MlpShape;
@@ -70,9 +72,9 @@ try {
     file.kvTypes[key] = type;
   };
   put('general.name', { type: T.STRING }, name);
-  put('ifprune.train.method', { type: T.STRING }, 'joint (IFPruning: SoftTopK, straight-through hard top-k)');
+  put('ifprune.train.method', { type: T.STRING }, `joint (IFPruning: SoftTopK, straight-through hard top-k${meta.pred.codebook ? `; score codebook of ${meta.pred.codebook}` : ''})`);
   put('ifprune.train.densities', { type: T.ARRAY, itemType: T.FLOAT32 }, Float32Array.from(meta.densities ?? []));
-  put('ifprune.train.steps', { type: T.ARRAY, itemType: T.UINT32 }, Uint32Array.from(meta.args?.stage === 2 ? [stage1Steps, meta.steps ?? 0] : [meta.steps ?? 0, 0]));
+  put('ifprune.train.steps', { type: T.ARRAY, itemType: T.UINT32 }, Uint32Array.from(meta.args?.stage === 2 ? [stage1Steps, meta.steps ?? 0] : [priorSteps + (meta.steps ?? 0), 0]));
   const sink = await fileSink(out);
   try {
     const total = await writeCalibratedModel(src, file, cal, { examples: 0, heldoutRecall: NaN }, sink);
