@@ -68,11 +68,11 @@ export class Predictor {
   /** (max(2H, U)) f32: z, then u */ x: usize = 0;
   /** (max(U, L·n_ff)) f32: W1 z, then W2 u */ out: usize = 0;
   /** Codebook entries C (0: none), (C, L·n_ff) f32 entries, (C) f64 |c|² (set at the first predict),
-   * (L·n_ff) f32 standardised scores, (C) f32 products. */
+   * (C) f32 products; the standardised scores go in `out`. */
   codebookSize: i32 = 0;
   codebook: usize = 0;
   codebookNorms: usize = 0;
-  z: usize = 0;
+  private normsDone: bool = false;
   dots: usize = 0;
 
   constructor(public vocab: i32, public nLayers: i32, public nff: i32, public tokenDim: i32, public hidden: i32, public window: u32) {}
@@ -109,7 +109,6 @@ export class Predictor {
       if ((p.codebook = planF32(spec, loader, fileName, PRED_CODEBOOK, C * n)) == 0) return null;
       p.codebookSize = <i32>C;
       p.codebookNorms = heap.alloc(<usize>C * 8);
-      p.z = heap.alloc(<usize>n * 4);
       p.dots = heap.alloc(<usize>C * 4);
     }
     // sizes are bounded by the tensors just planned
@@ -169,7 +168,8 @@ export class Predictor {
     return layerViews(s, this.nLayers, this.nff);
   }
 
-  /** s ← the codebook entry nearest to s standardised per layer (header; TS MlpPredictor.predict). */
+  /** s ← the codebook entry nearest to s standardised per layer (this file's header; TS
+   * MlpPredictor.predict). Overwrites `out` (s is a copy of it by now). */
   private snap(s: Float32Array): void {
     const n = this.nLayers * this.nff;
     const C = this.codebookSize;
@@ -197,9 +197,9 @@ export class Predictor {
         v += d * d;
       }
       const sd = max<f64>(Math.sqrt(v / <f64>(nff - 1)), 1e-6);
-      for (let j = 0; j < nff; j++) store<f32>(this.z + (<usize>(o + j) << 2), <f32>((<f64>s[o + j] - mean) / sd));
+      for (let j = 0; j < nff; j++) store<f32>(this.out + (<usize>(o + j) << 2), <f32>((<f64>s[o + j] - mean) / sd));
     }
-    matvec_f32(this.dots, this.codebook, this.z, C, n);
+    matvec_f32(this.dots, this.codebook, this.out, C, n);
     let best = 0;
     let bestD = Infinity;
     for (let c = 0; c < C; c++) {
@@ -211,8 +211,6 @@ export class Predictor {
     }
     memory.copy(s.dataStart, this.codebook + <usize>best * <usize>n * 4, <usize>n * 4);
   }
-
-  private normsDone: bool = false;
 }
 
 /** The static ranking (ifprune.static): instruction-independent per-layer scores. */

@@ -25,14 +25,9 @@ from ifp import fit_codebook, load_checkpoint, round_f16, round_predictor_to_sto
 def add_codebook(pred, data, C, batch=100):
     """Fits pred's codebook (C entries) to its scores on the training calibration prompts (train.py's
     split: i % 10 != 9 per domain, all domains together), rounded to its stored precision (F16)."""
-    from train import load_pairs, pad
+    from train import load_pairs, prompt_scores
     train, _ = load_pairs(data)
-    prompts = [x['prompt'] for v in train.values() for x in v]
-    scores = []
-    for i in range(0, len(prompts), batch):
-        ids, plens, _ = pad([np.array(p, dtype=np.int64) for p in prompts[i:i + batch]], [len(p) for p in prompts[i:i + batch]])
-        scores.append(pred(ids, plens))
-    pred.set_codebook(round_f16(fit_codebook(torch.cat(scores), C)))
+    pred.set_codebook(round_f16(fit_codebook(prompt_scores(pred, [x['prompt'] for v in train.values() for x in v], batch), C)))
     return pred
 
 

@@ -14,14 +14,14 @@ import math
 import os
 import sys
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ifp import load_checkpoint, make_masks, neurons_at, read_llama2c, round_predictor_to_storage  # noqa: E402
-from train import DOMAINS, pad, response_loss_mask  # noqa: E402
+from train import DOMAINS, pad, prompt_only, prompt_scores, response_loss_mask  # noqa: E402
 
-import numpy as np  # noqa: E402
 
 
 def load(path):
@@ -30,17 +30,6 @@ def load(path):
     if pred is not None:
         round_predictor_to_storage(pred)
     return model.eval(), pred, ck.get('shared')
-
-
-@torch.no_grad()
-def domain_scores(pred, exs, batch=40):
-    """(L, n_ff): the predictor's scores averaged over exs' prompts (one fixed neuron set per domain)."""
-    acc = 0
-    for i in range(0, len(exs), batch):
-        chunk = exs[i:i + batch]
-        ids, plens, _ = pad([np.array(x['prompt'], dtype=np.int64) for x in chunk], [len(x['prompt']) for x in chunk])
-        acc = acc + pred(ids, plens).sum(0)
-    return acc / len(exs)
 
 
 @torch.no_grad()
@@ -74,8 +63,7 @@ def nlls(model, pred, shared, exs, densities, batch=40, fixed=None, oracle=False
             if fixed is not None:
                 add(f'domain@{d}', make_masks(fixed[None].expand(len(chunk), -1, -1), k, 1.0, shared, straight_through=False))
         if pred is not None:
-            P = int(plens.max())
-            sc = pred.infer(ids[:, :P] * (torch.arange(P)[None] < plens[:, None]), plens)
+            sc = pred.infer(prompt_only(ids, plens), plens)
             for d in densities:
                 k = torch.full((len(chunk),), neurons_at(d, model.cfg.hidden))
                 add(f'learned@{d}', make_masks(sc, k, 1.0, shared, straight_through=False))
@@ -124,7 +112,7 @@ def main():
             for line in open(a.domain_from):
                 ex = json.loads(line)
                 cal[ex['domain']].append(ex)
-            fixed = {d: domain_scores(pred, cal[d]) for d in DOMAINS}
+            fixed = {d: prompt_scores(pred, [x['prompt'] for x in cal[d]]).mean(0) for d in DOMAINS}  # one set per domain
         r = {d: nlls(model, pred, shared, by[d], dens, fixed=fixed[d], oracle=a.oracle) for d in DOMAINS}
         res[name] = r
         for key in r[DOMAINS[0]]:

@@ -128,6 +128,23 @@ def pad(seqs, plens):
     return ids, torch.tensor(plens), torch.tensor([len(s) for s in seqs])
 
 
+def prompt_only(ids, plens):
+    """(B, P) the prompts of ids (B, T), P = the longest, zero after each |BOS + prompt| = plens."""
+    P = int(plens.max())
+    return ids[:, :P] * (torch.arange(P)[None] < plens[:, None])
+
+
+@torch.no_grad()
+def prompt_scores(pred, prompts, batch=100):
+    """(N, L, n_ff) the predictor's network scores (no codebook) for N prompts (BOS + ids each)."""
+    out = []
+    for i in range(0, len(prompts), batch):
+        chunk = prompts[i:i + batch]
+        ids, plens, _ = pad([np.array(p, dtype=np.int64) for p in chunk], [len(p) for p in chunk])
+        out.append(pred(ids, plens))
+    return torch.cat(out)
+
+
 def response_loss_mask(plens, lens, T):
     """(B, T-1): position p predicts ids[p+1]; scored p = P-1 .. N-2 (the eval protocol's positions)."""
     pos = torch.arange(T - 1)[None, :]
@@ -228,9 +245,7 @@ def evaluate(model, pred, shared, held, a):
 
         row = {'dense': nll(None)}
         if pred is not None:
-            P = int(plens.max())
-            pid = ids[:, :P] * (torch.arange(P)[None] < plens[:, None])
-            s = pred.infer(pid, plens)
+            s = pred.infer(prompt_only(ids, plens), plens)
             for de in dens:
                 k = torch.full((len(exs),), neurons_at(de, model.cfg.hidden))
                 row[f'learned@{de}'] = nll(make_masks(s, k, 1.0, shared, straight_through=False))
@@ -288,9 +303,7 @@ def main():
         with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bool(a.bf16)):
             masks = None
             if pred is not None:
-                P = int(plens.max())
-                pid = ids[:, :P] * (torch.arange(P)[None] < plens[:, None])
-                s = pred.infer(pid, plens).float()
+                s = pred.infer(prompt_only(ids, plens), plens).float()
                 k = torch.tensor([neurons_at(x, nff) for x in densities_for(B, dens).tolist()])
                 masks = make_masks(s, k, t, shared)
             lg = model(ids[:, :-1], masks)
