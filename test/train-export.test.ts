@@ -16,6 +16,7 @@ import type { MlpPredictor } from '../src/pruning/learned.ts';
 import { neuronsAt, selectLayers } from '../src/pruning/select.ts';
 import { prunedNll } from '../src/pruning/eval.ts';
 import { open } from '../src/platform/node.ts';
+import { countRanges, invertPermutation } from '../src/convert/reorder.ts';
 
 /** Predictor scores: the same f32 products in a different summation order. */
 const MAX_SCORE_ABS_ERR = 1e-4;
@@ -51,14 +52,36 @@ for (const f of await Promise.all(['tiny-joint', 'tiny-joint-codebook'].map(load
 function checkFixture({ NAME, MODEL, EXPECTED, m, cal, tok }: Awaited<ReturnType<typeof loadFixture>>): void {
 const nff = m.spec.config.hiddenDim;
 const key = (d: number) => String(d).replace(/^(\d)$/, '$1.0');
+// export.ts --reorder stored the rows in the predictor's co-selection order (ifprune.perm.N: row r holds
+// PyTorch's neuron perm[r]); PyTorch's values are in its own neuron order, so they are mapped through it
+const perms = m.info!.perms.map((p) => p ?? Uint32Array.from({ length: nff }, (_, j) => j));
+const inv = perms.map((p) => invertPermutation(p));
+const rows = (sets: ArrayLike<number>[]) => Array.from(sets, (s, l) => Array.from(s, (j) => inv[l]![j]!).sort((a, b) => a - b));
+const neurons = (c: Expected['cases'][number], d: number) => rows(c.densities[key(d)]!.neurons);
 
 // ---
 const predict = suite(`${NAME}: learned predictor (readCalibration → MlpPredictor.predict)`);
 
 predict('the file carries the trained predictor and its always-on neurons', () => {
   assert.ok(cal.learned, 'ifprune.pred.*');
-  assert.equal(cal.shared?.map((s) => Array.from(s)), EXPECTED.shared);
+  assert.equal(cal.shared?.map((s) => Array.from(s)), rows(EXPECTED.shared));
   assert.equal(Array.from(m.spec.metadata['ifprune.train.densities'] as Float32Array), EXPECTED.densities);
+});
+
+predict('the rows are reordered for the predictor (export.ts --reorder), and that made its selections fewer ranges', () => {
+  assert.ok(perms.every((p, l) => m.info!.perms[l] && p.some((j, r) => j !== r)), 'ifprune.perm.N: a permutation per layer, not the identity');
+  assert.match(String(m.spec.metadata['ifprune.reorder.method']), /learned predictor's selections/);
+  let before = 0;
+  let after = 0;
+  for (const c of EXPECTED.cases) {
+    for (const d of EXPECTED.densities) {
+      c.densities[key(d)]!.neurons.forEach((s, l) => {
+        before += countRanges(s, null, nff);
+        after += countRanges(s, perms[l]!, nff);
+      });
+    }
+  }
+  assert.ok(after < before, `byte ranges of the cases' selections: ${after} after reordering, ${before} before`);
 });
 
 predict('the codebook kind, when the fixture has one; the cases choose different entries', () => {
@@ -73,7 +96,7 @@ predict('prompt ids are the ones PyTorch saw; scores equal PyTorch', () => {
     assert.equal(tok.encode(c.prompt, { bos: true }), c.promptIds, c.prompt);
     const s = cal.learned!.predict(c.promptIds);
     let worst = 0;
-    s.forEach((layer, l) => layer.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - c.scores[l * nff + j]!)))));
+    s.forEach((layer, l) => layer.forEach((v, r) => (worst = Math.max(worst, Math.abs(v - c.scores[l * nff + perms[l]![r]!]!)))));
     assert.ok(worst <= MAX_SCORE_ABS_ERR, `${c.prompt}: worst score error ${worst}`);
   }
 });
@@ -82,7 +105,7 @@ predict('top-k after the always-on neurons: the neuron sets PyTorch masked with'
   for (const c of EXPECTED.cases) {
     for (const d of EXPECTED.densities) {
       const sets = selectLayers(cal.learned!.predict(c.promptIds), neuronsAt(d, nff), cal.shared);
-      assert.equal(sets.map((s) => Array.from(s)), c.densities[key(d)]!.neurons, `${c.prompt} @ ${d}`);
+      assert.equal(sets.map((s) => Array.from(s)), neurons(c, d), `${c.prompt} @ ${d}`);
     }
   }
 });
@@ -98,11 +121,11 @@ forward('every next-token NLL of prompt + response, and the last logits, equal P
     for (const d of EXPECTED.densities) {
       const e = c.densities[key(d)]!;
       // scored from position 0: promptLen 1 makes every position after BOS a "response" token
-      const nll = prunedNll(engine, { ids: c.ids, promptLen: 1 }, e.neurons, 0);
+      const nll = prunedNll(engine, { ids: c.ids, promptLen: 1 }, neurons(c, d), 0);
       assert.is(nll.length, e.nll.length);
       nll.forEach((v, i) => assert.ok(Math.abs(v - e.nll[i]!) <= MAX_NLL_ABS_ERR, `${c.prompt} @ ${d}, token ${i}: ${v} vs ${e.nll[i]}`));
       engine.reset();
-      e.neurons.forEach((s, l) => engine.setNeuronMask(l, s));
+      neurons(c, d).forEach((s, l) => engine.setNeuronMask(l, s));
       const logits = engine.forward(c.ids.slice(0, -1));
       for (let l = 0; l < e.neurons.length; l++) engine.setNeuronMask(l, null);
       for (const [id, v] of e.lastTop) assert.ok(Math.abs(logits[id]! - v) <= MAX_LOGIT_ABS_ERR, `${c.prompt} @ ${d}, logit ${id}: ${logits[id]} vs ${v}`);
@@ -123,7 +146,7 @@ runtime('instruct selects the same neurons; greedy generation gives the same tok
         const e = c.densities[key(d)]!;
         const ins = await model.instruct(c.prompt, { density: d, policy: 'learned' });
         assert.equal(ins.promptIds, c.promptIds);
-        assert.equal(ins.neurons.map((s) => Array.from(s)), e.neurons, `${c.prompt} @ ${d}`);
+        assert.equal(ins.neurons.map((s) => Array.from(s)), neurons(c, d), `${c.prompt} @ ${d}`);
         const ids: number[] = [];
         for await (const t of model.generate(c.prompt, { density: d, policy: 'learned', temperature: 0, maxTokens: e.greedy.length, stop: [] })) ids.push(t.id);
         assert.equal(ids, e.greedy.slice(0, ids.length), `${c.prompt} @ ${d}: greedy ids`);

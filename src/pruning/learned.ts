@@ -180,6 +180,33 @@ export class MlpPredictor implements LearnedPredictor {
     return Array.from({ length: nLayers }, (_, l) => s.subarray(l * nff, (l + 1) * nff));
   }
 
+  /**
+   * The same predictor for a file whose neurons are stored in another order: the score of row r of
+   * layer l is this predictor's score of neuron perms[l][r] (the rows of W2 and b2 and the codebook's
+   * columns move; nothing is recomputed, so stored values stay exact). Selections then differ only
+   * where two scores tie at the k-th place (topK breaks ties by the lower row).
+   */
+  permuted(perms: ArrayLike<number>[]): MlpPredictor {
+    const { hidden: U, nLayers, nff, codebook: C = 0 } = this.shape;
+    if (perms.length !== nLayers || perms.some((p) => p.length !== nff)) {
+      throw new IfpruneError('bad_option', `a neuron order needs ${nLayers} permutations of ${nff}; got ${perms.length} of ${perms.map((p) => p.length).join(', ')}`);
+    }
+    const n = nLayers * nff;
+    const W2 = new Float32Array(n * U);
+    const b2 = new Float32Array(n);
+    const cb = C > 0 ? new Float32Array(C * n) : undefined;
+    for (let l = 0; l < nLayers; l++) {
+      for (let r = 0; r < nff; r++) {
+        const from = l * nff + perms[l]![r]!;
+        const to = l * nff + r;
+        W2.set(this.p.W2.subarray(from * U, (from + 1) * U), to * U);
+        b2[to] = this.p.b2[from]!;
+        for (let c = 0; c < C; c++) cb![c * n + to] = this.p.codebook![c * n + from]!;
+      }
+    }
+    return new MlpPredictor(this.shape, { ...this.p, W2, b2, ...(cb ? { codebook: cb } : {}) });
+  }
+
   private wasm: { K: Kernels; W1: number; W2: number; codebook: number; x: number; out: number } | null = null;
 
   /**

@@ -9,8 +9,10 @@
  *                               when U is not a whole number of 32-weight blocks
  * The big matrices are stored compactly (the predictor is read at open, before any FFN neuron) and
  * become f32 when read; F32 is read too.
- *   ifprune.pred.codebook       F16 [L·n_ff, C]        kind deepsets-mlp-codebook only: C score vectors; the scores
- *                               become the one nearest the network's (MlpPredictor.predict)
+ *   ifprune.pred.codebook       F32 [L·n_ff, C]        kind deepsets-mlp-codebook only: C score vectors; the scores
+ *                               become the one nearest the network's (MlpPredictor.predict). Unrounded: their
+ *                               values are the scores top-k ranks, and F16 would tie many of them at the
+ *                               k-th place (then the row order, not training, would pick)
  *   ifprune.shared.N            UINT32 array           always-on neuron rows of layer N (may be empty)
  *   ifprune.pred.kind           "deepsets-mlp" or "deepsets-mlp-codebook"; ifprune.pred.{token_dim, hidden,
  *                               window, examples} UINT32; ifprune.pred.codebook_size UINT32 (the codebook kind);
@@ -29,6 +31,7 @@ import type { ModelSpec } from '../formats/model-spec.ts';
 import { IFPRUNE_KEYS, chooseChunkBytes, isBundleName, verifyTensorBytes, type IfpruneInfo } from '../formats/ifprune.ts';
 import { xxh64Words } from '../formats/xxh64.ts';
 import type { ConvertSink } from '../convert/sink.ts';
+import { invertPermutation } from '../convert/reorder.ts';
 import { MlpPredictor, type MlpParams } from './learned.ts';
 import type { Calibration } from './eval.ts';
 
@@ -67,6 +70,22 @@ function fromF32(type: QuantType, data: Float32Array): Uint8Array {
 
 const isPredKey = (k: string) => k.startsWith('ifprune.pred.') || k.startsWith('ifprune.shared.') || k === PRED.static;
 const isPredTensor = (name: string) => name === PRED.static || name.startsWith('ifprune.pred.');
+
+/**
+ * `cal` for a file whose neurons are stored in another order (row r of layer l holds neuron
+ * perms[l][r], as `ifprune.perm.l` records): the static ranking, the always-on ids and the learned
+ * predictor move with their neurons, so every policy selects the same neurons (ties at the k-th score
+ * aside: topK breaks them by the lower row).
+ */
+export function permuteCalibration(cal: Calibration, perms: ArrayLike<number>[]): Calibration {
+  if (cal.learned && !(cal.learned instanceof MlpPredictor)) throw new IfpruneError('unsupported', 'only the deepsets-mlp predictor can be permuted');
+  const inv = perms.map((p) => invertPermutation(p));
+  return {
+    ...(cal.static ? { static: cal.static.map((s, l) => Float32Array.from(perms[l]!, (j) => s[j]!)) } : {}),
+    ...(cal.shared ? { shared: cal.shared.map((ids, l) => Int32Array.from(ids, (j) => inv[l]![j]!).sort()) } : {}),
+    ...(cal.learned ? { learned: (cal.learned as MlpPredictor).permuted(perms) } : {}),
+  };
+}
 
 export interface CalibrationMeta {
   examples: number;
@@ -162,7 +181,7 @@ export async function writeCalibratedModel(src: ByteSource, file: GGUFFile, cal:
     addF32(PRED.b2, [L * nff], m.p.b2);
     const C = m.shape.codebook ?? 0;
     if (C > 0) {
-      add(PRED.codebook, [L * nff, C], m.p.codebook!, QUANT.F16);
+      addF32(PRED.codebook, [L * nff, C], m.p.codebook!);
       kvs.push({ key: PRED.codebookSize, type: T.UINT32, value: C });
     }
     kvs.push({ key: PRED.kind, type: T.STRING, value: C > 0 ? PRED_KIND_CODEBOOK : PRED_KIND });

@@ -4,7 +4,7 @@
 
 writes OUT/model.bin (llama2.c v0, f32, FFN rows in bundle order), and for a joint model the predictor
 OUT/pred.<E|W1|b1|W2|b2>.f32 already rounded to the precision the ifprune file stores (E, W1 F16; W2 Q8_0),
-with --codebook C also OUT/pred.codebook.f32 (C × L·n_ff, F16-rounded),
+with --codebook C (or a codebook trained with the model) also OUT/pred.codebook.f32 (C × L·n_ff; stored F32),
 so PyTorch and the runtime run the same numbers, plus OUT/meta.json: the predictor shape, the training
 densities, the always-on neurons, and the static ranking (mean |h| over the calibration pairs, each
 domain weighted equally, as `ifprune calibrate` computes it) for the static policy.
@@ -18,16 +18,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ifp import fit_codebook, load_checkpoint, round_f16, round_predictor_to_storage, write_llama2c  # noqa: E402
+from ifp import fit_codebook, load_checkpoint, round_predictor_to_storage, write_llama2c  # noqa: E402
 
 
 @torch.no_grad()
 def add_codebook(pred, data, C, batch=100):
     """Fits pred's codebook (C entries) to its scores on the training calibration prompts (train.py's
-    split: i % 10 != 9 per domain, all domains together), rounded to its stored precision (F16)."""
+    split: i % 10 != 9 per domain, all domains together); stored as F32, unrounded."""
     from train import load_pairs, prompt_scores
     train, _ = load_pairs(data)
-    pred.set_codebook(round_f16(fit_codebook(prompt_scores(pred, [x['prompt'] for v in train.values() for x in v], batch), C)))
+    pred.set_codebook(fit_codebook(prompt_scores(pred, [x['prompt'] for v in train.values() for x in v], batch), C))
     return pred
 
 

@@ -452,8 +452,6 @@ def round_q8_0(x):
 
 def round_predictor_to_storage(p):
     with torch.no_grad():
-        if p.codebook is not None:
-            p.codebook.copy_(round_f16(p.codebook))
         p.E.copy_(round_f16(p.E))
         p.W1.copy_(round_f16(p.W1))
         if p.W2.shape[1] % 32 == 0:

@@ -8,8 +8,10 @@
 A random 2-layer Llama (dim 32, n_ff 64, vocab 2048 with ifp-demo's tokenizer) and a random deepsets-mlp
 predictor (H 16, U 32, window 4) with 2 always-on neurons per layer go through the real export path
 (model.bin + pred.*.f32 + meta.json → tools/train/export.ts → an F32 bundled ifprune file: F16 bundles
-cannot be loaded selectively, and Q8_0 would quantize the activations too). The predictor is rounded to
-its stored precision first (E, W1 F16; W2 Q8_0), so both sides run the same numbers.
+cannot be loaded selectively, and Q8_0 would quantize the activations too), with the rows reordered for the
+predictor (export.ts --reorder: ifprune.perm.N; the expected values are in PyTorch's neuron order, the test
+maps them through it). The predictor is rounded to its stored precision first (E, W1 F16; W2 Q8_0), so
+both sides run the same numbers.
 tiny-joint.expected.json holds, per prompt and density, what PyTorch computes: the predictor's scores, the
 selected neurons per layer, the NLL of every next token of prompt + response with the FFN masked at every
 position (the prompt too, as generation runs), the 16 largest logits at the last position, and 6 greedy tokens.
@@ -27,7 +29,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from ifp import Config, Llama, Predictor, fit_codebook, make_masks, neurons_at, round_f16, round_predictor_to_storage, write_llama2c  # noqa: E402
+from ifp import Config, Llama, Predictor, fit_codebook, make_masks, neurons_at, round_predictor_to_storage, write_llama2c  # noqa: E402
 
 TOKENIZER = os.path.join(ROOT, 'test/fixtures/ifp-demo-tokenizer.bin')
 OUT = os.path.join(HERE, 'fixtures')
@@ -65,14 +67,15 @@ def main():
         pred.W2.normal_(0, (1 / 32) ** 0.5)
         pred.b2.normal_(0, 0.1)
     round_predictor_to_storage(pred)
+    # random prompts (3..20 tokens): the codebook is fitted to their scores (so that the cases below pick
+    # different entries), and export.ts --reorder orders the rows by the predictor's selections of them
+    g = torch.Generator().manual_seed(11)
+    rlens = torch.randint(3, 21, (64,), generator=g)
+    rids = torch.randint(3, cfg.vocab, (64, 21), generator=g) * (torch.arange(21)[None] < rlens[:, None])
+    rids[:, 0] = 1
     if codebook:
-        # fitted to the scores of random prompts (3..20 tokens), so that the cases below pick different entries
-        g = torch.Generator().manual_seed(11)
-        lens = torch.randint(3, 21, (64,), generator=g)
-        ids = torch.randint(3, cfg.vocab, (64, 21), generator=g) * (torch.arange(21)[None] < lens[:, None])
-        ids[:, 0] = 1
         with torch.no_grad():
-            pred.set_codebook(round_f16(fit_codebook(pred(ids, lens), codebook)))
+            pred.set_codebook(fit_codebook(pred(rids, rlens), codebook))
     shared = torch.zeros(cfg.n_layers, cfg.hidden, dtype=torch.bool)
     for l, ids in enumerate(SHARED):
         shared[l, ids] = True
@@ -85,8 +88,12 @@ def main():
         static = torch.rand(cfg.n_layers, cfg.hidden)
         with open(os.path.join(tmp, 'meta.json'), 'w') as f:
             json.dump({'config': cfg.to_dict(), 'pred': pred.shape, 'densities': DENSITIES, 'shared': SHARED, 'static': static.tolist(), 'steps': 0}, f)
+        with open(os.path.join(tmp, 'prompts.jsonl'), 'w') as f:
+            for row, n in zip(rids.tolist(), rlens.tolist()):
+                f.write(json.dumps({'prompt': row[:n]}) + '\n')
         subprocess.run(['node', '--import', 'tsx', 'tools/train/export.ts', '--dir', tmp, '--type', 'f32', '--tokenizer', TOKENIZER,
-                        '--name', name, '-o', os.path.join(OUT, f'{name}.gguf')], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+                        '--name', name, '--reorder', os.path.join(tmp, 'prompts.jsonl'), '-o', os.path.join(OUT, f'{name}.gguf')],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
     ids = encode([p for p, _ in PAIRS] + [p + r for p, r in PAIRS])
     cases = []
