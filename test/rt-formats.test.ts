@@ -40,6 +40,8 @@ const STORIES_GGUF = read('models/stories260K/stories260K.gguf');
 const STORIES_BIN = read('models/stories260K/stories260K.bin');
 const TOK512 = read('models/stories260K/tok512.bin');
 const DEMO = read('models/ifp-demo/ifp-demo.q8_0.gguf');
+/** A 4-entry codebook predictor with an entry route (tools/train/make_fixture.py --codebook 4). */
+const CODEBOOK_FIXTURE = read('tools/train/fixtures/tiny-joint-codebook.gguf');
 
 /** Byte flips per damaged-header test (each a separate parse, compared with the TS parse). */
 const FLIP_CASES = 400;
@@ -629,6 +631,21 @@ bad('ifprune metadata: damaged version, layout, chunk hashes, permutations, cali
     const bytes = await withMetadata(DEMO, edit);
     const ts = await tsParse(bytes, label);
     assert.is(ts.code, 'corrupt', `${label}: TS code (${ts.message})`);
+    assertSame(asParse(bytes, label), ts, label);
+  }
+  // ifprune.pred.codebook_route: C entry indices below C (the fixture's C is 4)
+  const route = (v: GGUFValue, type: GGUFType) => (m: Record<string, GGUFValue>, t: Record<string, GGUFType>) => ((m[PRED.codebookRoute] = v), (t[PRED.codebookRoute] = type));
+  const u32s = { type: T.ARRAY, itemType: T.UINT32 } as GGUFType;
+  for (const [label, code, edit] of [
+    ['the fixture as written', 'ok', () => {}],
+    ['route identity', 'ok', route(Uint32Array.of(0, 1, 2, 3), u32s)],
+    ['route of 3 entries for 4', 'corrupt', route(Uint32Array.of(0, 1, 2), u32s)],
+    ['route entry = C', 'corrupt', route(Uint32Array.of(0, 1, 4, 3), u32s)],
+    ['route a string', 'corrupt', route('0,1,2,3', { type: T.STRING })],
+  ] as const) {
+    const bytes = await withMetadata(CODEBOOK_FIXTURE, edit);
+    const ts = await tsParse(bytes, label);
+    assert.is(ts.code ?? 'ok', code, `${label}: TS code (${ts.message})`);
     assertSame(asParse(bytes, label), ts, label);
   }
 });

@@ -33,8 +33,9 @@ type Expected = {
     promptIds: number[];
     ids: number[];
     scores: number[];
-    /** The codebook entry chosen (tiny-joint-codebook). */
+    /** The codebook entry nearest the network's scores, and the entry whose scores it gives (the route; tiny-joint-codebook). */
     entry?: number;
+    routedTo?: number;
     densities: Record<string, { neurons: number[][]; nll: number[]; lastTop: [number, number][]; greedy: number[] }>;
   }[];
 };
@@ -89,6 +90,11 @@ predict('the codebook kind, when the fixture has one; the cases choose different
   assert.is(m.spec.metadata['ifprune.pred.kind'], C ? 'deepsets-mlp-codebook' : 'deepsets-mlp');
   assert.is((cal.learned as MlpPredictor).shape.codebook ?? 0, C);
   if (C) assert.ok(new Set(EXPECTED.cases.map((c) => c.entry)).size >= 2, 'the fixture should exercise more than one entry');
+  if (C) {
+    // the route (tools/train/route.py) is in the file, and some case is routed to another entry than its nearest
+    assert.equal(Array.from((cal.learned as MlpPredictor).p.route ?? []), Array.from({ length: Number(C) }, (_, c) => (c === 0 ? 0 : (c + 1) % Number(C))));
+    assert.ok(EXPECTED.cases.some((c) => c.routedTo !== c.entry), 'some case should be routed away from its nearest entry');
+  }
 });
 
 predict('prompt ids are the ones PyTorch saw; scores equal PyTorch', () => {

@@ -19,6 +19,7 @@
 //   ifprune.pred.kind, .token_dim, .hidden, .window       the learned predictor ("deepsets-mlp"), whose
 //   ifprune.pred.{E, W1, b1, W2, b2}      tensors         matrices are F32, F16 or Q8_0 tensors
 //   ifprune.pred.codebook_size, .codebook                 "deepsets-mlp-codebook": and its score codebook
+//   ifprune.pred.codebook_route                           (optional) C entry indices: the nearest entry c gives route[c]'s scores
 //
 // Bundled layout: blk.N.ffn_bundle, GGUF dims [3·dim, n_ff], row j = [gate_j | up_j | down[:, j]], each
 // third whole blocks of the type; a bundle's chunks are one row each. Messages start "ifprune
@@ -388,6 +389,19 @@ function readCalibrationInfo(spec: ModelSpec, k: Keys, info: IfpruneInfo): bool 
     if (C < 0) return false;
     if (C < 1 || C > <f64>i32.MAX_VALUE) return k.corrupt('ifprune.pred.codebook_size should be a positive count; found ' + numString(C));
   }
+  const route = new Array<i32>();
+  const routeKey = 'ifprune.pred.codebook_route';
+  if (C > 0 && k.has(routeKey)) {
+    const r = k.get(routeKey);
+    if (r.type != GGUF_ARRAY || r.arrayType == GGUF_STRING || r.arrayType == GGUF_ARRAY || <f64>r.nums.length != C) {
+      return k.corrupt(routeKey + ' should be a UINT32 array of ' + numString(C) + ' codebook entry indices; found ' + describe(r));
+    }
+    for (let i = 0; i < r.nums.length; i++) {
+      const e = isFinite(r.nums[i]) ? Math.trunc(r.nums[i]) : -1;
+      if (!(e >= 0 && e < C)) return k.corrupt(routeKey + ' holds an entry index outside [0, ' + numString(C) + ')');
+      route.push(<i32>e);
+    }
+  }
   const n = <f64>c.nLayers * nff;
   const names = ['ifprune.pred.E', 'ifprune.pred.W1', 'ifprune.pred.b1', 'ifprune.pred.W2', 'ifprune.pred.b2'];
   const sizes = [<f64>c.vocabSize * H, U * 2 * H, U, n * U, n];
@@ -404,6 +418,7 @@ function readCalibrationInfo(spec: ModelSpec, k: Keys, info: IfpruneInfo): bool 
   p.hidden = <i32>U;
   p.window = <i32>window;
   p.codebook = <i32>C;
+  p.route = route;
   info.predictor = p;
   return true;
 }

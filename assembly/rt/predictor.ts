@@ -13,7 +13,8 @@
 //   u = relu(W1 z + b1)                                              (U)
 //   s = W2 u + b2                                                    (L·n_ff) neuron scores
 // With a codebook, s is then replaced by the entry c minimising |c|² − 2 z·c, z = s standardised per layer
-// (mean 0, standard deviation with n − 1, at least 1e-6). The products run in the matvec_f32 kernel, the
+// (mean 0, standard deviation with n − 1, at least 1e-6), or by entry route[c] when the file has
+// ifprune.pred.codebook_route (routing by the loss, tools/train/route.py). The products run in the matvec_f32 kernel, the
 // pooling and standardising in f64 stored to f32, |c|² in f64, as the TS predictor does after
 // useKernels(): scores are bit-identical to it.
 import { ModelSpec, IfpruneInfo, TensorInfo } from './spec';
@@ -72,6 +73,8 @@ export class Predictor {
   codebookSize: i32 = 0;
   codebook: usize = 0;
   codebookNorms: usize = 0;
+  /** ifprune.pred.codebook_route (empty: each entry gives its own scores). */
+  route: Array<i32> = [];
   private normsDone: bool = false;
   dots: usize = 0;
 
@@ -108,6 +111,7 @@ export class Predictor {
     if (C > 0) {
       if ((p.codebook = planF32(spec, loader, fileName, PRED_CODEBOOK, C * n)) == 0) return null;
       p.codebookSize = <i32>C;
+      p.route = pi.route;
       p.codebookNorms = heap.alloc(<usize>C * 8);
       p.dots = heap.alloc(<usize>C * 4);
     }
@@ -209,7 +213,8 @@ export class Predictor {
         bestD = d;
       }
     }
-    memory.copy(s.dataStart, this.codebook + <usize>best * <usize>n * 4, <usize>n * 4);
+    const e = this.route.length > 0 ? this.route[best] : best;
+    memory.copy(s.dataStart, this.codebook + <usize>e * <usize>n * 4, <usize>n * 4);
   }
 }
 

@@ -161,6 +161,8 @@ export class PredictorInfo {
   window: i32 = 0;
   /** Entries of the score codebook (kind deepsets-mlp-codebook); 0: none. */
   codebook: i32 = 0;
+  /** ifprune.pred.codebook_route: the nearest entry c gives entry route[c]'s scores; empty: c's own. */
+  route: Array<i32> = [];
 }
 
 export class IfpruneInfo {

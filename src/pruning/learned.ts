@@ -65,6 +65,8 @@ export interface MlpParams {
   W2: Float32Array; // (L·nff, U)
   b2: Float32Array; // (L·nff)
   codebook?: Float32Array; // (C, L·nff) when shape.codebook
+  /** (C) when shape.codebook, optional: the nearest entry c gives the scores of entry route[c] (routing by the loss, tools/train/route.py). */
+  route?: Uint32Array;
 }
 
 const BOS_SKIP = 1;
@@ -80,6 +82,7 @@ export class MlpPredictor implements LearnedPredictor {
       const got = p[k as keyof MlpParams]?.length ?? 0;
       if (got !== n) throw new IfpruneError('corrupt', `learned predictor tensor ${k} has ${got} values, expected ${n}`);
     }
+    if (p.route && (p.route.length !== C || p.route.some((e) => !(e < C)))) throw new IfpruneError('corrupt', `learned predictor codebook route should hold ${C} entry indices below ${C}`);
     this.codebookNorms = codebookNorms(p.codebook, C, nLayers * nff);
   }
 
@@ -159,7 +162,7 @@ export class MlpPredictor implements LearnedPredictor {
    * Per-layer scores. With a codebook, the network's scores s are then replaced by the codebook entry c
    * nearest to them: z = s standardised per layer (mean 0, standard deviation with n − 1, at least 1e-6;
    * f64 stored to f32), c minimising |c|² − 2 z·c (the product as the head's, |c|² in f64; the first of
-   * equals). tools/train/ifp.py `snap` is the same computation.
+   * equals); with a route, by entry route[c] instead. tools/train/ifp.py `snap` is the same computation.
    */
   predict(promptIds: number[]): Float32Array[] {
     const { hidden: U, nLayers, nff, tokenDim: H, codebook: C = 0 } = this.shape;
@@ -175,7 +178,8 @@ export class MlpPredictor implements LearnedPredictor {
         const d = this.codebookNorms[c]! - 2 * dots[c]!;
         if (d < bestD) [best, bestD] = [c, d];
       }
-      s = this.p.codebook!.slice(best * n, (best + 1) * n);
+      const e = this.p.route ? this.p.route[best]! : best;
+      s = this.p.codebook!.slice(e * n, (e + 1) * n);
     }
     return Array.from({ length: nLayers }, (_, l) => s.subarray(l * nff, (l + 1) * nff));
   }

@@ -16,6 +16,8 @@
  *   ifprune.shared.N            UINT32 array           always-on neuron rows of layer N (may be empty)
  *   ifprune.pred.kind           "deepsets-mlp" or "deepsets-mlp-codebook"; ifprune.pred.{token_dim, hidden,
  *                               window, examples} UINT32; ifprune.pred.codebook_size UINT32 (the codebook kind);
+ *                               ifprune.pred.codebook_route ARRAY[UINT32] (optional, C entry indices: the entry
+ *                               nearest the network's scores, c, gives the scores of entry route[c]);
  *   ifprune.pred.heldout_recall FLOAT32 (recall of the oracle top-25% on held-out calibration examples)
  * Neuron indices are bundle rows of this file (after any reordering). The tensors sit between the core
  * and the FFN bundles, so the core plus predictor is one contiguous range; each has chunk hashes.
@@ -44,6 +46,7 @@ export const PRED = {
   b2: 'ifprune.pred.b2',
   codebook: 'ifprune.pred.codebook',
   codebookSize: 'ifprune.pred.codebook_size',
+  codebookRoute: 'ifprune.pred.codebook_route',
   kind: 'ifprune.pred.kind',
   tokenDim: 'ifprune.pred.token_dim',
   hidden: 'ifprune.pred.hidden',
@@ -70,6 +73,17 @@ function fromF32(type: QuantType, data: Float32Array): Uint8Array {
 
 const isPredKey = (k: string) => k.startsWith('ifprune.pred.') || k.startsWith('ifprune.shared.') || k === PRED.static;
 const isPredTensor = (name: string) => name === PRED.static || name.startsWith('ifprune.pred.');
+
+/** ifprune.pred.codebook_route: C entry indices, each in [0, C). */
+function codebookRoute(v: unknown, C: number, name: string): Uint32Array {
+  const numeric = (ArrayBuffer.isView(v) && !(v instanceof DataView)) || (Array.isArray(v) && v.every((x) => typeof x === 'number' || typeof x === 'bigint'));
+  const ids = numeric ? Array.from(v as ArrayLike<number | bigint>, (x) => Math.trunc(Number(x))) : [];
+  if (!numeric || ids.length !== C) {
+    throw new IfpruneError('corrupt', `${name}: ${PRED.codebookRoute} should be a UINT32 array of ${C} codebook entry indices; found ${numeric ? `${ids.length} values` : typeof v}`);
+  }
+  if (ids.some((j) => !(j >= 0 && j < C))) throw new IfpruneError('corrupt', `${name}: ${PRED.codebookRoute} holds an entry index outside [0, ${C})`);
+  return Uint32Array.from(ids);
+}
 
 /**
  * `cal` for a file whose neurons are stored in another order (row r of layer l holds neuron
@@ -137,6 +151,7 @@ export async function readCalibration(spec: ModelSpec, info: IfpruneInfo | null,
       W2: await f32(PRED.W2, n * U),
       b2: await f32(PRED.b2, n),
       ...(C ? { codebook: await f32(PRED.codebook, C * n) } : {}),
+      ...(C && meta[PRED.codebookRoute] !== undefined ? { route: codebookRoute(meta[PRED.codebookRoute], C, spec.source.name) } : {}),
     };
     for (const [k, v] of Object.entries(p)) if (!v) throw new IfpruneError('corrupt', `${spec.source.name}: predictor tensor ifprune.pred.${k} is missing`);
     out.learned = new MlpPredictor(shape, p as MlpParams);
@@ -183,6 +198,8 @@ export async function writeCalibratedModel(src: ByteSource, file: GGUFFile, cal:
     if (C > 0) {
       addF32(PRED.codebook, [L * nff, C], m.p.codebook!);
       kvs.push({ key: PRED.codebookSize, type: T.UINT32, value: C });
+      const route = m.p.route;
+      if (route && route.some((e, c) => e !== c)) kvs.push({ key: PRED.codebookRoute, type: { type: T.ARRAY, itemType: T.UINT32 }, value: Uint32Array.from(route) });
     }
     kvs.push({ key: PRED.kind, type: T.STRING, value: C > 0 ? PRED_KIND_CODEBOOK : PRED_KIND });
     kvs.push({ key: PRED.tokenDim, type: T.UINT32, value: H });

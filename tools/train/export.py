@@ -4,7 +4,8 @@
 
 writes OUT/model.bin (llama2.c v0, f32, FFN rows in bundle order), and for a joint model the predictor
 OUT/pred.<E|W1|b1|W2|b2>.f32 already rounded to the precision the ifprune file stores (E, W1 F16; W2 Q8_0),
-with --codebook C (or a codebook trained with the model) also OUT/pred.codebook.f32 (C × L·n_ff; stored F32),
+with --codebook C (or a codebook trained with the model) also OUT/pred.codebook.f32 (C × L·n_ff; stored F32)
+and, after tools/train/route.py, the entry route in meta.json,
 so PyTorch and the runtime run the same numbers, plus OUT/meta.json: the predictor shape, the training
 densities, the always-on neurons, and the static ranking (mean |h| over the calibration pairs, each
 domain weighted equally, as `ifprune calibrate` computes it) for the static policy.
@@ -80,6 +81,8 @@ def main():
         for k in ['E', 'W1', 'b1', 'W2', 'b2']:
             getattr(pred, k).detach().float().numpy().astype(np.float32).tofile(os.path.join(a.out, f'pred.{k}.f32'))
         meta['pred'] = pred.shape
+        if pred.route is not None:  # tools/train/route.py
+            meta['route'] = pred.route.tolist()
         meta['densities'] = ck.get('densities')
         shared = ck.get('shared')
         meta['shared'] = [torch.nonzero(shared[l]).flatten().tolist() for l in range(shared.shape[0])] if shared is not None else None

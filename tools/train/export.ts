@@ -56,6 +56,8 @@ const priorSteps = Number(arg('--prior-steps', '0'));
 
 const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as {
   pred?: MlpShape;
+  /** tools/train/route.py: the nearest codebook entry c gives entry route[c]'s scores. */
+  route?: number[];
   densities?: number[];
   shared?: number[][] | null;
   static?: number[][];
@@ -78,6 +80,7 @@ const f32 = async (k: string) => {
 };
 const params = { E: await f32('E'), W1: await f32('W1'), b1: await f32('b1'), W2: await f32('W2'), b2: await f32('b2') } as MlpParams;
 if (meta.pred.codebook) params.codebook = await f32('codebook'); // export.py --codebook C
+if (meta.route) params.route = Uint32Array.from(meta.route);
 let cal: Calibration = {
   learned: new MlpPredictor(meta.pred, params),
   static: meta.static!.map((s) => Float32Array.from(s)),
@@ -97,7 +100,7 @@ try {
     file.kvTypes[key] = type;
   };
   put('general.name', { type: T.STRING }, name);
-  put('ifprune.train.method', { type: T.STRING }, `joint (IFPruning: SoftTopK, straight-through hard top-k${meta.pred.codebook ? `; score codebook of ${meta.pred.codebook}` : ''})`);
+  put('ifprune.train.method', { type: T.STRING }, `joint (IFPruning: SoftTopK, straight-through hard top-k${meta.pred.codebook ? `; score codebook of ${meta.pred.codebook}` : ''}${meta.route ? '; entries routed by the loss' : ''})`);
   put('ifprune.train.densities', { type: T.ARRAY, itemType: T.FLOAT32 }, Float32Array.from(meta.densities ?? []));
   put('ifprune.train.steps', { type: T.ARRAY, itemType: T.UINT32 }, Uint32Array.from(meta.args?.stage === 2 ? [stage1Steps, meta.steps ?? 0] : [priorSteps + (meta.steps ?? 0), 0]));
   const sink = await fileSink(out);

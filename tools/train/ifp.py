@@ -220,6 +220,7 @@ class Predictor(nn.Module):
             for k in ('Wq', 'Wk', 'Wv', 'Wo'):
                 setattr(self, k, nn.Parameter(torch.zeros(H, H)))
         self.codebook = None  # (C, L, n_ff) or None: see snap() and set_codebook()
+        self.route = None  # (C,) long or None: the nearest entry c gives entry route[c] (route.py; not a parameter)
         if codebook:
             self.set_codebook(torch.zeros(codebook, n_layers, nff))
         self.E = nn.Parameter(torch.zeros(vocab, token_dim))
@@ -232,6 +233,7 @@ class Predictor(nn.Module):
         """cb (C, L, n_ff) becomes the codebook, a parameter (trainable: train.py --codebook)."""
         self.codebook = nn.Parameter(cb.detach().clone().float())
         self.shape['codebook'] = cb.shape[0]
+        self.route = None  # a route names entries of the old codebook
 
     @staticmethod
     def from_shape(s):
@@ -289,7 +291,7 @@ class Predictor(nn.Module):
     def infer(self, prompt_ids, prompt_lens):
         """The scores inference selects by: forward(), then snapped to the codebook when there is one."""
         s = self(prompt_ids, prompt_lens)
-        return s if self.codebook is None else snap(s, self.codebook)
+        return s if self.codebook is None else snap(s, self.codebook, self.route)
 
     def pool_weights(self, prompt_lens, P):
         """(B, P) weights of the whole-prompt mean and the last-window mean; position 0 is BOS (excluded)."""
@@ -357,13 +359,19 @@ def standardise(s):
     return (s - m) / sd
 
 
-def snap(s, codebook):
-    """(B, L, n) scores → (B, L, n): for each example the codebook entry c minimising |z − c|² over all
-    layers, z = standardise(s); computed as |c|² − 2 z·c, the first of equals."""
+def nearest_entry(s, codebook):
+    """(B, L, n) scores → (B,): the codebook entry c minimising |z − c|² over all layers, z = standardise(s);
+    computed as |c|² − 2 z·c, the first of equals."""
     z = standardise(s).flatten(1)
     cb = codebook.flatten(1)
-    d = (cb * cb).sum(1)[None] - 2 * z @ cb.T
-    return codebook[d.argmin(1)]
+    return ((cb * cb).sum(1)[None] - 2 * z @ cb.T).argmin(1)
+
+
+def snap(s, codebook, route=None):
+    """(B, L, n) scores → (B, L, n): the nearest entry's scores, or with route (C,) those of entry
+    route[nearest] (tools/train/route.py)."""
+    c = nearest_entry(s, codebook)
+    return codebook[c if route is None else route[c]]
 
 
 def fit_codebook(scores, C, iters=25, seed=0):
@@ -469,6 +477,8 @@ def load_checkpoint(path):
     if ck.get('pred') is not None:
         pred = Predictor.from_shape(ck['pred_shape'])
         pred.load_state_dict(ck['pred'])
+        if ck.get('route') is not None:  # tools/train/route.py
+            pred.route = torch.tensor(ck['route'], dtype=torch.long)
     return model, pred, ck
 
 

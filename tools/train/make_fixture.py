@@ -3,7 +3,8 @@
   python3 tools/train/make_fixture.py        (then commit tools/train/fixtures/)
 
   python3 tools/train/make_fixture.py --codebook 4   (tiny-joint-codebook.*: the same model and
-                                                     predictor with a 4-entry score codebook)
+                                                     predictor with a 4-entry score codebook and a
+                                                     route: entry c > 0 gives entry c + 1's scores)
 
 A random 2-layer Llama (dim 32, n_ff 64, vocab 2048 with ifp-demo's tokenizer) and a random deepsets-mlp
 predictor (H 16, U 32, window 4) with 2 always-on neurons per layer go through the real export path
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from ifp import Config, Llama, Predictor, fit_codebook, make_masks, neurons_at, round_predictor_to_storage, write_llama2c  # noqa: E402
+from ifp import Config, Llama, Predictor, fit_codebook, make_masks, nearest_entry, neurons_at, round_predictor_to_storage, write_llama2c  # noqa: E402
 
 TOKENIZER = os.path.join(ROOT, 'test/fixtures/ifp-demo-tokenizer.bin')
 OUT = os.path.join(HERE, 'fixtures')
@@ -76,6 +77,8 @@ def main():
     if codebook:
         with torch.no_grad():
             pred.set_codebook(fit_codebook(pred(rids, rlens), codebook))
+        # a route (tools/train/route.py), not a permutation: entry 0 keeps its scores, c > 0 gives c + 1's
+        pred.route = torch.tensor([0] + [(c + 1) % codebook for c in range(1, codebook)])
     shared = torch.zeros(cfg.n_layers, cfg.hidden, dtype=torch.bool)
     for l, ids in enumerate(SHARED):
         shared[l, ids] = True
@@ -87,7 +90,10 @@ def main():
             getattr(pred, k).detach().numpy().astype(np.float32).tofile(os.path.join(tmp, f'pred.{k}.f32'))
         static = torch.rand(cfg.n_layers, cfg.hidden)
         with open(os.path.join(tmp, 'meta.json'), 'w') as f:
-            json.dump({'config': cfg.to_dict(), 'pred': pred.shape, 'densities': DENSITIES, 'shared': SHARED, 'static': static.tolist(), 'steps': 0}, f)
+            meta = {'config': cfg.to_dict(), 'pred': pred.shape, 'densities': DENSITIES, 'shared': SHARED, 'static': static.tolist(), 'steps': 0}
+            if pred.route is not None:
+                meta['route'] = pred.route.tolist()
+            json.dump(meta, f)
         with open(os.path.join(tmp, 'prompts.jsonl'), 'w') as f:
             for row, n in zip(rids.tolist(), rlens.tolist()):
                 f.write(json.dumps({'prompt': row[:n]}) + '\n')
@@ -103,7 +109,8 @@ def main():
             s = pred.infer(torch.tensor([pids]), torch.tensor([len(pids)]))  # (1, L, n_ff)
             case = {'prompt': prompt, 'response': response, 'promptIds': pids, 'ids': full, 'scores': s[0].flatten().tolist(), 'densities': {}}
             if codebook:
-                case['entry'] = int((pred.codebook == s[0]).all(-1).all(-1).nonzero()[0])
+                case['entry'] = int(nearest_entry(pred(torch.tensor([pids]), torch.tensor([len(pids)])), pred.codebook)[0])
+                case['routedTo'] = int(pred.route[case['entry']])
             for d in DENSITIES:
                 k = torch.tensor([neurons_at(d, cfg.hidden)])
                 m = make_masks(s, k, 1.0, shared, straight_through=False)
