@@ -52,9 +52,13 @@ def distances(pred, ids, plens):
 
 @torch.no_grad()
 def label(model, pred, shared, pairs, density, path, shard, batch=40):
-    """Appends {"id", "domain", "entry": the nearest, "ntok", "nll": [per entry]} for the pairs of this shard not yet labelled
-    (in any of the label files) to this shard's file."""
-    done = {r['id'] for r in read_labels(path)}
+    """Appends {"id", "domain", "density", "entry": the nearest, "ntok", "nll": [per entry]} for the pairs of
+    this shard not yet labelled (in any of the label files) to this shard's file. Labels belong to one
+    checkpoint and density: another needs another --out."""
+    old = read_labels(path)
+    if any(r.get('density', density) != density for r in old):
+        sys.exit(f'{path}: its labels were measured at another density than {density}; give another --out')
+    done = {r['id'] for r in old}
     k_of, n_of = (int(x) for x in shard.split('/'))
     if not (1 <= k_of <= n_of):
         sys.exit(f'--shard {shard}: expected K/N with 1 <= K <= N')
@@ -78,7 +82,8 @@ def label(model, pred, shared, pairs, density, path, shard, batch=40):
             nll = torch.stack(cols, 1)
             entry = distances(pred, ids, plens).argmin(1)  # the entry the runtime picks (no route)
             for j, x in enumerate(chunk):
-                f.write(json.dumps({'id': x['id'], 'domain': x['domain'], 'entry': int(entry[j]), 'ntok': lm[j].sum().item(), 'nll': nll[j].tolist()}) + '\n')
+                f.write(json.dumps({'id': x['id'], 'domain': x['domain'], 'density': density, 'entry': int(entry[j]), 'ntok': lm[j].sum().item(),
+                                    'nll': nll[j].tolist()}) + '\n')
             f.flush()
             n = i + len(chunk)
             el = time.time() - t0
