@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ifp import load_checkpoint, make_masks, neurons_at, round_predictor_to_storage, standardise  # noqa: E402
+from ifp import load_checkpoint, make_masks, nearest_entry, neurons_at, round_predictor_to_storage  # noqa: E402
 from train import DOMAINS, load_pairs, pad, prompt_only, response_loss_mask  # noqa: E402
 
 
@@ -41,13 +41,6 @@ def pick_pairs(data, per_domain):
         idx = np.unique(np.linspace(0, len(v) - 1, min(per_domain, len(v))).round().astype(int))
         out += [v[i] for i in idx]
     return out
-
-
-def distances(pred, ids, plens):
-    """(B, C): |c|² − 2 z·c, z the network's scores standardised per layer (the runtime's snap)."""
-    z = standardise(pred(prompt_only(ids, plens), plens)).flatten(1)
-    cb = pred.codebook.detach().flatten(1)
-    return (cb * cb).sum(1)[None] - 2 * z @ cb.T
 
 
 @torch.no_grad()
@@ -80,7 +73,7 @@ def label(model, pred, shared, pairs, density, path, shard, batch=40):
                 ce = torch.nn.functional.cross_entropy(lg.reshape(-1, lg.shape[-1]), tgt.reshape(-1), reduction='none').view(tgt.shape)
                 cols.append((ce * lm).sum(1))
             nll = torch.stack(cols, 1)
-            entry = distances(pred, ids, plens).argmin(1)  # the entry the runtime picks (no route)
+            entry = nearest_entry(pred(prompt_only(ids, plens), plens), pred.codebook)  # the runtime's pick, before any route
             for j, x in enumerate(chunk):
                 f.write(json.dumps({'id': x['id'], 'domain': x['domain'], 'density': density, 'entry': int(entry[j]), 'ntok': lm[j].sum().item(),
                                     'nll': nll[j].tolist()}) + '\n')
