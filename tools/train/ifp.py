@@ -359,12 +359,18 @@ def standardise(s):
     return (s - m) / sd
 
 
+def entry_distances(s, codebook):
+    """(B, L, n) scores → (B, C): |z − c|² − |z|² = |c|² − 2 z·c for every entry c, z = standardise(s)
+    (|z|² is the same for every entry of a row, so it changes neither the nearest nor a softmax over a row)."""
+    z = standardise(s).flatten(1)
+    cb = codebook.flatten(1)
+    return (cb * cb).sum(1)[None] - 2 * z @ cb.T
+
+
 def nearest_entry(s, codebook):
     """(B, L, n) scores → (B,): the codebook entry c minimising |z − c|² over all layers, z = standardise(s);
     computed as |c|² − 2 z·c, the first of equals."""
-    z = standardise(s).flatten(1)
-    cb = codebook.flatten(1)
-    return ((cb * cb).sum(1)[None] - 2 * z @ cb.T).argmin(1)
+    return entry_distances(s, codebook).argmin(1)
 
 
 def snap(s, codebook, route=None):

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ifp import BOS, Predictor, load_checkpoint, load_json, make_masks, neurons_at, permute_neurons, read_llama2c, shrink_ffn  # noqa: E402
+from ifp import BOS, Predictor, entry_distances, load_checkpoint, load_json, make_masks, neurons_at, permute_neurons, read_llama2c, shrink_ffn  # noqa: E402
 
 DOMAINS = ['python', 'javascript', 'english', 'german', 'arithmetic', 'manpages']
 
@@ -60,7 +60,16 @@ def parse():
     ap.add_argument('--codebook', type=int, default=0, metavar='C',
                     help="train with a score codebook of C entries (export.py --codebook), fitted to the starting predictor: the "
                          'masks come from the entry nearest the predictor\'s scores; the entries train with the LLM, the network '
-                         'that picks them does not (no gradient through the choice)')
+                         'that picks them does not (no gradient through the choice; see --moe)')
+    ap.add_argument('--moe', type=int, default=0, metavar='M',
+                    help='with a codebook (--codebook, or an --init checkpoint that has one): train the entry choice on the loss, '
+                         'mixture-of-experts style: each example runs under its M nearest entries and the loss is their '
+                         'mean weighted by softmax(−(d − d_nearest)/(D·--moe-temp)) (d the squared distance, D = layers · n_ff), '
+                         'so the network learns which entry a prompt should pick. Inference still takes the nearest entry '
+                         '(the file does not change); a step costs about M steps. 0 = off')
+    ap.add_argument('--moe-temp', type=float, default=0.02,
+                    help="--moe's softmax temperature per dimension (0.02: the median gap between a prompt's nearest two entries "
+                         'is about 0.018, so the nearest gets ~0.7 of the weight there)')
     ap.add_argument('--min-lr-frac', type=float, default=0.1)
     ap.add_argument('--warmup', type=int, default=30)
     ap.add_argument('--t-start', type=float, default=1.0, help='SoftTopK temperature at step 0 (geometric to --t-end)')
@@ -75,6 +84,12 @@ def parse():
     a = ap.parse_args()
     if not 0.0 <= a.distill <= 1.0:
         ap.error(f'--distill {a.distill}: ALPHA is a weight in [0, 1] (0.9 keeps 10% of the cross-entropy)')
+    if a.moe < 0 or a.moe == 1:
+        ap.error(f'--moe {a.moe}: M is the number of nearest entries each example runs under, at least 2 (0 = off)')
+    if a.moe and a.dense_ff:
+        ap.error('--moe trains the choice between codebook entries; a --dense-ff baseline has no predictor')
+    if not a.moe_temp > 0:
+        ap.error(f'--moe-temp {a.moe_temp}: the temperature must be positive')
     return a
 
 
@@ -152,11 +167,21 @@ def response_loss_mask(plens, lens, T):
 
 
 def distill_kl(lg, lg_t, lm):
-    """KL(teacher ‖ student) at temperature 1, (B, T-1, V) logits, averaged over the scored positions lm (B, T-1)."""
+    """KL(teacher ‖ student) at temperature 1, (B, T-1, V) logits, averaged over the scored positions lm (B, T-1)
+    (lm may carry per-row weights: --moe)."""
     lp_s = F.log_softmax(lg.float(), -1)
     lp_t = F.log_softmax(lg_t.float(), -1)
     kl = (lp_t.exp() * (lp_t - lp_s)).sum(-1)
     return (kl * lm).sum() / lm.sum()
+
+
+def moe_entries(pred, prompts, plens, M, temp):
+    """--moe: (B·M,) entry indices (each row's M nearest, nearest first) and (B·M,) weights summing to 1 per
+    row, softmax(−(d − d_nearest)/(D·temp)); differentiable in the network's scores through d."""
+    d = entry_distances(pred(prompts, plens), pred.codebook)  # (B, C)
+    dm, cm = d.topk(M, dim=1, largest=False)
+    w = torch.softmax(-(dm - dm[:, :1].detach()) / (pred.codebook[0].numel() * temp), dim=1)
+    return cm.reshape(-1), w.reshape(-1)
 
 
 def densities_for(B, dens):
@@ -263,6 +288,10 @@ def main():
     init = load_json(os.path.join(a.data, 'init.json'))
     ckpt = os.path.join(a.out, 'ckpt.pt')
     model, pred, shared = build(a, init)
+    if a.moe and (pred is None or pred.codebook is None):
+        sys.exit('train.py: --moe needs a codebook: add --codebook C, or --init a checkpoint trained with one')
+    if a.moe and pred.route is not None:
+        sys.exit('train.py: --moe trains the entry choice itself; --init a checkpoint without a route (before route.py)')
     opt = optimizer(a, model, pred)
     teacher = None
     if a.distill > 0:
@@ -283,7 +312,7 @@ def main():
     log = open(os.path.join(a.out, 'log.jsonl'), 'a')
     nff = model.cfg.hidden
     t_run, tok_run, loss_acc, n_acc = time.time(), 0, 0.0, 0
-    ce_acc, kl_acc = 0.0, 0.0
+    ce_acc, kl_acc, w1_acc, used = 0.0, 0.0, 0.0, set()
     print(f'stage {a.stage}: {"dense n_ff %d baseline" % nff if pred is None else "joint, densities %s" % a.densities}, steps {step}..{a.steps}', flush=True)
     if step == 0:
         ev = evaluate(model, pred, shared, held, a)
@@ -300,17 +329,28 @@ def main():
         for g in opt.param_groups:
             g['lr'] = g['base'] * f
         t = temperature(step, a)
+        # the predictor, its entry choice and the masks in fp32, as the runtime computes them: in bf16 the
+        # nearest codebook entry differed from fp32's for 12% of the training prompts (docs/training.md)
+        masks, rows = None, ids
+        if pred is not None:
+            k = torch.tensor([neurons_at(x, nff) for x in densities_for(B, dens).tolist()])
+            if a.moe:  # every example under its M nearest entries, one batch of B·M rows
+                ent, w = moe_entries(pred, prompt_only(ids, plens), plens, a.moe, a.moe_temp)
+                s, k, rows = pred.codebook[ent], k.repeat_interleave(a.moe), ids.repeat_interleave(a.moe, 0)
+                lm = lm.repeat_interleave(a.moe, 0) * w[:, None]  # Σ over a row's M copies = the row's weight
+                w1_acc += w.view(B, a.moe)[:, 0].mean().item()
+                used.update(ent.view(B, a.moe)[:, 0].tolist())
+            else:
+                s = pred.infer(prompt_only(ids, plens), plens)
+            masks = make_masks(s.float(), k, t, shared)
         with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bool(a.bf16)):
-            masks = None
-            if pred is not None:
-                s = pred.infer(prompt_only(ids, plens), plens).float()
-                k = torch.tensor([neurons_at(x, nff) for x in densities_for(B, dens).tolist()])
-                masks = make_masks(s, k, t, shared)
-            lg = model(ids[:, :-1], masks)
+            lg = model(rows[:, :-1], masks)
             if teacher is not None:
                 with torch.no_grad():
                     lg_t = teacher(ids[:, :-1])
-        ce = F.cross_entropy(lg.float().reshape(-1, lg.shape[-1]), ids[:, 1:].reshape(-1), reduction='none').view(B, T - 1)
+                if rows is not ids:
+                    lg_t = lg_t.repeat_interleave(a.moe, 0)
+        ce = F.cross_entropy(lg.float().reshape(-1, lg.shape[-1]), rows[:, 1:].reshape(-1), reduction='none').view(rows.shape[0], T - 1)
         ce = (ce * lm).sum() / lm.sum()
         loss, kl = ce, torch.zeros(())
         if teacher is not None:
@@ -336,11 +376,15 @@ def main():
             row = {'step': step, 'loss': loss_acc / n_acc, 'ce': ce_acc / n_acc, 'kl': kl_acc / n_acc, 'tokens_per_s': tps,
                    'lr': opt.param_groups[0]['lr'], 't': t, 'time': time.time()}
             kd = f' (ce {row["ce"]:.4f} kl {row["kl"]:.4f})' if teacher is not None else ''
-            print(f'step {step}/{a.steps} loss {row["loss"]:.4f}{kd} tok/s {tps:.0f} lr {row["lr"]:.2e} t {t:.3f} ETA {int(eta // 60)}m{int(eta % 60):02d}s', flush=True)
+            moe = ''
+            if a.moe:  # the nearest entry's mean weight, and how many entries were nearest to some example
+                row.update(moe_w1=w1_acc / n_acc, moe_entries=len(used))
+                moe = f' w1 {row["moe_w1"]:.2f} entries {len(used)}'
+            print(f'step {step}/{a.steps} loss {row["loss"]:.4f}{kd}{moe} tok/s {tps:.0f} lr {row["lr"]:.2e} t {t:.3f} ETA {int(eta // 60)}m{int(eta % 60):02d}s', flush=True)
             log.write(json.dumps(row) + '\n')
             log.flush()
             t_run, tok_run, loss_acc, n_acc = time.time(), 0, 0.0, 0
-            ce_acc, kl_acc = 0.0, 0.0
+            ce_acc, kl_acc, w1_acc, used = 0.0, 0.0, 0.0, set()
         if step % a.save_every == 0 or step == a.steps:
             save(ckpt, model, pred, opt, step, a)
         if step % a.eval_every == 0 or step == a.steps:
