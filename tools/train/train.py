@@ -43,6 +43,9 @@ def parse():
     ap.add_argument('--model-bin', default='../shared/models/ifp-demo/model.bin')
     ap.add_argument('--steps', type=int, required=True)
     ap.add_argument('--batch', type=int, default=2, help='stage 1: sequences per domain per step; stage 2: pairs per domain per step')
+    ap.add_argument('--mix', default='', metavar='DOMAIN=N,...',
+                    help='sequences (stage 2: pairs) per step for the domains named, e.g. python=3,javascript=3,german=1,arithmetic=1; '
+                         'the others keep --batch')
     ap.add_argument('--seq', type=int, default=192, help='stage 1: tokens after BOS per sequence')
     ap.add_argument('--prompt-min', type=int, default=48)
     ap.add_argument('--prompt-max', type=int, default=128)
@@ -84,6 +87,17 @@ def parse():
     a = ap.parse_args()
     if not 0.0 <= a.distill <= 1.0:
         ap.error(f'--distill {a.distill}: ALPHA is a weight in [0, 1] (0.9 keeps 10% of the cross-entropy)')
+    try:
+        a.per_domain = {d: a.batch for d in DOMAINS}
+        for item in filter(None, a.mix.split(',')):
+            d, n = item.split('=')
+            if d not in a.per_domain or int(n) < 0:
+                raise ValueError(item)
+            a.per_domain[d] = int(n)
+    except ValueError as e:
+        ap.error(f'--mix {a.mix!r}: expected DOMAIN=N pairs, N ≥ 0, the domains {", ".join(DOMAINS)} ({e})')
+    if sum(a.per_domain.values()) == 0:
+        ap.error('--mix: no sequences left in a batch')
     if a.moe < 0 or a.moe == 1:
         ap.error(f'--moe {a.moe}: M is the number of nearest entries each example runs under, at least 2 (0 = off)')
     if a.moe and a.dense_ff:
@@ -117,7 +131,7 @@ def batch_stage1(streams, rng, a):
     seqs, plens = [], []
     for d in DOMAINS:
         s = streams[d]
-        for _ in range(a.batch):
+        for _ in range(a.per_domain[d]):
             o = int(rng.integers(0, len(s) - a.seq - 1))
             seqs.append(np.concatenate([[BOS], s[o:o + a.seq]]).astype(np.int64))
             plens.append(1 + int(rng.integers(a.prompt_min, a.prompt_max + 1)))
@@ -127,7 +141,7 @@ def batch_stage1(streams, rng, a):
 def batch_stage2(pairs, rng, a):
     seqs, plens = [], []
     for d in DOMAINS:
-        for i in rng.integers(0, len(pairs[d]), a.batch):
+        for i in rng.integers(0, len(pairs[d]), a.per_domain[d]):
             ex = pairs[d][int(i)]
             seqs.append(np.array(ex['full'], dtype=np.int64))
             plens.append(len(ex['prompt']))
